@@ -1,0 +1,570 @@
+/*
+ * amiaction: AMI actions in, responses out.
+ *
+ * One action from argv, or a stream of them on stdin (one-line, wire blocks
+ * or JSON; with -t, each input message becomes an action through a
+ * template).  Each action gets an ActionID; up to a window of them are in
+ * flight per server; responses and their event-list items are matched by
+ * ActionID and printed as they complete.  Nothing that would inject or
+ * mangle AMI headers reaches the wire.  Actions read while a server is down
+ * wait in a bounded queue (a full queue stops reading stdin, it never
+ * drops), and actions whose response a dropped connection swallowed are
+ * sent again after the reconnect.  Exit 0 all succeeded, 1 some
+ * Response: Error, 2 refused input, connection or system error.
+ */
+#include <err.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ami.h"
+
+#define MAXSERVERS 32
+#define QUEUE_MAX  4096     /* actions waiting per server before stdin pauses */
+#define ID_PREFIX  "amiaction-"
+
+static int jflag, rflag, xflag;
+static int wflag = 128;
+static int Wflag = -1;
+static const char *cflag, *tflag;
+
+struct job {
+	struct ami_msg act;
+	char     id[32];
+	char    *userid;        /* the ActionID the user gave, shown back */
+	unsigned long line;
+	int      refs;          /* servers that still owe an answer */
+	int      command;
+};
+
+struct slot {
+	struct job *j;
+	int listing;            /* response said EventList: start */
+};
+
+struct deque {
+	struct slot *v;
+	size_t head, len, cap;
+};
+
+struct server {
+	struct ami_server srv;
+	struct ami_conn c;
+	struct deque queue, inflight;
+};
+
+static struct server servers[MAXSERVERS];
+static int nservers;
+static struct ami_outq *outq;
+static struct ami_buf stage;
+static unsigned long seq;
+static int status;
+static volatile sig_atomic_t stop;
+
+static struct tfield {
+	struct ami_tmpl *k, *v;
+} *tfields;
+static size_t ntfields;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: amiaction [-jrx] [-c config] [-H server]... "
+	    "[-t template] [-W seconds]\n\t[-w window] [action [key=value ...]]\n");
+	exit(2);
+}
+
+static void
+onsignal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void
+push(struct deque *d, struct slot s, int front)
+{
+	if (d->len == d->cap) {
+		struct slot *v;
+		size_t cap = d->cap ? d->cap * 2 : 64, i;
+		if ((v = reallocarray(NULL, cap, sizeof(*v))) == NULL)
+			err(2, "reallocarray");
+		for (i = 0; i < d->len; i++)
+			v[i] = d->v[(d->head + i) % d->cap];
+		free(d->v);
+		d->v = v;
+		d->head = 0;
+		d->cap = cap;
+	}
+	if (front) {
+		d->head = (d->head + d->cap - 1) % d->cap;
+		d->v[d->head] = s;
+	} else
+		d->v[(d->head + d->len) % d->cap] = s;
+	d->len++;
+}
+
+static struct slot *
+at(struct deque *d, size_t i)
+{
+	return &d->v[(d->head + i) % d->cap];
+}
+
+static struct slot
+take(struct deque *d, size_t i)
+{
+	struct slot s = *at(d, i);
+
+	for (; i + 1 < d->len; i++)
+		*at(d, i) = *at(d, i + 1);
+	d->len--;
+	return s;
+}
+
+static void
+release(struct job *j)
+{
+	if (--j->refs > 0)
+		return;
+	ami_msg_free(&j->act);
+	free(j->userid);
+	free(j);
+}
+
+static void
+emit(struct ami_msg *m, struct server *s, struct job *j)
+{
+	int i;
+
+	if ((i = ami_msg_find(m, "ActionID", 0)) >= 0) {
+		if (j->userid != NULL)
+			ami_msg_set(m, i, j->userid, strlen(j->userid));
+		else
+			ami_msg_del(m, i);
+	}
+	if (nservers > 1)
+		ami_msg_ref(m, "Server", 6, s->srv.name, strlen(s->srv.name));
+	stage.len = 0;
+	if (j->command && !jflag && !rflag && ami_msg_get(m, "Event", NULL) == NULL &&
+	    !ami_msg_is(m, "Response", "Error")) {
+		/* Command output as the CLI would show it */
+		for (i = ami_msg_find(m, "Output", 0); i >= 0;
+		    i = ami_msg_find(m, "Output", i + 1)) {
+			ami_buf_add(&stage, m->f[i].v, m->f[i].vl);
+			ami_buf_addc(&stage, '\n');
+		}
+	} else if (jflag)
+		ami_json_put(&stage, m);
+	else if (rflag)
+		ami_wire_put(&stage, m);
+	else
+		ami_text_put(&stage, m);
+	if (stage.len > 0 && ami_outq_put(outq, stage.p, stage.len) < 0)
+		stop = 1;
+}
+
+static void
+onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
+{
+	struct server *s = arg;
+	struct slot *sl;
+	const char *id;
+	size_t idl, i;
+	int isevent;
+
+	(void)c;
+	if (m == NULL)
+		return;
+	if ((id = ami_msg_get(m, "ActionID", &idl)) == NULL ||
+	    idl <= strlen(ID_PREFIX) || memcmp(id, ID_PREFIX, strlen(ID_PREFIX)) != 0)
+		return;     /* not ours: Events are off, so a stray */
+	for (i = 0; i < s->inflight.len; i++) {
+		sl = at(&s->inflight, i);
+		if (strlen(sl->j->id) == idl && memcmp(sl->j->id, id, idl) == 0)
+			break;
+	}
+	if (i == s->inflight.len)
+		return;
+	isevent = ami_msg_get(m, "Event", NULL) != NULL;
+	if (!isevent && ami_msg_is(m, "Response", "Error") && status == 0)
+		status = 1;
+	if (!isevent && ami_msg_is(m, "EventList", "start"))
+		sl->listing = 1;
+	emit(m, s, sl->j);
+	if (sl->listing && !(isevent && ami_msg_is(m, "EventList", "Complete")))
+		return;
+	release(take(&s->inflight, i).j);
+}
+
+static void
+refuse(unsigned long line, const char *why)
+{
+	if (line > 0)
+		warnx("line %lu: %s", line, why);
+	else
+		warnx("%s", why);
+	status = 2;
+}
+
+/* with -t, the action built from input message in */
+static void
+expand(const struct ami_msg *in, struct ami_msg *out)
+{
+	struct ami_buf k = { 0 }, v = { 0 };
+	size_t i;
+
+	for (i = 0; i < ntfields; i++) {
+		k.len = v.len = 0;
+		ami_tmpl_expand(tfields[i].k, in, &k, NULL);
+		ami_tmpl_expand(tfields[i].v, in, &v, NULL);
+		ami_msg_add(out, k.p ? k.p : "", k.len, v.p ? v.p : "", v.len);
+	}
+	ami_buf_free(&k);
+	ami_buf_free(&v);
+}
+
+static void
+compile_template(const char *t)
+{
+	struct ami_msg m = { 0 };
+	char *copy, why[160], *kz, *vz;
+	size_t i;
+
+	if ((copy = strdup(t)) == NULL)
+		err(2, "strdup");
+	if (ami_text_decode(copy, strlen(copy), &m, why, sizeof(why)) < 0)
+		errx(2, "-t: %s", why);
+	if ((tfields = calloc(m.n, sizeof(*tfields))) == NULL)
+		err(2, "calloc");
+	for (i = 0; i < m.n; i++) {
+		kz = strndup(m.f[i].k, m.f[i].kl);
+		vz = strndup(m.f[i].v, m.f[i].vl);
+		if ((tfields[i].k = ami_tmpl_new(kz, why, sizeof(why))) == NULL ||
+		    (tfields[i].v = ami_tmpl_new(vz, why, sizeof(why))) == NULL)
+			errx(2, "-t: %s", why);
+		free(kz);
+		free(vz);
+	}
+	ntfields = m.n;
+	ami_msg_free(&m);
+	free(copy);
+}
+
+/* queue one action for the servers its Server field names */
+static void
+submit(const struct ami_msg *in, unsigned long line)
+{
+	struct ami_msg act = { 0 };
+	struct job *j;
+	const char *route, *v;
+	size_t routel, vl;
+	char why[200];
+	int i, targets[MAXSERVERS], ntargets = 0;
+
+	if (tflag != NULL)
+		expand(in, &act);
+	else
+		ami_msg_copy(&act, in);
+	route = ami_msg_get(in, "Server", &routel);
+	if (tflag == NULL && (i = ami_msg_find(&act, "Server", 0)) >= 0)
+		ami_msg_del(&act, i);
+	if ((v = ami_msg_get(&act, "Action", &vl)) == NULL || vl == 0) {
+		refuse(line, "no Action field; refused");
+		goto out;
+	}
+	if (ami_wire_check(&act, why, sizeof(why)) < 0) {
+		refuse(line, why);
+		goto out;
+	}
+	for (i = 0; i < nservers; i++) {
+		int named = route != NULL &&
+		    ami_keyeq(route, routel, servers[i].srv.name);
+		/* -x: everyone but the origin; else the one named, or all */
+		if (xflag ? !named : route == NULL || named || nservers == 1)
+			targets[ntargets++] = i;
+	}
+	if (ntargets == 0) {
+		if (!xflag) {
+			snprintf(why, sizeof(why), "no server named %.*s; refused",
+			    (int)routel, route);
+			refuse(line, why);
+		}
+		goto out;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		err(2, "calloc");
+	j->line = line;
+	j->command = ami_keyeq(v, vl, "Command");
+	if ((i = ami_msg_find(&act, "ActionID", 0)) >= 0) {
+		j->userid = strndup(act.f[i].v, act.f[i].vl);
+		ami_msg_del(&act, i);
+	}
+	snprintf(j->id, sizeof(j->id), ID_PREFIX "%lu", ++seq);
+	ami_msg_copy(&j->act, &act);
+	/* ActionID second, where Asterisk's own clients put it */
+	ami_msg_ref(&j->act, "ActionID", 8, j->id, strlen(j->id));
+	{
+		struct ami_field idf = j->act.f[j->act.n - 1];
+		memmove(&j->act.f[2], &j->act.f[1], (j->act.n - 2) * sizeof(idf));
+		j->act.f[1] = idf;
+	}
+	j->refs = ntargets;
+	for (i = 0; i < ntargets; i++)
+		push(&servers[targets[i]].queue, (struct slot){ j, 0 }, 0);
+out:
+	ami_msg_free(&act);
+}
+
+static void
+pump(struct server *s)
+{
+	struct slot sl;
+
+	if (s->c.state != AMI_UP)
+		return;
+	while (s->inflight.len < (size_t)wflag && s->queue.len > 0) {
+		sl = take(&s->queue, 0);
+		ami_conn_send(&s->c, &sl.j->act);
+		push(&s->inflight, sl, 0);
+	}
+}
+
+/* a dropped connection: unanswered actions go first in line again */
+static void
+requeue(struct server *s)
+{
+	while (s->inflight.len > 0) {
+		struct slot sl = take(&s->inflight, s->inflight.len - 1);
+		sl.listing = 0;
+		push(&s->queue, sl, 1);
+	}
+}
+
+static void
+giveup(struct server *s)
+{
+	struct slot sl;
+	const char *a;
+	size_t al;
+
+	requeue(s);
+	while (s->queue.len > 0) {
+		sl = take(&s->queue, 0);
+		a = ami_msg_get(&sl.j->act, "Action", &al);
+		if (sl.j->line > 0)
+			warnx("%s: line %lu: Action %.*s not delivered: %s",
+			    s->srv.name, sl.j->line, (int)al, a, s->c.err);
+		else
+			warnx("%s: Action %.*s not delivered: %s", s->srv.name,
+			    (int)al, a, s->c.err);
+		release(sl.j);
+	}
+	status = 2;
+}
+
+static int
+busy(void)
+{
+	int i;
+
+	for (i = 0; i < nservers; i++)
+		if (servers[i].queue.len > 0 || servers[i].inflight.len > 0)
+			return 1;
+	return 0;
+}
+
+static int
+full(void)
+{
+	int i;
+
+	for (i = 0; i < nservers; i++)
+		if (servers[i].queue.len >= QUEUE_MAX)
+			return 1;
+	return 0;
+}
+
+static void
+run(int readstdin)
+{
+	struct pollfd pfd[MAXSERVERS + 2];
+	struct ami_parser in;
+	struct ami_msg m = { 0 };
+	int64_t now, eofat = -1;
+	int i, timeout, rc, nin, eof = !readstdin;
+	ssize_t n;
+
+	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
+	if (eof)
+		eofat = ami_now_ms();
+	while (!stop && (!eof || busy())) {
+		now = ami_now_ms();
+		timeout = -1;
+		for (i = 0; i < nservers; i++) {
+			pump(&servers[i]);
+			pfd[i].fd = ami_conn_pollfd(&servers[i].c, &pfd[i].events,
+			    now, &timeout);
+		}
+		pfd[i].fd = ami_outq_fd(outq);
+		pfd[i].events = POLLIN;
+		nin = i + 1;
+		pfd[nin].fd = eof || full() ? -1 : 0;
+		pfd[nin].events = POLLIN;
+		if (eof && busy()) {
+			int64_t left = eofat + Wflag * 1000LL - now;
+			if (left < 0)
+				left = 0;
+			if (timeout < 0 || left < timeout)
+				timeout = left;
+		}
+		if (poll(pfd, nin + 1, timeout) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(2, "poll");
+		}
+		if (ami_outq_error(outq))
+			break;
+		now = ami_now_ms();
+		for (i = 0; i < nservers; i++) {
+			struct server *s = &servers[i];
+			if (ami_conn_step(&s->c, pfd[i].fd == -1 ? 0 :
+			    pfd[i].revents, now, onmsg, s) == 0)
+				continue;
+			if (s->c.authfail)
+				errx(2, "%s", s->c.err);
+			if (s->inflight.len + s->queue.len > 0)
+				warnx("%s; %zu actions wait for the reconnect",
+				    s->c.err, s->inflight.len + s->queue.len);
+			requeue(s);
+		}
+		if (pfd[nin].fd == 0 && pfd[nin].revents) {
+			if ((n = ami_parser_read(&in, 0)) < 0 && errno != EINTR)
+				err(2, "stdin");
+			while ((rc = ami_parser_next(&in, &m)) != 0) {
+				if (rc < 0)
+					refuse(0, in.err);
+				else
+					submit(&m, in.line);
+			}
+			if (n == 0) {
+				eof = 1;
+				eofat = now;
+			}
+		}
+		if (eof && now >= eofat + Wflag * 1000LL)
+			for (i = 0; i < nservers; i++)
+				if (servers[i].c.state != AMI_UP &&
+				    servers[i].queue.len + servers[i].inflight.len > 0)
+					giveup(&servers[i]);
+	}
+	if (stop && busy())
+		for (i = 0; i < nservers; i++) {
+			snprintf(servers[i].c.err, sizeof(servers[i].c.err),
+			    "interrupted");
+			giveup(&servers[i]);
+		}
+	ami_msg_free(&m);
+	ami_parser_free(&in);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sigaction sa = { .sa_handler = onsignal };
+	struct ami_msg one = { 0 };
+	const char *hosts[MAXSERVERS], *errstr, *eq;
+	char errbuf[256];
+	int ch, i, e;
+
+	while ((ch = getopt(argc, argv, "c:H:hjrt:VW:w:x")) != -1) {
+		switch (ch) {
+		case 'c':
+			cflag = optarg;
+			break;
+		case 'H':
+			if (nservers == MAXSERVERS)
+				errx(2, "at most %d servers", MAXSERVERS);
+			hosts[nservers++] = optarg;
+			break;
+		case 'j':
+			jflag = 1;
+			break;
+		case 'r':
+			rflag = 1;
+			break;
+		case 't':
+			tflag = optarg;
+			break;
+		case 'V':
+			printf("amiaction %s\n", AMI_VERSION);
+			return 0;
+		case 'W':
+			Wflag = strtonum(optarg, 0, 86400, &errstr);
+			if (errstr != NULL)
+				errx(2, "-W %s: %s", optarg, errstr);
+			break;
+		case 'w':
+			wflag = strtonum(optarg, 1, 100000, &errstr);
+			if (errstr != NULL)
+				errx(2, "-w %s: %s", optarg, errstr);
+			break;
+		case 'x':
+			xflag = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (jflag && rflag)
+		usage();
+	if (tflag != NULL && argc > 0)
+		usage();
+	if (tflag != NULL)
+		compile_template(tflag);
+	if (nservers == 0)
+		hosts[nservers++] = NULL;
+	for (i = 0; i < nservers; i++) {
+		if (ami_conf_server(&servers[i].srv, hosts[i], cflag, errbuf,
+		    sizeof(errbuf)) < 0)
+			errx(2, "%s", errbuf);
+		strlcpy(servers[i].srv.events, "off", sizeof(servers[i].srv.events));
+		ami_conn_init(&servers[i].c, &servers[i].srv);
+	}
+	if (Wflag < 0)
+		Wflag = argc > 0 ? 5 : 30;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	srandom(time(NULL) ^ getpid());
+	if ((outq = ami_outq_new(1, 16u << 20, 1)) == NULL)
+		err(2, "output queue");
+	if (argc > 0) {
+		ami_msg_adds(&one, "Action", argv[0]);
+		for (i = 1; i < argc; i++) {
+			if ((eq = strchr(argv[i], '=')) == NULL || eq == argv[i])
+				errx(2, "%s: expected key=value", argv[i]);
+			ami_msg_add(&one, argv[i], eq - argv[i], eq + 1, strlen(eq + 1));
+		}
+		submit(&one, 0);
+		ami_msg_free(&one);
+	}
+	run(argc == 0);
+	for (i = 0; i < nservers; i++)
+		ami_conn_free(&servers[i].c);
+	if ((e = ami_outq_close(outq)) != 0) {
+		if (e == EPIPE) {
+			signal(SIGPIPE, SIG_DFL);
+			raise(SIGPIPE);
+		}
+		errc(2, e, "stdout");
+	}
+	ami_buf_free(&stage);
+	return status;
+}

@@ -1,0 +1,384 @@
+/*
+ * amicat: AMI events out, one message per line (or JSON, raw, a template).
+ *
+ * Reads one or more AMI servers (or a recorded stream with -i) and writes
+ * each message on stdout.  The sockets are read promptly whatever stdout
+ * does: output goes through a bounded queue drained by a writer thread, and
+ * when it overflows whole messages are dropped, counted, said on stderr and
+ * marked in the stream.  After a reconnect an AmitoolsReconnect message
+ * says events may be missing.  Every event read before a close is printed.
+ */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ami.h"
+
+#define MAXSERVERS 32
+#define MAXFILTERS 32
+
+static int jflag, rflag;
+static long long nflag;
+static size_t Bflag = 16u << 20;
+static const char *fflag, *iflag, *cflag;
+static char *eflag;
+
+static struct ami_filter *filters[MAXFILTERS];
+static int nfilters;
+static struct ami_tmpl *tmpl;
+static struct ami_server servers[MAXSERVERS];
+static struct ami_conn conns[MAXSERVERS];
+static int nservers, tagged;
+static struct ami_outq *outq;
+static struct ami_buf stage;
+static long long printed;
+static unsigned long long dropped;
+static volatile sig_atomic_t stop;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: amicat [-jr] [-B bytes] [-c config] [-e event,...] "
+	    "[-f template]\n\t[-H server]... [-i file] [-m [!]key~regex]... "
+	    "[-n count]\n");
+	exit(2);
+}
+
+static void
+onsignal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static size_t
+parsesize(const char *s)
+{
+	char *end;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end == s)
+		errx(2, "-B %s: not a size", s);
+	switch (*end) {
+	case 'k': case 'K': n <<= 10; end++; break;
+	case 'm': case 'M': n <<= 20; end++; break;
+	case 'g': case 'G': n <<= 30; end++; break;
+	}
+	if (*end != '\0' || n < 4096)
+		errx(2, "-B %s: want a size of 4096 bytes or more, e.g. 16M", s);
+	return n;
+}
+
+/* template values: control bytes escaped so one event stays one line */
+static void
+putvisible(struct ami_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		if (c >= 0x20 && c != 0x7f) {
+			ami_buf_addc(b, c);
+			continue;
+		}
+		ami_buf_addc(b, '\\');
+		if (c == '\n' || c == '\r' || c == '\t')
+			ami_buf_addc(b, c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+		else {
+			ami_buf_addc(b, 'x');
+			ami_buf_addc(b, hex[c >> 4]);
+			ami_buf_addc(b, hex[c & 15]);
+		}
+	}
+}
+
+static int
+wanted(const struct ami_msg *m)
+{
+	const char *ev, *p, *comma;
+	size_t evl;
+	int i;
+
+	if (eflag != NULL) {
+		if ((ev = ami_msg_get(m, "Event", &evl)) == NULL)
+			return 0;
+		for (p = eflag; ; p = comma + 1) {
+			comma = strchrnul(p, ',');
+			if ((size_t)(comma - p) == evl && strncasecmp(p, ev, evl) == 0)
+				break;
+			if (*comma == '\0')
+				return 0;
+		}
+	}
+	for (i = 0; i < nfilters; i++)
+		if (!ami_filter_match(filters[i], m))
+			return 0;
+	return 1;
+}
+
+static void
+encode(struct ami_buf *b, const struct ami_msg *m)
+{
+	if (fflag != NULL) {
+		ami_tmpl_expand(tmpl, m, b, putvisible);
+		ami_buf_addc(b, '\n');
+	} else if (jflag)
+		ami_json_put(b, m);
+	else if (rflag && m->raw != NULL && !tagged)
+		ami_buf_add(b, m->raw, m->rawlen);
+	else if (rflag && m->raw != NULL) {
+		/* keep the bytes as received; the tag goes before the end */
+		ami_buf_add(b, m->raw, m->rawlen - (m->raw[m->rawlen - 2] == '\r' ? 2 : 1));
+		ami_buf_add(b, "Server: ", 8);
+		ami_buf_add(b, m->f[m->n - 1].v, m->f[m->n - 1].vl);
+		ami_buf_add(b, "\r\n\r\n", 4);
+	} else if (rflag)
+		ami_wire_put(b, m);
+	else
+		ami_text_put(b, m);
+}
+
+static void
+output(struct ami_msg *m, const char *server)
+{
+	char note[128];
+	int rc;
+
+	if (tagged && server != NULL)
+		ami_msg_ref(m, "Server", 6, server, strlen(server));
+	if (dropped > 0) {
+		struct ami_msg d = { 0 };
+		snprintf(note, sizeof(note), "%llu", dropped);
+		ami_msg_adds(&d, "Event", "AmitoolsDropped");
+		ami_msg_adds(&d, "Server", server ? server : "");
+		ami_msg_adds(&d, "Count", note);
+		stage.len = 0;
+		encode(&stage, &d);
+		ami_msg_free(&d);
+		if (ami_outq_put(outq, stage.p, stage.len) != 0)
+			goto drop;
+		warnx("stdout caught up; %llu events were dropped", dropped);
+		dropped = 0;
+	}
+	stage.len = 0;
+	encode(&stage, m);
+	if ((rc = ami_outq_put(outq, stage.p, stage.len)) == 0)
+		return;
+	if (rc < 0)
+		return;         /* the main loop reports the write error */
+drop:
+	if (dropped++ == 0)
+		warnx("stdout is too slow: queue of %zu bytes full, dropping "
+		    "events", Bflag);
+}
+
+static void
+onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
+{
+	struct ami_msg marker = { 0 };
+	char gap[32];
+
+	(void)arg;
+	if (m == NULL) {
+		if (!c->ever_up)
+			return;
+		snprintf(gap, sizeof(gap), "%.3f",
+		    (ami_now_ms() - c->down_since) / 1000.0);
+		ami_msg_adds(&marker, "Event", "AmitoolsReconnect");
+		if (!tagged)
+			ami_msg_adds(&marker, "Server", c->srv->name);
+		ami_msg_adds(&marker, "Gap", gap);
+		output(&marker, c->srv->name);
+		ami_msg_free(&marker);
+		warnx("%s: reconnected after %s s", c->srv->name, gap);
+		return;
+	}
+	if (stop || (nflag && printed >= nflag) || !wanted(m))
+		return;
+	output(m, c->srv->name);
+	printed++;
+}
+
+static int
+readfile(const char *path)
+{
+	struct ami_parser p;
+	struct ami_msg m = { 0 };
+	int fd = 0, rc, bad = 0;
+	ssize_t n;
+
+	if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY)) == -1)
+		err(2, "%s", path);
+	ami_parser_init(&p, AMI_AUTO, 0);
+	do {
+		if ((n = ami_parser_read(&p, fd)) < 0) {
+			if (errno == EINTR)
+				continue;
+			err(2, "%s", path);
+		}
+		while (!(nflag && printed >= nflag) &&
+		    (rc = ami_parser_next(&p, &m)) != 0) {
+			if (rc < 0) {
+				warnx("%s: %s", path, p.err);
+				bad = 1;
+				continue;
+			}
+			if (wanted(&m)) {
+				output(&m, NULL);
+				printed++;
+			}
+		}
+	} while (n > 0 && !(nflag && printed >= nflag) && !stop);
+	ami_msg_free(&m);
+	ami_parser_free(&p);
+	if (fd != 0)
+		close(fd);
+	return bad ? 2 : 0;
+}
+
+static void
+run(void)
+{
+	struct pollfd pfd[MAXSERVERS + 1];
+	int i, timeout, e;
+	int64_t now;
+
+	for (i = 0; i < nservers; i++)
+		ami_conn_init(&conns[i], &servers[i]);
+	while (!stop && !(nflag && printed >= nflag)) {
+		now = ami_now_ms();
+		timeout = -1;
+		for (i = 0; i < nservers; i++)
+			pfd[i].fd = ami_conn_pollfd(&conns[i], &pfd[i].events,
+			    now, &timeout);
+		pfd[i].fd = ami_outq_fd(outq);
+		pfd[i].events = POLLIN;
+		if (poll(pfd, nservers + 1, timeout) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(2, "poll");
+		}
+		if ((e = ami_outq_error(outq)) != 0)
+			break;
+		now = ami_now_ms();
+		for (i = 0; i < nservers; i++) {
+			if (ami_conn_step(&conns[i], pfd[i].fd == -1 ? 0 :
+			    pfd[i].revents, now, onmsg, NULL) == 0)
+				continue;
+			if (conns[i].authfail)
+				errx(2, "%s", conns[i].err);
+			warnx("%s; reconnecting", conns[i].err);
+		}
+	}
+	for (i = 0; i < nservers; i++)
+		ami_conn_free(&conns[i]);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sigaction sa = { .sa_handler = onsignal };
+	const char *hosts[MAXSERVERS], *errstr;
+	char errbuf[256];
+	int ch, i, rc = 0, e;
+
+	while ((ch = getopt(argc, argv, "B:c:e:f:H:hi:jm:n:rV")) != -1) {
+		switch (ch) {
+		case 'B':
+			Bflag = parsesize(optarg);
+			break;
+		case 'c':
+			cflag = optarg;
+			break;
+		case 'e':
+			eflag = optarg;
+			break;
+		case 'f':
+			fflag = optarg;
+			break;
+		case 'H':
+			if (nservers == MAXSERVERS)
+				errx(2, "at most %d servers", MAXSERVERS);
+			hosts[nservers++] = optarg;
+			break;
+		case 'i':
+			iflag = optarg;
+			break;
+		case 'j':
+			jflag = 1;
+			break;
+		case 'm':
+			if (nfilters == MAXFILTERS)
+				errx(2, "at most %d filters", MAXFILTERS);
+			if ((filters[nfilters++] = ami_filter_new(optarg, errbuf,
+			    sizeof(errbuf))) == NULL)
+				errx(2, "%s", errbuf);
+			break;
+		case 'n':
+			nflag = strtonum(optarg, 1, LLONG_MAX, &errstr);
+			if (errstr != NULL)
+				errx(2, "-n %s: %s", optarg, errstr);
+			break;
+		case 'r':
+			rflag = 1;
+			break;
+		case 'V':
+			printf("amicat %s\n", AMI_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (argc != optind || jflag + rflag + (fflag != NULL) > 1 ||
+	    (iflag != NULL && nservers > 0))
+		usage();
+	if (fflag != NULL && (tmpl = ami_tmpl_new(fflag, errbuf,
+	    sizeof(errbuf))) == NULL)
+		errx(2, "%s", errbuf);
+	if (iflag == NULL) {
+		if (nservers == 0)
+			hosts[nservers++] = NULL;
+		tagged = nservers > 1;
+		for (i = 0; i < nservers; i++)
+			if (ami_conf_server(&servers[i], hosts[i], cflag, errbuf,
+			    sizeof(errbuf)) < 0)
+				errx(2, "%s", errbuf);
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	srandom(time(NULL) ^ getpid());
+	/* a file being converted waits for a slow disk; a live socket can't */
+	if ((outq = ami_outq_new(1, Bflag, iflag != NULL)) == NULL)
+		err(2, "output queue");
+	if (iflag != NULL)
+		rc = readfile(iflag);
+	else
+		run();
+	if (dropped > 0)
+		warnx("%llu events dropped at exit: stdout too slow", dropped);
+	if ((e = ami_outq_close(outq)) != 0) {
+		if (e == EPIPE) {
+			/* the reader went away: die the way a pipeline expects */
+			signal(SIGPIPE, SIG_DFL);
+			raise(SIGPIPE);
+		}
+		errc(2, e, "stdout");
+	}
+	ami_buf_free(&stage);
+	for (i = 0; i < nfilters; i++)
+		ami_filter_free(filters[i]);
+	ami_tmpl_free(tmpl);
+	return rc;
+}

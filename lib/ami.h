@@ -1,0 +1,214 @@
+/*
+ * amitools library: one public header, grouped by source file.
+ *
+ * Messages are lists of (key, value) byte strings, never maps: AMI repeats
+ * headers (Output, Variable, ChanVariable) and their order matters.  Parsed
+ * messages point into the parser's buffer (no copies on the hot path) and
+ * stay valid until the next call on that parser; ami_msg_add() and
+ * ami_msg_copy() give a message storage of its own.
+ */
+#ifndef AMI_H
+#define AMI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define AMI_VERSION "0.1"
+
+/* Asterisk's input limits (main/manager.c): what we refuse to send. */
+#define AMI_LINE_MAX    1024    /* bytes per header line, CRLF included */
+#define AMI_HEADERS_MAX 128     /* headers per action */
+/* Default cap for one incoming message; Asterisk's output has no limit. */
+#define AMI_MSG_MAX     (16u << 20)
+
+/* ---- buf.c: growable byte buffer ---- */
+struct ami_buf {
+	char   *p;
+	size_t  len, cap;
+};
+void	ami_buf_grow(struct ami_buf *, size_t);    /* room for n more */
+void	ami_buf_add(struct ami_buf *, const void *, size_t);
+void	ami_buf_adds(struct ami_buf *, const char *);
+void	ami_buf_addc(struct ami_buf *, int);
+void	ami_buf_free(struct ami_buf *);
+/* write all of b to fd (retrying EINTR/EAGAIN via poll); -1 on error */
+int	ami_buf_flush(struct ami_buf *, int fd);
+
+/* ---- msg.c: a message ---- */
+struct ami_field {
+	const char *k, *v;
+	uint32_t    kl, vl;
+};
+struct ami_arena;
+struct ami_msg {
+	struct ami_field *f;
+	size_t            n, cap;
+	const char       *raw;      /* wire bytes as received, or NULL */
+	size_t            rawlen;
+	struct ami_arena *arena;    /* storage for added/copied fields */
+};
+void	ami_msg_clear(struct ami_msg *);            /* n = 0, keeps memory */
+void	ami_msg_free(struct ami_msg *);
+/* add a field pointing at caller's bytes (no copy) */
+void	ami_msg_ref(struct ami_msg *, const char *, size_t, const char *, size_t);
+/* add a field copied into the message's own storage */
+void	ami_msg_add(struct ami_msg *, const char *, size_t, const char *, size_t);
+void	ami_msg_adds(struct ami_msg *, const char *, const char *);
+void	ami_msg_copy(struct ami_msg *dst, const struct ami_msg *src);
+/* value of the first field named key (case-insensitive), length in *len */
+const char *ami_msg_get(const struct ami_msg *, const char *key, size_t *len);
+/* same, compared against a NUL-terminated value, case-insensitive */
+int	ami_msg_is(const struct ami_msg *, const char *key, const char *val);
+int	ami_msg_find(const struct ami_msg *, const char *key, size_t from);
+/* replace the value of field i (copied) */
+void	ami_msg_set(struct ami_msg *, size_t i, const char *, size_t);
+void	ami_msg_del(struct ami_msg *, size_t i);
+int	ami_keyeq(const char *, size_t, const char *);  /* case-insensitive */
+
+/* ---- parse.c: incremental reader for sockets and text input ---- */
+enum ami_mode {
+	AMI_WIRE,       /* AMI wire blocks only (a socket) */
+	AMI_AUTO        /* per message: wire block, one-line or JSON */
+};
+struct ami_parser {
+	struct ami_buf b;
+	size_t   start;     /* first unconsumed byte in b */
+	size_t   scan;      /* where the search for the message end resumes */
+	size_t   max;       /* cap for one message */
+	enum ami_mode mode;
+	int      eof;
+	int      skipping;  /* discarding an oversized message */
+	unsigned long line;     /* input line where the current message starts */
+	unsigned long nextline; /* line number at b.p[start] */
+	char     err[160];
+};
+void	ami_parser_init(struct ami_parser *, enum ami_mode, size_t max);
+void	ami_parser_free(struct ami_parser *);
+/* room for at least n bytes; read into it, then ami_parser_commit() */
+char   *ami_parser_space(struct ami_parser *, size_t *n);
+void	ami_parser_commit(struct ami_parser *, size_t);
+void	ami_parser_feed(struct ami_parser *, const void *, size_t);
+/*
+ * Next message: 1 got one (fields point into the parser), 0 need more input,
+ * -1 a bad or oversized message was skipped (p->err says why and where;
+ * call again to go on).  At EOF (p->eof set) a final message without its
+ * blank line is returned too.
+ */
+int	ami_parser_next(struct ami_parser *, struct ami_msg *);
+/* the banner line "Asterisk Call Manager/x.y.z": 1 and copies it, 0 need more */
+int	ami_parser_banner(struct ami_parser *, char *, size_t);
+/* read(2) once into the parser: bytes read, 0 at EOF, -1 error */
+ssize_t	ami_parser_read(struct ami_parser *, int fd);
+
+/* ---- wire.c: AMI wire writer and action checks ---- */
+/* append m as "Key: Value\r\n"... "\r\n" */
+void	ami_wire_put(struct ami_buf *, const struct ami_msg *);
+/* refuse what Asterisk would mangle or what would inject headers: 0 ok,
+ * -1 with a reason in err */
+int	ami_wire_check(const struct ami_msg *, char *err, size_t errlen);
+
+/* ---- text.c: the one-line format and JSON lines ---- */
+void	ami_text_put(struct ami_buf *, const struct ami_msg *);   /* + '\n' */
+void	ami_json_put(struct ami_buf *, const struct ami_msg *);   /* + '\n' */
+/* append a value the way the one-line format writes it */
+void	ami_text_value(struct ami_buf *, const char *, size_t);
+/* decode one line in place (it is modified); 0 ok, -1 with err */
+int	ami_text_decode(char *, size_t, struct ami_msg *, char *err, size_t);
+int	ami_json_decode(char *, size_t, struct ami_msg *, char *err, size_t);
+
+/* ---- outq.c: stdout through a writer thread ---- */
+struct ami_outq;
+/* bound: bytes queued at most; block: wait for room instead of refusing */
+struct ami_outq *ami_outq_new(int fd, size_t bound, int block);
+/* one whole message: 0 queued, 1 refused (full, not blocking), -1 writer failed */
+int	ami_outq_put(struct ami_outq *, const void *, size_t);
+size_t	ami_outq_pending(struct ami_outq *);
+int	ami_outq_fd(struct ami_outq *);     /* readable once the writer failed */
+int	ami_outq_error(struct ami_outq *);  /* errno of the failed write, or 0 */
+int	ami_outq_close(struct ami_outq *);  /* drain, stop; errno or 0 */
+
+/* ---- md5.c ---- */
+void	ami_md5_hex(const void *, size_t, char out[33]);
+
+/* ---- conf.c: config file and environment ---- */
+struct ami_server {
+	char  name[64];
+	char  host[256];
+	char  port[16];
+	char  user[128];
+	char  secret[256];
+	char  events[256];
+	int   keepalive;        /* seconds between Pings when idle, 0 off */
+};
+/*
+ * Fill s for server name (NULL or "default"): /etc/amitools.conf,
+ * ~/.amitools.conf, file (when not NULL), then AMI_HOST, AMI_PORT, AMI_USER,
+ * AMI_SECRET_FILE.  A file holding a secret must not be readable by group or
+ * other.  0 ok, -1 with err.
+ */
+int	ami_conf_server(struct ami_server *, const char *name, const char *file,
+	    char *err, size_t errlen);
+
+/* ---- conn.c: one AMI connection as a state machine for poll(2) ---- */
+enum ami_state {
+	AMI_DOWN,           /* waiting for the next reconnect attempt */
+	AMI_CONNECTING,
+	AMI_BANNER,
+	AMI_CHALLENGE,
+	AMI_LOGIN,
+	AMI_UP
+};
+struct ami_conn {
+	const struct ami_server *srv;
+	enum ami_state state;
+	int      fd;
+	struct ami_parser in;
+	struct ami_buf out;        /* bytes not yet written to fd */
+	int      md5;              /* try MD5 challenge first */
+	int      ever_up;          /* a reconnect marker is owed after a drop */
+	int      authfail;         /* the server refused our credentials */
+	unsigned tries;            /* failed attempts since last success */
+	int64_t  next_try;         /* ms: retry when DOWN, else login deadline */
+	int64_t  last_rx, ping_sent;
+	int64_t  down_since;       /* ms, when the last session was lost */
+	unsigned long seq;         /* ActionID counter */
+	char     banner[64];
+	char     err[256];         /* why the last attempt failed */
+};
+int64_t	ami_now_ms(void);
+void	ami_conn_init(struct ami_conn *, const struct ami_server *);
+/* what poll should wait for: events for fd (or -1), timeout in ms */
+int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now, int *timeout);
+/*
+ * Drive the connection after poll: revents for its fd (0 on timeout).
+ * Messages received while UP go one by one to cb; cb gets a NULL message
+ * when the login succeeded (ever_up tells a reconnect from the first
+ * connection).  Returns -1 when the connection just went down (err says
+ * why; authfail when credentials were refused), 0 otherwise.
+ */
+typedef void ami_msg_cb(void *, struct ami_conn *, struct ami_msg *);
+int	ami_conn_step(struct ami_conn *, short revents, int64_t now,
+	    ami_msg_cb *, void *);
+/* queue an action for writing; the caller sets its ActionID */
+void	ami_conn_send(struct ami_conn *, const struct ami_msg *);
+void	ami_conn_close(struct ami_conn *, const char *why);
+void	ami_conn_free(struct ami_conn *);
+
+/* ---- match.c: PCRE2 filters (only tools that filter link PCRE2) ---- */
+struct ami_filter;
+/* "[!]Key~regex"; NULL with err on a bad spec or regex */
+struct ami_filter *ami_filter_new(const char *, char *err, size_t);
+int	ami_filter_match(const struct ami_filter *, const struct ami_msg *);
+void	ami_filter_free(struct ami_filter *);
+
+/* ---- tmpl.c: %{Key} templates ---- */
+struct ami_tmpl;
+struct ami_tmpl *ami_tmpl_new(const char *, char *err, size_t);
+/* expand into b; value bytes are passed to put (e.g. ami_text_value) or
+ * copied as they are when put is NULL */
+void	ami_tmpl_expand(const struct ami_tmpl *, const struct ami_msg *,
+	    struct ami_buf *, void (*put)(struct ami_buf *, const char *, size_t));
+void	ami_tmpl_free(struct ami_tmpl *);
+
+#endif

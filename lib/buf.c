@@ -1,0 +1,78 @@
+/* buf.c: growable byte buffer; allocation failure is fatal (err 2). */
+#include <err.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ami.h"
+
+void
+ami_buf_grow(struct ami_buf *b, size_t n)
+{
+	size_t cap;
+
+	if (b->cap - b->len >= n)
+		return;
+	cap = b->cap ? b->cap : 256;
+	while (cap - b->len < n)
+		cap *= 2;
+	if ((b->p = realloc(b->p, cap)) == NULL)
+		err(2, "realloc");
+	b->cap = cap;
+}
+
+void
+ami_buf_add(struct ami_buf *b, const void *p, size_t n)
+{
+	ami_buf_grow(b, n);
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+void
+ami_buf_adds(struct ami_buf *b, const char *s)
+{
+	ami_buf_add(b, s, strlen(s));
+}
+
+void
+ami_buf_addc(struct ami_buf *b, int c)
+{
+	ami_buf_grow(b, 1);
+	b->p[b->len++] = c;
+}
+
+void
+ami_buf_free(struct ami_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+int
+ami_buf_flush(struct ami_buf *b, int fd)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < b->len) {
+		n = write(fd, b->p + off, b->len - off);
+		if (n >= 0) {
+			off += n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			poll(&pfd, 1, -1);
+			continue;
+		}
+		return -1;
+	}
+	b->len = 0;
+	return 0;
+}

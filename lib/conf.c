@@ -1,0 +1,210 @@
+/*
+ * conf.c: /etc/amitools.conf, ~/.amitools.conf, -c FILE, then the
+ * environment.  Within each layer [default] is read before the named
+ * section.  A -H name with no section of its own is taken as host[:port]
+ * with the [default] credentials.  A file that holds a secret must be
+ * private to its owner: a secret others can read is a secret already lost.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ami.h"
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int
+private(FILE *fp, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fileno(fp), &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "%s holds a secret but is readable by "
+		    "group or other; run chmod 600 %s", path, path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set(struct ami_server *s, const char *key, const char *val, const char *path,
+    int line, char *err, size_t errlen)
+{
+	const char *e = NULL;
+	size_t n;
+
+	if (strcmp(key, "host") == 0)
+		n = strlcpy(s->host, val, sizeof(s->host)) >= sizeof(s->host);
+	else if (strcmp(key, "port") == 0)
+		n = strlcpy(s->port, val, sizeof(s->port)) >= sizeof(s->port);
+	else if (strcmp(key, "username") == 0)
+		n = strlcpy(s->user, val, sizeof(s->user)) >= sizeof(s->user);
+	else if (strcmp(key, "secret") == 0)
+		n = strlcpy(s->secret, val, sizeof(s->secret)) >= sizeof(s->secret);
+	else if (strcmp(key, "events") == 0)
+		n = strlcpy(s->events, val, sizeof(s->events)) >= sizeof(s->events);
+	else if (strcmp(key, "keepalive") == 0) {
+		s->keepalive = strtonum(val, 0, 3600, &e);
+		n = 0;
+	} else {
+		snprintf(err, errlen, "%s:%d: unknown key %s", path, line, key);
+		return -1;
+	}
+	if (n || e != NULL) {
+		snprintf(err, errlen, "%s:%d: %s is %s", path, line, key,
+		    e ? e : "too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* apply section sect of path; 1 section found, 0 not, -1 error */
+static int
+load(struct ami_server *s, const char *path, const char *sect, int must,
+    char *err, size_t errlen)
+{
+	char line[1024], *p, *eq, cur[64] = "";
+	int lineno = 0, found = 0, checked = 0;
+	FILE *fp;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT && !must)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		p = trim(line);
+		if (*p == '\0' || *p == ';' || *p == '#')
+			continue;
+		if (*p == '[') {
+			if ((eq = strchr(p, ']')) == NULL)
+				goto bad;
+			*eq = '\0';
+			strlcpy(cur, trim(p + 1), sizeof(cur));
+			continue;
+		}
+		if ((eq = strchr(p, '=')) == NULL)
+			goto bad;
+		*eq = '\0';
+		/* a comment may follow a value after white space */
+		for (char *c = eq + 1; *c; c++)
+			if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) {
+				*c = '\0';
+				break;
+			}
+		if (strcmp(trim(p), "secret") == 0 && !checked++ &&
+		    private(fp, path, err, errlen) < 0)
+			goto fail;
+		if (strcmp(cur, sect) != 0)
+			continue;
+		found = 1;
+		if (set(s, trim(p), trim(eq + 1), path, lineno, err, errlen) < 0)
+			goto fail;
+	}
+	fclose(fp);
+	return found;
+bad:
+	snprintf(err, errlen, "%s:%d: expected [section] or key = value",
+	    path, lineno);
+fail:
+	fclose(fp);
+	return -1;
+}
+
+static int
+secret_file(struct ami_server *s, const char *path, char *err, size_t errlen)
+{
+	FILE *fp;
+	char line[256];
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (private(fp, path, err, errlen) < 0) {
+		fclose(fp);
+		return -1;
+	}
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	fclose(fp);
+	line[strcspn(line, "\r\n")] = '\0';
+	strlcpy(s->secret, line, sizeof(s->secret));
+	return 0;
+}
+
+int
+ami_conf_server(struct ami_server *s, const char *name, const char *file,
+    char *err, size_t errlen)
+{
+	const char *files[3], *home, *v;
+	char homefile[512], *colon;
+	int i, nfiles = 0, found = 0, rc;
+
+	memset(s, 0, sizeof(*s));
+	if (name == NULL)
+		name = "default";
+	strlcpy(s->name, name, sizeof(s->name));
+	strlcpy(s->host, "127.0.0.1", sizeof(s->host));
+	strlcpy(s->port, "5038", sizeof(s->port));
+	strlcpy(s->events, "on", sizeof(s->events));
+	s->keepalive = 20;
+
+	files[nfiles++] = "/etc/amitools.conf";
+	if ((home = getenv("HOME")) != NULL) {
+		snprintf(homefile, sizeof(homefile), "%s/.amitools.conf", home);
+		files[nfiles++] = homefile;
+	}
+	if (file != NULL)
+		files[nfiles++] = file;
+	for (i = 0; i < nfiles; i++)
+		if (load(s, files[i], "default", files[i] == file, err, errlen) < 0)
+			return -1;
+	if (strcmp(name, "default") != 0) {
+		for (i = 0; i < nfiles; i++) {
+			if ((rc = load(s, files[i], name, 0, err, errlen)) < 0)
+				return -1;
+			found |= rc;
+		}
+		if (!found) {
+			strlcpy(s->host, name, sizeof(s->host));
+			if ((colon = strrchr(s->host, ':')) != NULL &&
+			    strchr(s->host, ':') == colon) {
+				*colon = '\0';
+				strlcpy(s->port, colon + 1, sizeof(s->port));
+			}
+		}
+		return 0;
+	}
+	if ((v = getenv("AMI_HOST")) != NULL)
+		strlcpy(s->host, v, sizeof(s->host));
+	if ((v = getenv("AMI_PORT")) != NULL)
+		strlcpy(s->port, v, sizeof(s->port));
+	if ((v = getenv("AMI_USER")) != NULL)
+		strlcpy(s->user, v, sizeof(s->user));
+	if ((v = getenv("AMI_SECRET_FILE")) != NULL &&
+	    secret_file(s, v, err, errlen) < 0)
+		return -1;
+	return 0;
+}

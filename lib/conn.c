@@ -1,0 +1,370 @@
+/*
+ * conn.c: one AMI connection, driven by the caller's poll(2) loop so one
+ * program can hold several servers and its other inputs without threads.
+ * DOWN -> CONNECTING -> BANNER -> CHALLENGE -> LOGIN -> UP; any failure goes
+ * back to DOWN with capped exponential backoff and jitter, so a fleet of
+ * clients does not hammer a restarting Asterisk in step.  Our own Login,
+ * Challenge and Ping traffic never reaches the caller.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ami.h"
+
+#define BACKOFF_MIN_MS   500
+#define BACKOFF_MAX_MS   30000
+#define LOGIN_TIMEOUT_MS 10000
+#define PING_ID          "amitools-ping"
+#define LOGIN_ID         "amitools-login"
+
+int64_t
+ami_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+ami_conn_init(struct ami_conn *c, const struct ami_server *srv)
+{
+	memset(c, 0, sizeof(*c));
+	c->srv = srv;
+	c->fd = -1;
+	c->md5 = 1;
+	c->state = AMI_DOWN;
+	ami_parser_init(&c->in, AMI_WIRE, 0);
+}
+
+void
+ami_conn_free(struct ami_conn *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	ami_parser_free(&c->in);
+	ami_buf_free(&c->out);
+}
+
+static void
+fail(struct ami_conn *c, int64_t now, const char *fmt, ...)
+{
+	va_list ap;
+	int64_t base;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	if (c->state == AMI_UP)
+		c->down_since = now;
+	c->state = AMI_DOWN;
+	c->out.len = 0;
+	ami_parser_free(&c->in);
+	ami_parser_init(&c->in, AMI_WIRE, 0);
+	base = BACKOFF_MIN_MS << (c->tries < 6 ? c->tries : 6);
+	if (base > BACKOFF_MAX_MS)
+		base = BACKOFF_MAX_MS;
+	c->tries++;
+	c->next_try = now + base / 2 + random() % (base / 2 + 1);
+}
+
+void
+ami_conn_close(struct ami_conn *c, const char *why)
+{
+	fail(c, ami_now_ms(), "%s", why);
+}
+
+static void
+start(struct ami_conn *c, int64_t now)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	int rc, fd = -1, e = 0;
+
+	if ((rc = getaddrinfo(c->srv->host, c->srv->port, &hints, &res)) != 0) {
+		fail(c, now, "%s: %s", c->srv->host, gai_strerror(rc));
+		return;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd == -1) {
+			e = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    errno == EINPROGRESS)
+			break;
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1) {
+		fail(c, now, "connect to %s:%s: %s", c->srv->host, c->srv->port,
+		    strerror(e));
+		return;
+	}
+	c->fd = fd;
+	c->state = AMI_CONNECTING;
+	c->next_try = now + LOGIN_TIMEOUT_MS;
+}
+
+static void
+send_login(struct ami_conn *c, const char *challenge, size_t clen)
+{
+	struct ami_msg m = { 0 };
+	char key[33];
+	struct ami_buf b = { 0 };
+
+	ami_msg_adds(&m, "Action", "Login");
+	ami_msg_adds(&m, "ActionID", LOGIN_ID);
+	ami_msg_adds(&m, "Username", c->srv->user);
+	if (challenge != NULL) {
+		ami_buf_add(&b, challenge, clen);
+		ami_buf_adds(&b, c->srv->secret);
+		ami_md5_hex(b.p, b.len, key);
+		explicit_bzero(b.p, b.len);
+		ami_buf_free(&b);
+		ami_msg_adds(&m, "AuthType", "MD5");
+		ami_msg_adds(&m, "Key", key);
+	} else
+		ami_msg_adds(&m, "Secret", c->srv->secret);
+	ami_msg_adds(&m, "Events", c->srv->events);
+	ami_wire_put(&c->out, &m);
+	ami_msg_free(&m);
+	c->state = AMI_LOGIN;
+}
+
+static void
+send_simple(struct ami_conn *c, const char *action, const char *id,
+    const char *k, const char *v)
+{
+	struct ami_msg m = { 0 };
+
+	ami_msg_adds(&m, "Action", action);
+	ami_msg_adds(&m, "ActionID", id);
+	if (k != NULL)
+		ami_msg_adds(&m, k, v);
+	ami_wire_put(&c->out, &m);
+	ami_msg_free(&m);
+}
+
+void
+ami_conn_send(struct ami_conn *c, const struct ami_msg *m)
+{
+	ami_wire_put(&c->out, m);
+}
+
+int
+ami_conn_pollfd(struct ami_conn *c, short *events, int64_t now, int *timeout)
+{
+	int64_t at = c->next_try;
+	int ka = c->srv->keepalive * 1000;
+
+	*events = 0;
+	if (c->state == AMI_CONNECTING)
+		*events = POLLOUT;
+	else if (c->state != AMI_DOWN)
+		*events = POLLIN | (c->out.len ? POLLOUT : 0);
+	if (c->state == AMI_UP) {
+		at = INT64_MAX;
+		if (ka > 0)
+			at = c->ping_sent ? c->ping_sent + ka : c->last_rx + ka;
+	}
+	if (at != INT64_MAX) {
+		int64_t t = at > now ? at - now : 0;
+		if (*timeout < 0 || t < *timeout)
+			*timeout = t;
+	}
+	return c->state == AMI_DOWN ? -1 : c->fd;
+}
+
+static int
+writeout(struct ami_conn *c, int64_t now)
+{
+	ssize_t n;
+
+	while (c->out.len > 0) {
+		n = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			fail(c, now, "write to %s: %s", c->srv->name, strerror(errno));
+			return -1;
+		}
+		memmove(c->out.p, c->out.p + n, c->out.len - n);
+		c->out.len -= n;
+	}
+	return 0;
+}
+
+/* one message while logging in; -1 when the connection failed */
+static int
+login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
+{
+	size_t n;
+	const char *v;
+
+	if (ami_msg_get(m, "Event", NULL) != NULL)
+		return 0;
+	if (c->state == AMI_CHALLENGE) {
+		if (ami_msg_is(m, "Response", "Success") &&
+		    (v = ami_msg_get(m, "Challenge", &n)) != NULL)
+			send_login(c, v, n);
+		else {
+			c->md5 = 0;     /* server without MD5: plain login */
+			send_login(c, NULL, 0);
+		}
+		return 0;
+	}
+	if (ami_msg_is(m, "Response", "Success")) {
+		c->state = AMI_UP;
+		c->tries = 0;
+		c->ping_sent = 0;
+		return 1;
+	}
+	v = ami_msg_get(m, "Message", &n);
+	c->authfail = 1;
+	fail(c, now, "%s: login as %s failed: %.*s", c->srv->name,
+	    c->srv->user, v ? (int)n : 7, v ? v : "refused");
+	return -1;
+}
+
+static int
+readin(struct ami_conn *c, int64_t now, ami_msg_cb *cb, void *arg)
+{
+	struct ami_msg m = { 0 };
+	ssize_t n;
+	int rc, reads = 0, up = 0;
+
+	/* bounded, so one busy server cannot starve the others */
+	while (reads++ < 64) {
+		n = ami_parser_read(&c->in, c->fd);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			fail(c, now, "read from %s: %s", c->srv->name, strerror(errno));
+			goto out;
+		}
+		if (n > 0)
+			c->last_rx = now;
+		if (c->state == AMI_BANNER) {
+			if (!ami_parser_banner(&c->in, c->banner, sizeof(c->banner))) {
+				if (n == 0)
+					goto closed;
+				continue;
+			}
+			if (strncmp(c->banner, "Asterisk Call Manager/", 22) != 0) {
+				fail(c, now, "%s is not an AMI server: \"%.40s\"",
+				    c->srv->name, c->banner);
+				goto out;
+			}
+			if (c->md5) {
+				send_simple(c, "Challenge", LOGIN_ID, "AuthType", "MD5");
+				c->state = AMI_CHALLENGE;
+			} else
+				send_login(c, NULL, 0);
+		}
+		while (c->state != AMI_BANNER && c->state != AMI_DOWN &&
+		    (rc = ami_parser_next(&c->in, &m)) != 0) {
+			if (rc < 0)
+				continue;
+			if (c->state != AMI_UP) {
+				if ((rc = login_msg(c, &m, now)) < 0)
+					goto out;
+				if (rc == 1) {
+					up = 1;
+					cb(arg, c, NULL);
+					c->ever_up = 1;
+				}
+				continue;
+			}
+			if (ami_msg_is(&m, "ActionID", PING_ID)) {
+				c->ping_sent = 0;
+				continue;
+			}
+			cb(arg, c, &m);
+		}
+		if (n == 0) {
+closed:
+			fail(c, now, "%s closed the connection", c->srv->name);
+			goto out;
+		}
+	}
+out:
+	ami_msg_free(&m);
+	return up;
+}
+
+int
+ami_conn_step(struct ami_conn *c, short revents, int64_t now,
+    ami_msg_cb *cb, void *arg)
+{
+	enum ami_state was = c->state;
+	int ka = c->srv->keepalive * 1000, e = 0;
+	socklen_t elen = sizeof(e);
+
+	switch (c->state) {
+	case AMI_DOWN:
+		if (now >= c->next_try)
+			start(c, now);
+		break;
+	case AMI_CONNECTING:
+		if (revents) {
+			getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &elen);
+			if (e != 0)
+				fail(c, now, "connect to %s:%s: %s", c->srv->host,
+				    c->srv->port, strerror(e));
+			else {
+				c->state = AMI_BANNER;
+				c->last_rx = now;
+			}
+		} else if (now >= c->next_try)
+			fail(c, now, "connect to %s:%s: timed out", c->srv->host,
+			    c->srv->port);
+		break;
+	default:
+		if ((revents & POLLOUT) && writeout(c, now) < 0)
+			break;
+		if (revents & (POLLIN | POLLHUP | POLLERR))
+			readin(c, now, cb, arg);
+		if (c->state == AMI_DOWN)
+			break;
+		if (c->state != AMI_UP) {
+			if (now >= c->next_try)
+				fail(c, now, "%s: no login answer in %d s",
+				    c->srv->name, LOGIN_TIMEOUT_MS / 1000);
+			break;
+		}
+		if (ka > 0 && c->ping_sent && now - c->ping_sent >= ka)
+			fail(c, now, "%s: no answer to Ping in %d s",
+			    c->srv->name, ka / 1000);
+		else if (ka > 0 && !c->ping_sent && now - c->last_rx >= ka) {
+			send_simple(c, "Ping", PING_ID, NULL, NULL);
+			c->ping_sent = now;
+		}
+		if (c->state == AMI_UP && c->out.len > 0)
+			writeout(c, now);
+	}
+	if (c->state == AMI_DOWN && was != AMI_DOWN)
+		return -1;
+	return 0;
+}

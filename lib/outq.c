@@ -1,0 +1,151 @@
+/*
+ * outq.c: stdout through a writer thread.  The producer (the thread that
+ * reads sockets) never blocks on a slow terminal or pipe: Asterisk drops a
+ * client whose writes stall for 100 ms, losing everything it had queued.
+ * Messages are handed over whole, so a full queue drops whole messages and
+ * the reader never sees half of one.  The writer takes whatever is queued
+ * whenever it is idle: output is prompt, and batches form under load.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ami.h"
+
+struct ami_outq {
+	pthread_mutex_t mu;
+	pthread_cond_t  more, room;
+	pthread_t       th;
+	struct ami_buf  fill, out;
+	size_t          bound;
+	int             fd, waiting, closing, block, err;
+	int             wake[2];    /* tells a poll loop the writer failed */
+};
+
+static void *
+writer(void *arg)
+{
+	struct ami_outq *q = arg;
+	struct ami_buf t;
+	int e;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (q->fill.len == 0 && !q->closing) {
+			q->waiting = 1;
+			pthread_cond_wait(&q->more, &q->mu);
+			q->waiting = 0;
+		}
+		if (q->fill.len == 0)
+			break;
+		t = q->fill;
+		q->fill = q->out;
+		q->out = t;
+		pthread_cond_signal(&q->room);
+		pthread_mutex_unlock(&q->mu);
+		e = ami_buf_flush(&q->out, q->fd) < 0 ? errno : 0;
+		pthread_mutex_lock(&q->mu);
+		if (e) {
+			q->err = e;
+			q->fill.len = 0;
+			pthread_cond_signal(&q->room);
+			(void)!write(q->wake[1], "x", 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+struct ami_outq *
+ami_outq_new(int fd, size_t bound, int block)
+{
+	struct ami_outq *q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return NULL;
+	q->fd = fd;
+	q->bound = bound;
+	q->block = block;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->more, NULL);
+	pthread_cond_init(&q->room, NULL);
+	if (pipe2(q->wake, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    pthread_create(&q->th, NULL, writer, q) != 0) {
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+int
+ami_outq_put(struct ami_outq *q, const void *p, size_t n)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&q->mu);
+	while (q->block && !q->err && q->fill.len > 0 &&
+	    q->fill.len + n > q->bound)
+		pthread_cond_wait(&q->room, &q->mu);
+	if (q->err)
+		rc = -1;
+	else if (q->fill.len > 0 && q->fill.len + n > q->bound)
+		rc = 1;
+	else {
+		ami_buf_add(&q->fill, p, n);
+		if (q->waiting)
+			pthread_cond_signal(&q->more);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
+size_t
+ami_outq_pending(struct ami_outq *q)
+{
+	size_t n;
+
+	pthread_mutex_lock(&q->mu);
+	n = q->fill.len;
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+int
+ami_outq_fd(struct ami_outq *q)
+{
+	return q->wake[0];
+}
+
+int
+ami_outq_error(struct ami_outq *q)
+{
+	int e;
+
+	pthread_mutex_lock(&q->mu);
+	e = q->err;
+	pthread_mutex_unlock(&q->mu);
+	return e;
+}
+
+int
+ami_outq_close(struct ami_outq *q)
+{
+	int e;
+
+	pthread_mutex_lock(&q->mu);
+	q->closing = 1;
+	pthread_cond_signal(&q->more);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(q->th, NULL);
+	e = q->err;
+	close(q->wake[0]);
+	close(q->wake[1]);
+	ami_buf_free(&q->fill);
+	ami_buf_free(&q->out);
+	free(q);
+	return e;
+}

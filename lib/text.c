@@ -1,0 +1,512 @@
+/*
+ * text.c: the one-line format (amitools.7) and JSON lines.  Both decoders
+ * work in place: an unescaped string is never longer than its escaped form.
+ * JSON carries arbitrary bytes by writing each byte of invalid UTF-8 as a
+ * lone surrogate \udcXX (Python's surrogateescape), so raw -> JSON -> raw is
+ * exact.  A message whose repeated keys are not adjacent cannot keep its
+ * order as an object with arrays, so it is written as a list of pairs.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ami.h"
+
+/* 1: byte needs quoting in a one-line value (2: also in a key) */
+static const unsigned char quote[256] = {
+	[0 ... 0x20] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1, ['='] = 2,
+};
+
+static void
+quoted(struct ami_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+	char *w;
+
+	ami_buf_grow(b, 4 * n + 2);
+	w = b->p + b->len;
+	*w++ = '"';
+	for (; p < e; p++) {
+		switch (*p) {
+		case '"': *w++ = '\\'; *w++ = '"'; break;
+		case '\\': *w++ = '\\'; *w++ = '\\'; break;
+		case '\t': *w++ = '\\'; *w++ = 't'; break;
+		case '\r': *w++ = '\\'; *w++ = 'r'; break;
+		case '\n': *w++ = '\\'; *w++ = 'n'; break;
+		default:
+			if (*p < 0x20 || *p == 0x7f) {
+				*w++ = '\\';
+				*w++ = 'x';
+				*w++ = hex[*p >> 4];
+				*w++ = hex[*p & 15];
+			} else
+				*w++ = *p;
+		}
+	}
+	*w++ = '"';
+	b->len = w - b->p;
+}
+
+static void
+token(struct ami_buf *b, const char *s, size_t n, int iskey)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = quote[(unsigned char)s[i]];
+		if (c == 1 || (c == 2 && iskey))
+			break;
+	}
+	if (i == n && n > 0)
+		ami_buf_add(b, s, n);
+	else
+		quoted(b, s, n);
+}
+
+void
+ami_text_value(struct ami_buf *b, const char *s, size_t n)
+{
+	token(b, s, n, 0);
+}
+
+void
+ami_text_put(struct ami_buf *b, const struct ami_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		if (i > 0)
+			ami_buf_addc(b, ' ');
+		token(b, m->f[i].k, m->f[i].kl, 1);
+		ami_buf_addc(b, '=');
+		token(b, m->f[i].v, m->f[i].vl, 0);
+	}
+	ami_buf_addc(b, '\n');
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* decode a quoted one-line token at *pp (on the quote) into place */
+static int
+unquote(char **pp, char *e, size_t *len, char *err, size_t errlen)
+{
+	char *r = *pp + 1, *w = *pp, *start = *pp;
+	int h, l;
+
+	while (r < e && *r != '"') {
+		if (*r != '\\') {
+			*w++ = *r++;
+			continue;
+		}
+		if (++r == e)
+			break;
+		switch (*r++) {
+		case '"': *w++ = '"'; break;
+		case '\\': *w++ = '\\'; break;
+		case 't': *w++ = '\t'; break;
+		case 'r': *w++ = '\r'; break;
+		case 'n': *w++ = '\n'; break;
+		case 'x':
+			if (e - r < 2 || (h = hexval(r[0])) < 0 || (l = hexval(r[1])) < 0) {
+				snprintf(err, errlen, "bad \\x escape");
+				return -1;
+			}
+			*w++ = h << 4 | l;
+			r += 2;
+			break;
+		default:
+			snprintf(err, errlen, "unknown escape \\%c", r[-1]);
+			return -1;
+		}
+	}
+	if (r == e) {
+		snprintf(err, errlen, "unterminated quote");
+		return -1;
+	}
+	*len = w - start;
+	*pp = r + 1;
+	return 0;
+}
+
+int
+ami_text_decode(char *s, size_t n, struct ami_msg *m, char *err, size_t errlen)
+{
+	char *p = s, *e = s + n, *k, *v;
+	size_t kl, vl;
+
+	while (p < e) {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		k = p;
+		if (*p == '"') {
+			if (unquote(&p, e, &kl, err, errlen) < 0)
+				return -1;
+		} else {
+			while (p < e && *p != '=' && *p != ' ')
+				p++;
+			kl = p - k;
+		}
+		if (p == e || *p != '=') {
+			snprintf(err, errlen, "field \"%.*s\" has no '='",
+			    (int)(kl > 40 ? 40 : kl), k);
+			return -1;
+		}
+		v = ++p;
+		if (p < e && *p == '"') {
+			if (unquote(&p, e, &vl, err, errlen) < 0)
+				return -1;
+			if (p < e && *p != ' ') {
+				snprintf(err, errlen, "junk after quoted value of %.*s",
+				    (int)kl, k);
+				return -1;
+			}
+		} else {
+			while (p < e && *p != ' ')
+				p++;
+			vl = p - v;
+		}
+		ami_msg_ref(m, k, kl, v, vl);
+	}
+	if (m->n == 0) {
+		snprintf(err, errlen, "empty message");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- JSON ---- */
+
+static void
+jstring(struct ami_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+	unsigned c, need, i, cp;
+	char *w;
+
+	ami_buf_grow(b, 6 * n + 2);
+	w = b->p + b->len;
+	*w++ = '"';
+	while (p < e) {
+		c = *p;
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			*w++ = *p++;
+			continue;
+		}
+		if (c < 0x80) {
+			*w++ = '\\';
+			switch (c) {
+			case '"': *w++ = '"'; break;
+			case '\\': *w++ = '\\'; break;
+			case '\n': *w++ = 'n'; break;
+			case '\r': *w++ = 'r'; break;
+			case '\t': *w++ = 't'; break;
+			default:
+				memcpy(w, "u00", 3);
+				w += 3;
+				*w++ = hex[c >> 4];
+				*w++ = hex[c & 15];
+			}
+			p++;
+			continue;
+		}
+		/* a well-formed UTF-8 sequence passes as it is */
+		need = c >= 0xf0 && c <= 0xf4 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 && c < 0xe0 ? 1 : 0;
+		if (c >= 0xf5)
+			need = 0;
+		cp = c & (0x3f >> need);
+		for (i = 1; need && i <= need; i++) {
+			if (p + i >= e || (p[i] & 0xc0) != 0x80) {
+				need = 0;
+				break;
+			}
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if (need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+			need = 0;
+		if (need == 3 && (cp < 0x10000 || cp > 0x10ffff))
+			need = 0;
+		if (need) {
+			memcpy(w, p, need + 1);
+			w += need + 1;
+			p += need + 1;
+			continue;
+		}
+		memcpy(w, "\\udc", 4);
+		w += 4;
+		*w++ = hex[c >> 4];
+		*w++ = hex[c & 15];
+		p++;
+	}
+	*w++ = '"';
+	b->len = w - b->p;
+}
+
+static int
+adjacent_repeats_only(const struct ami_msg *m, int *anyrepeat)
+{
+	size_t i, j;
+
+	*anyrepeat = 0;
+	for (i = 1; i < m->n; i++)
+		for (j = 0; j + 1 < i; j++)
+			if (m->f[j].kl == m->f[i].kl &&
+			    memcmp(m->f[j].k, m->f[i].k, m->f[i].kl) == 0) {
+				*anyrepeat = 1;
+				if (m->f[i - 1].kl != m->f[i].kl ||
+				    memcmp(m->f[i - 1].k, m->f[i].k, m->f[i].kl) != 0)
+					return 0;
+				break;
+			}
+	for (i = 1; i < m->n && !*anyrepeat; i++)
+		if (m->f[i - 1].kl == m->f[i].kl &&
+		    memcmp(m->f[i - 1].k, m->f[i].k, m->f[i].kl) == 0)
+			*anyrepeat = 1;
+	return 1;
+}
+
+void
+ami_json_put(struct ami_buf *b, const struct ami_msg *m)
+{
+	size_t i, j;
+	int repeats;
+
+	if (!adjacent_repeats_only(m, &repeats)) {
+		ami_buf_addc(b, '[');
+		for (i = 0; i < m->n; i++) {
+			ami_buf_adds(b, i ? ",[" : "[");
+			jstring(b, m->f[i].k, m->f[i].kl);
+			ami_buf_addc(b, ',');
+			jstring(b, m->f[i].v, m->f[i].vl);
+			ami_buf_addc(b, ']');
+		}
+		ami_buf_adds(b, "]\n");
+		return;
+	}
+	ami_buf_addc(b, '{');
+	for (i = 0; i < m->n; i = j) {
+		if (i > 0)
+			ami_buf_addc(b, ',');
+		jstring(b, m->f[i].k, m->f[i].kl);
+		ami_buf_addc(b, ':');
+		for (j = i + 1; repeats && j < m->n && m->f[j].kl == m->f[i].kl &&
+		    memcmp(m->f[j].k, m->f[i].k, m->f[i].kl) == 0; j++)
+			;
+		if (j == i + 1) {
+			jstring(b, m->f[i].v, m->f[i].vl);
+			continue;
+		}
+		ami_buf_addc(b, '[');
+		for (size_t k = i; k < j; k++) {
+			if (k > i)
+				ami_buf_addc(b, ',');
+			jstring(b, m->f[k].v, m->f[k].vl);
+		}
+		ami_buf_addc(b, ']');
+	}
+	ami_buf_adds(b, "}\n");
+}
+
+struct jp {
+	char *s, *p, *e;
+	char *err;
+	size_t errlen;
+};
+
+static void
+ws(struct jp *j)
+{
+	while (j->p < j->e && (*j->p == ' ' || *j->p == '\t'))
+		j->p++;
+}
+
+static int
+jfail(struct jp *j, const char *what)
+{
+	snprintf(j->err, j->errlen, "JSON: %s at byte %td", what, j->p - j->s);
+	return -1;
+}
+
+static int
+hex4(const char *p, unsigned *out)
+{
+	int i, h;
+
+	*out = 0;
+	for (i = 0; i < 4; i++) {
+		if ((h = hexval(p[i])) < 0)
+			return -1;
+		*out = *out << 4 | h;
+	}
+	return 0;
+}
+
+static char *
+utf8(char *w, unsigned cp)
+{
+	if (cp < 0x80) {
+		*w++ = cp;
+	} else if (cp < 0x800) {
+		*w++ = 0xc0 | cp >> 6;
+		*w++ = 0x80 | (cp & 0x3f);
+	} else if (cp < 0x10000) {
+		*w++ = 0xe0 | cp >> 12;
+		*w++ = 0x80 | ((cp >> 6) & 0x3f);
+		*w++ = 0x80 | (cp & 0x3f);
+	} else {
+		*w++ = 0xf0 | cp >> 18;
+		*w++ = 0x80 | ((cp >> 12) & 0x3f);
+		*w++ = 0x80 | ((cp >> 6) & 0x3f);
+		*w++ = 0x80 | (cp & 0x3f);
+	}
+	return w;
+}
+
+/* a string, a number or a literal, decoded into place */
+static int
+jscalar(struct jp *j, const char **s, size_t *n)
+{
+	char *w, *r;
+	unsigned cp, lo;
+
+	ws(j);
+	if (j->p < j->e && *j->p != '"') {
+		r = j->p;
+		while (j->p < j->e && strchr(",]} \t", *j->p) == NULL)
+			j->p++;
+		if (j->p == r)
+			return jfail(j, "value expected");
+		*s = r;
+		*n = j->p - r;
+		if (*n == 4 && memcmp(r, "null", 4) == 0)
+			*n = 0;
+		return 0;
+	}
+	if (j->p == j->e)
+		return jfail(j, "value expected");
+	w = r = ++j->p;
+	*s = w;
+	while (r < j->e && *r != '"') {
+		if ((unsigned char)*r < 0x20)
+			return jfail(j, "control byte in string");
+		if (*r != '\\') {
+			*w++ = *r++;
+			continue;
+		}
+		if (++r == j->e)
+			break;
+		switch (*r++) {
+		case '"': *w++ = '"'; break;
+		case '\\': *w++ = '\\'; break;
+		case '/': *w++ = '/'; break;
+		case 'b': *w++ = '\b'; break;
+		case 'f': *w++ = '\f'; break;
+		case 'n': *w++ = '\n'; break;
+		case 'r': *w++ = '\r'; break;
+		case 't': *w++ = '\t'; break;
+		case 'u':
+			if (j->e - r < 4 || hex4(r, &cp) < 0)
+				return jfail(j, "bad \\u escape");
+			r += 4;
+			if (cp >= 0xdc80 && cp <= 0xdcff) {
+				*w++ = cp & 0xff;   /* surrogateescape */
+				break;
+			}
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (j->e - r < 6 || r[0] != '\\' || r[1] != 'u' ||
+				    hex4(r + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+					return jfail(j, "unpaired surrogate");
+				r += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			} else if (cp >= 0xdc00 && cp <= 0xdfff)
+				return jfail(j, "unpaired surrogate");
+			w = utf8(w, cp);
+			break;
+		default:
+			return jfail(j, "unknown escape");
+		}
+	}
+	if (r == j->e)
+		return jfail(j, "unterminated string");
+	*n = w - *s;
+	j->p = r + 1;
+	return 0;
+}
+
+static int
+jexpect(struct jp *j, char c)
+{
+	ws(j);
+	if (j->p == j->e || *j->p != c) {
+		char what[32];
+		snprintf(what, sizeof(what), "'%c' expected", c);
+		return jfail(j, what);
+	}
+	j->p++;
+	return 0;
+}
+
+static int
+jpeek(struct jp *j, char c)
+{
+	ws(j);
+	return j->p < j->e && *j->p == c;
+}
+
+int
+ami_json_decode(char *s, size_t n, struct ami_msg *m, char *err, size_t errlen)
+{
+	struct jp j = { s, s, s + n, err, errlen };
+	const char *k, *v;
+	size_t kl, vl;
+	int pairs = jpeek(&j, '['), members = 0;
+
+	j.p++;
+	while (!jpeek(&j, pairs ? ']' : '}')) {
+		if (members++ > 0 && jexpect(&j, ',') < 0)
+			return -1;
+		if (pairs && jexpect(&j, '[') < 0)
+			return -1;
+		if (!pairs && !jpeek(&j, '"'))
+			return jfail(&j, "key expected");
+		if (jscalar(&j, &k, &kl) < 0 || jexpect(&j, pairs ? ',' : ':') < 0)
+			return -1;
+		if (!pairs && jpeek(&j, '[')) {
+			j.p++;
+			while (!jpeek(&j, ']')) {
+				if (jscalar(&j, &v, &vl) < 0)
+					return -1;
+				ami_msg_ref(m, k, kl, v, vl);
+				if (!jpeek(&j, ']') && jexpect(&j, ',') < 0)
+					return -1;
+			}
+			j.p++;
+			continue;
+		}
+		if (jpeek(&j, '{') || jpeek(&j, '['))
+			return jfail(&j, "nested value");
+		if (jscalar(&j, &v, &vl) < 0)
+			return -1;
+		ami_msg_ref(m, k, kl, v, vl);
+		if (pairs && jexpect(&j, ']') < 0)
+			return -1;
+	}
+	j.p++;
+	ws(&j);
+	if (j.p != j.e)
+		return jfail(&j, "junk after message");
+	if (m->n == 0)
+		return jfail(&j, "empty message");
+	return 0;
+}

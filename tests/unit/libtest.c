@@ -1,0 +1,390 @@
+/*
+ * libtest: unit tests for lib/, printing TAP.  Each case feeds the parser
+ * the hard shapes real servers and users produce: any chunking, huge
+ * messages, NUL bytes, invalid UTF-8, Asterisk's own malformations.
+ */
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ami.h"
+
+static int ntest, nfail;
+
+static void
+ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d - ", cond ? "" : "not ", ++ntest);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (!cond)
+		nfail++;
+}
+
+static int
+veq(const struct ami_msg *m, size_t i, const char *k, const char *v, size_t vl)
+{
+	if (i >= m->n)
+		return 0;
+	if (vl == (size_t)-1)
+		vl = strlen(v);
+	return m->f[i].kl == strlen(k) && memcmp(m->f[i].k, k, m->f[i].kl) == 0 &&
+	    m->f[i].vl == vl && memcmp(m->f[i].v, v, vl) == 0;
+}
+
+/* feed s in chunks of chunk bytes; collect messages re-encoded as text */
+static char *
+parse_all(enum ami_mode mode, const char *s, size_t n, size_t chunk, int *nmsg,
+    int *nerr)
+{
+	struct ami_parser p;
+	struct ami_msg m = { 0 };
+	struct ami_buf out = { 0 };
+	size_t off = 0, k;
+	int rc;
+
+	*nmsg = *nerr = 0;
+	ami_parser_init(&p, mode, 0);
+	for (;;) {
+		k = n - off < chunk ? n - off : chunk;
+		ami_parser_feed(&p, s + off, k);
+		off += k;
+		if (off == n)
+			p.eof = 1;
+		while ((rc = ami_parser_next(&p, &m)) != 0) {
+			if (rc < 0) {
+				(*nerr)++;
+				continue;
+			}
+			(*nmsg)++;
+			ami_text_put(&out, &m);
+		}
+		if (off == n)
+			break;
+	}
+	ami_buf_addc(&out, '\0');
+	ami_msg_free(&m);
+	ami_parser_free(&p);
+	return out.p;
+}
+
+static void
+test_chunking(void)
+{
+	const char *s = "Event: A\r\nKey: v 1\r\n\r\nEvent: B\nX:\nY: \n\n"
+	    "Response: Error\r\nMessage: No Contacts found\n\r\n\r\n"
+	    "Event: C\r\nK: v\r\n\r\n";
+	const char *want = "Event=A Key=\"v 1\"\nEvent=B X=\"\" Y=\"\"\n"
+	    "Response=Error Message=\"No Contacts found\"\nEvent=C K=v\n";
+	size_t chunk;
+	int nm, ne, same = 1;
+	char *got;
+
+	for (chunk = 1; chunk <= strlen(s); chunk++) {
+		got = parse_all(AMI_WIRE, s, strlen(s), chunk, &nm, &ne);
+		if (strcmp(got, want) != 0 || nm != 4 || ne != 0) {
+			if (same)
+				printf("# chunk %zu got:\n# %s\n", chunk, got);
+			same = 0;
+		}
+		free(got);
+	}
+	ok(same, "every chunk size 1..%zu gives the same 4 messages, stray LF included",
+	    strlen(s));
+}
+
+static void
+test_huge(void)
+{
+	struct ami_parser p;
+	struct ami_msg m = { 0 };
+	struct ami_buf b = { 0 };
+	char line[64];
+	int i, rc;
+
+	/* a 1 MiB value */
+	ami_buf_adds(&b, "Event: Big\r\nData: ");
+	for (i = 0; i < (1 << 20); i++)
+		ami_buf_addc(&b, 'a' + i % 26);
+	ami_buf_adds(&b, "\r\n\r\n");
+	ami_parser_init(&p, AMI_WIRE, 0);
+	ami_parser_feed(&p, b.p, b.len);
+	rc = ami_parser_next(&p, &m);
+	ok(rc == 1 && m.n == 2 && m.f[1].vl == (1 << 20) && m.rawlen == b.len,
+	    "a 1 MiB message parses whole, raw kept");
+	ami_parser_free(&p);
+
+	/* 10,000 headers */
+	b.len = 0;
+	ami_buf_adds(&b, "Event: Many\r\n");
+	for (i = 0; i < 10000; i++) {
+		snprintf(line, sizeof(line), "Variable: v%d=%d\r\n", i, i);
+		ami_buf_adds(&b, line);
+	}
+	ami_buf_adds(&b, "\r\n");
+	ami_parser_init(&p, AMI_WIRE, 0);
+	ami_parser_feed(&p, b.p, b.len);
+	rc = ami_parser_next(&p, &m);
+	ok(rc == 1 && m.n == 10001 && veq(&m, 10000, "Variable", "v9999=9999", -1),
+	    "10,000 headers kept in order");
+	ami_parser_free(&p);
+
+	/* over the cap: skipped with an error, the next message survives */
+	b.len = 0;
+	ami_buf_adds(&b, "Event: Huge\r\nData: ");
+	for (i = 0; i < 5000; i++)
+		ami_buf_addc(&b, 'x');
+	ami_buf_adds(&b, "\r\n\r\nEvent: After\r\n\r\n");
+	ami_parser_init(&p, AMI_WIRE, 1000);
+	for (i = 0; i < (int)b.len; i += 100)
+		ami_parser_feed(&p, b.p + i, b.len - i < 100 ? b.len - i : 100);
+	rc = ami_parser_next(&p, &m);
+	ok(rc == -1 && strstr(p.err, "over 1000 bytes") != NULL,
+	    "a message over the cap is refused with a clear error (%s)", p.err);
+	rc = ami_parser_next(&p, &m);
+	ok(rc == 1 && veq(&m, 0, "Event", "After", -1),
+	    "the message after an oversized one is intact");
+	ami_parser_free(&p);
+	ami_msg_free(&m);
+	ami_buf_free(&b);
+}
+
+static void
+test_bytes(void)
+{
+	static const char s[] = "Event: Odd\r\nNul: a\0b\r\nUtf: \xc3\xa9\xff\xfe\r\n"
+	    "no colon here\r\nDup: 1\r\nDup: 2\r\n\r\n";
+	struct ami_parser p;
+	struct ami_msg m = { 0 }, back = { 0 };
+	struct ami_buf t = { 0 }, j = { 0 }, w = { 0 };
+	char err[128];
+	int rc;
+
+	ami_parser_init(&p, AMI_WIRE, 0);
+	ami_parser_feed(&p, s, sizeof(s) - 1);
+	rc = ami_parser_next(&p, &m);
+	ok(rc == 1 && veq(&m, 1, "Nul", "a\0b", 3), "NUL byte inside a value kept");
+	ok(veq(&m, 2, "Utf", "\xc3\xa9\xff\xfe", -1), "invalid UTF-8 kept as bytes");
+	ok(veq(&m, 3, "", "no colon here", -1), "a line without a colon is kept, nameless");
+	ok(veq(&m, 4, "Dup", "1", -1) && veq(&m, 5, "Dup", "2", -1),
+	    "duplicate headers kept in order");
+
+	ami_text_put(&t, &m);
+	ok(strcmp(t.p, "Event=Odd Nul=\"a\\x00b\" Utf=\xc3\xa9\xff\xfe "
+	    "\"\"=\"no colon here\" Dup=1 Dup=2\n") == 0 || (printf("# %s", t.p), 0),
+	    "one-line text escapes NUL, passes high bytes, quotes the empty key");
+	ami_json_put(&j, &m);
+	ok(strstr(j.p, "\"Utf\":\"\xc3\xa9\\udcff\\udcfe\"") != NULL &&
+	    strstr(j.p, "\"Dup\":[\"1\",\"2\"]") != NULL && strstr(j.p, "\\u0000") != NULL,
+	    "JSON: surrogateescape for invalid UTF-8, repeated key as array");
+
+	ami_json_decode(j.p, j.len - 1, &back, err, sizeof(err));
+	ami_wire_put(&w, &back);
+	ok(w.len == m.rawlen && memcmp(w.p, m.raw, w.len) == 0,
+	    "raw -> JSON -> raw is byte-identical");
+	ami_msg_clear(&back);
+	t.p[t.len - 1] = '\0';
+	rc = ami_text_decode(t.p, t.len - 1, &back, err, sizeof(err));
+	w.len = 0;
+	ami_wire_put(&w, &back);
+	ok(rc == 0 && w.len == m.rawlen && memcmp(w.p, m.raw, w.len) == 0,
+	    "raw -> one-line -> raw is byte-identical");
+	ami_parser_free(&p);
+	ami_msg_free(&m);
+	ami_msg_free(&back);
+	ami_buf_free(&t);
+	ami_buf_free(&j);
+	ami_buf_free(&w);
+}
+
+static void
+test_interleaved_json(void)
+{
+	struct ami_msg m = { 0 }, back = { 0 };
+	struct ami_buf j = { 0 }, a = { 0 }, b = { 0 };
+	char err[128];
+
+	ami_msg_adds(&m, "Response", "Success");
+	ami_msg_adds(&m, "Message", "Presence State");
+	ami_msg_adds(&m, "State", "dnd");
+	ami_msg_adds(&m, "Message", "In a meeting");
+	ami_json_put(&j, &m);
+	ok(j.p[0] == '[', "non-adjacent repeats are written as a list of pairs");
+	ok(ami_json_decode(j.p, j.len - 1, &back, err, sizeof(err)) == 0,
+	    "the list of pairs decodes");
+	ami_wire_put(&a, &m);
+	ami_wire_put(&b, &back);
+	ok(a.len == b.len && memcmp(a.p, b.p, a.len) == 0, "and keeps the order");
+	ami_msg_free(&m);
+	ami_msg_free(&back);
+	ami_buf_free(&j);
+	ami_buf_free(&a);
+	ami_buf_free(&b);
+}
+
+static void
+test_auto(void)
+{
+	const char *s = "# comment\n\nAsterisk Call Manager/9.0.0\r\n"
+	    "Action=Setvar Variable=DEVICE_STATE(Custom:DND100) Value=BUSY\n"
+	    "{\"Action\":\"Ping\",\"X\":[\"a\",\"b\"],\"N\":12,\"Z\":null}\n"
+	    "Action: Logoff\r\nActionID: 9\r\n\r\n"
+	    "garbage without separators\n"
+	    "K=\"unterminated\n"
+	    "[[\"Action\",\"Ping\"],[\"T\",\"\\u00e9\\ud83d\\ude00\"]]\n";
+	const char *want = "Action=Setvar Variable=DEVICE_STATE(Custom:DND100) Value=BUSY\n"
+	    "Action=Ping X=a X=b N=12 Z=\"\"\nAction=Logoff ActionID=9\n"
+	    "Action=Ping T=\xc3\xa9\xf0\x9f\x98\x80\n";
+	int nm, ne;
+	char *got;
+	size_t chunk;
+	int same = 1;
+
+	for (chunk = 1; chunk < 300; chunk += 7) {
+		got = parse_all(AMI_AUTO, s, strlen(s), chunk, &nm, &ne);
+		if (strcmp(got, want) != 0 || nm != 4 || ne != 2) {
+			if (same)
+				printf("# chunk %zu (%d msgs, %d errors):\n%s", chunk, nm, ne, got);
+			same = 0;
+		}
+		free(got);
+	}
+	ok(same, "auto-detect: one-line, JSON object and pairs, wire block; "
+	    "comments and banner skipped; 2 bad lines reported, not fatal");
+}
+
+static void
+test_follows(void)
+{
+	const char *s = "Response: Follows\r\nPrivilege: Command\r\nActionID: 5\r\n"
+	    "Name/username   Host: x\n\nsecond: line\n--END COMMAND--\r\n\r\n"
+	    "Event: Next\r\n\r\n";
+	int nm, ne;
+	char *got = parse_all(AMI_WIRE, s, strlen(s), 3, &nm, &ne);
+
+	ok(strcmp(got, "Response=Follows Privilege=Command ActionID=5 "
+	    "Output=\"Name/username   Host: x\" Output=\"\" Output=\"second: line\"\n"
+	    "Event=Next\n") == 0 || (printf("# %s", got), 0),
+	    "Asterisk 13 Response: Follows becomes Output lines, blank lines kept");
+	free(got);
+}
+
+static void
+test_check(void)
+{
+	struct ami_msg m = { 0 };
+	char err[200], big[1100];
+	int i;
+
+	ami_msg_adds(&m, "Action", "Setvar");
+	ami_msg_adds(&m, "Value", "x\r\nAction: Originate");
+	ok(ami_wire_check(&m, err, sizeof(err)) < 0 && strstr(err, "Value") != NULL,
+	    "CR/LF in a value refused: %s", err);
+	ami_msg_clear(&m);
+	ami_msg_adds(&m, "Action", "Setvar");
+	ami_msg_adds(&m, "Bad: Key", "v");
+	ok(ami_wire_check(&m, err, sizeof(err)) < 0, "colon in a header name refused");
+	ami_msg_clear(&m);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ami_msg_adds(&m, "Action", "UserEvent");
+	ami_msg_adds(&m, "Data", big);
+	ok(ami_wire_check(&m, err, sizeof(err)) < 0 && strstr(err, "1024") != NULL,
+	    "a line over 1024 bytes refused");
+	ami_msg_clear(&m);
+	big[1024 - 8] = '\0';    /* "Data: " + value + CRLF = exactly 1024 */
+	ami_msg_adds(&m, "Action", "UserEvent");
+	ami_msg_adds(&m, "Data", big);
+	ok(ami_wire_check(&m, err, sizeof(err)) == 0, "a line of exactly 1024 bytes passes");
+	ami_msg_clear(&m);
+	for (i = 0; i < 129; i++)
+		ami_msg_adds(&m, i ? "K" : "Action", "v");
+	ok(ami_wire_check(&m, err, sizeof(err)) < 0 && strstr(err, "128") != NULL,
+	    "129 headers refused");
+	ami_msg_free(&m);
+}
+
+static void
+test_tmpl_filter(void)
+{
+	struct ami_msg m = { 0 };
+	struct ami_buf b = { 0 };
+	struct ami_tmpl *t;
+	struct ami_filter *f;
+	char err[200];
+
+	ami_msg_adds(&m, "Event", "PeerStatus");
+	ami_msg_adds(&m, "Peer", "PJSIP/100");
+	ami_msg_adds(&m, "PeerStatus", "Reachable");
+	t = ami_tmpl_new("%{Peer}\\t%{peerstatus} 100%% %{Missing}.", err, sizeof(err));
+	ami_tmpl_expand(t, &m, &b, NULL);
+	ami_buf_addc(&b, '\0');
+	ok(strcmp(b.p, "PJSIP/100\tReachable 100% .") == 0,
+	    "template: keys case-insensitive, %%%%, \\t, missing key empty");
+	ami_tmpl_free(t);
+	ok(ami_tmpl_new("%{Peer", err, sizeof(err)) == NULL, "unclosed %%{ refused");
+	f = ami_filter_new("Peer~^PJSIP/1", err, sizeof(err));
+	ok(f && ami_filter_match(f, &m), "filter matches");
+	ami_filter_free(f);
+	f = ami_filter_new("!Device~^Custom:", err, sizeof(err));
+	ok(f && ami_filter_match(f, &m), "negated filter passes a missing header");
+	ami_filter_free(f);
+	ok(ami_filter_new("Peer~(", err, sizeof(err)) == NULL && strstr(err, "offset"),
+	    "bad regex: %s", err);
+	ami_msg_free(&m);
+	ami_buf_free(&b);
+}
+
+static void
+test_conf(void)
+{
+	struct ami_server s;
+	char path[] = "/tmp/amitools-conf-XXXXXX", err[300];
+	const char *text = "; comment\n[default]\nhost = 10.1.2.3 ; inline\n"
+	    "port = 5039\nusername = mon\nsecret = s3cret\n[pbx2]\nhost = 10.0.0.2\n";
+	int fd = mkstemp(path);
+
+	(void)!write(fd, text, strlen(text));
+	close(fd);
+	chmod(path, 0600);
+	unsetenv("AMI_HOST");
+	unsetenv("AMI_SECRET_FILE");
+	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) == 0 &&
+	    strcmp(s.host, "10.1.2.3") == 0 && strcmp(s.port, "5039") == 0 &&
+	    strcmp(s.secret, "s3cret") == 0, "config [default] read");
+	ok(ami_conf_server(&s, "pbx2", path, err, sizeof(err)) == 0 &&
+	    strcmp(s.host, "10.0.0.2") == 0 && strcmp(s.user, "mon") == 0,
+	    "named section inherits [default]");
+	ok(ami_conf_server(&s, "10.9.9.9:6000", path, err, sizeof(err)) == 0 &&
+	    strcmp(s.host, "10.9.9.9") == 0 && strcmp(s.port, "6000") == 0,
+	    "an unknown -H name is host:port");
+	chmod(path, 0644);
+	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) < 0 &&
+	    strstr(err, "chmod 600") != NULL, "a readable file with a secret is refused");
+	unlink(path);
+}
+
+int
+main(void)
+{
+	test_chunking();
+	test_huge();
+	test_bytes();
+	test_interleaved_json();
+	test_auto();
+	test_follows();
+	test_check();
+	test_tmpl_filter();
+	test_conf();
+	printf("1..%d\n", ntest);
+	return nfail != 0;
+}
