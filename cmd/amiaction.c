@@ -423,6 +423,8 @@ run(int readstdin)
 			if (timeout < 0 || left < timeout)
 				timeout = left;
 		}
+		if (ami_outq_flush(outq) < 0)
+			break;
 		if (poll(pfd, nin + 1, timeout) == -1) {
 			if (errno == EINTR)
 				continue;

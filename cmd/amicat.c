@@ -223,6 +223,8 @@ readfile(const char *path)
 		err(2, "%s", path);
 	ami_parser_init(&p, AMI_AUTO, 0);
 	do {
+		/* a pipe may pause: what was read so far goes out first */
+		ami_outq_flush(outq);
 		if ((n = ami_parser_read(&p, fd)) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -265,6 +267,8 @@ run(void)
 			    now, &timeout);
 		pfd[i].fd = ami_outq_fd(outq);
 		pfd[i].events = POLLIN;
+		if (ami_outq_flush(outq) < 0)
+			break;
 		if (poll(pfd, nservers + 1, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
@@ -279,7 +283,8 @@ run(void)
 				continue;
 			if (conns[i].authfail)
 				errx(2, "%s", conns[i].err);
-			warnx("%s; reconnecting", conns[i].err);
+			if (!(nflag && printed >= nflag))
+				warnx("%s; reconnecting", conns[i].err);
 		}
 	}
 	for (i = 0; i < nservers; i++)

@@ -123,6 +123,8 @@ struct ami_outq;
 struct ami_outq *ami_outq_new(int fd, size_t bound, int block);
 /* one whole message: 0 queued, 1 refused (full, not blocking), -1 writer failed */
 int	ami_outq_put(struct ami_outq *, const void *, size_t);
+/* hand what was put to the writer now: call before waiting for input */
+int	ami_outq_flush(struct ami_outq *);
 size_t	ami_outq_pending(struct ami_outq *);
 int	ami_outq_fd(struct ami_outq *);     /* readable once the writer failed */
 int	ami_outq_error(struct ami_outq *);  /* errno of the failed write, or 0 */

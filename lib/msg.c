@@ -133,10 +133,11 @@ ami_keyeq(const char *k, size_t kl, const char *key)
 int
 ami_msg_find(const struct ami_msg *m, const char *key, size_t from)
 {
-	size_t i;
+	size_t i, len = strlen(key);
 
 	for (i = from; i < m->n; i++)
-		if (ami_keyeq(m->f[i].k, m->f[i].kl, key))
+		if (m->f[i].kl == len && (m->f[i].k[0] | 0x20) == (key[0] | 0x20) &&
+		    strncasecmp(m->f[i].k, key, len) == 0)
 			return i;
 	return -1;
 }

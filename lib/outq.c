@@ -3,8 +3,10 @@
  * reads sockets) never blocks on a slow terminal or pipe: Asterisk drops a
  * client whose writes stall for 100 ms, losing everything it had queued.
  * Messages are handed over whole, so a full queue drops whole messages and
- * the reader never sees half of one.  The writer takes whatever is queued
- * whenever it is idle: output is prompt, and batches form under load.
+ * the reader never sees half of one.  The producer hands over a batch
+ * when it reaches 128 KiB or before it waits for input (ami_outq_flush), so
+ * output is prompt and a busy stream costs one wake-up per batch, not per
+ * message.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +22,7 @@ struct ami_outq {
 	pthread_cond_t  more, room;
 	pthread_t       th;
 	struct ami_buf  fill, out;
+	struct ami_buf  batch;      /* producer's own, handed over whole */
 	size_t          bound;
 	int             fd, waiting, closing, block, err;
 	int             wake[2];    /* tells a poll loop the writer failed */
@@ -51,6 +54,7 @@ writer(void *arg)
 		if (e) {
 			q->err = e;
 			q->fill.len = 0;
+			q->out.len = 0;
 			pthread_cond_signal(&q->room);
 			(void)!write(q->wake[1], "x", 1);
 			break;
@@ -81,26 +85,51 @@ ami_outq_new(int fd, size_t bound, int block)
 	return q;
 }
 
+#define BATCH (128 * 1024)
+
 int
-ami_outq_put(struct ami_outq *q, const void *p, size_t n)
+ami_outq_flush(struct ami_outq *q)
 {
+	struct ami_buf t;
 	int rc = 0;
 
+	if (q->batch.len == 0)
+		return 0;
 	pthread_mutex_lock(&q->mu);
 	while (q->block && !q->err && q->fill.len > 0 &&
-	    q->fill.len + n > q->bound)
+	    q->fill.len + q->batch.len > q->bound)
 		pthread_cond_wait(&q->room, &q->mu);
 	if (q->err)
 		rc = -1;
-	else if (q->fill.len > 0 && q->fill.len + n > q->bound)
-		rc = 1;
-	else {
-		ami_buf_add(&q->fill, p, n);
-		if (q->waiting)
-			pthread_cond_signal(&q->more);
-	}
+	else if (q->fill.len == 0) {
+		t = q->fill;
+		q->fill = q->batch;
+		q->batch = t;
+	} else
+		ami_buf_add(&q->fill, q->batch.p, q->batch.len);
+	q->batch.len = 0;
+	if (q->waiting)
+		pthread_cond_signal(&q->more);
 	pthread_mutex_unlock(&q->mu);
 	return rc;
+}
+
+int
+ami_outq_put(struct ami_outq *q, const void *p, size_t n)
+{
+	size_t queued;
+
+	if (!q->block && q->batch.len + n > BATCH / 2) {
+		pthread_mutex_lock(&q->mu);
+		queued = q->fill.len;
+		pthread_mutex_unlock(&q->mu);
+		if (queued > 0 && queued + q->batch.len + n > q->bound)
+			return 1;
+	}
+	ami_buf_add(&q->batch, p, n);
+	if (q->batch.len >= BATCH)
+		return ami_outq_flush(q);
+	return 0;
 }
 
 size_t
@@ -136,6 +165,7 @@ ami_outq_close(struct ami_outq *q)
 {
 	int e;
 
+	ami_outq_flush(q);
 	pthread_mutex_lock(&q->mu);
 	q->closing = 1;
 	pthread_cond_signal(&q->more);
@@ -146,6 +176,7 @@ ami_outq_close(struct ami_outq *q)
 	close(q->wake[1]);
 	ami_buf_free(&q->fill);
 	ami_buf_free(&q->out);
+	ami_buf_free(&q->batch);
 	free(q);
 	return e;
 }

@@ -6,14 +6,15 @@
  * exact.  A message whose repeated keys are not adjacent cannot keep its
  * order as an object with arrays, so it is written as a list of pairs.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ami.h"
 
-/* 1: byte needs quoting in a one-line value (2: also in a key) */
+/* 2: a byte that needs quoting anywhere; 1: only in a key */
 static const unsigned char quote[256] = {
-	[0 ... 0x20] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1, ['='] = 2,
+	[0 ... 0x20] = 2, ['"'] = 2, ['\\'] = 2, [0x7f] = 2, ['='] = 1,
 };
 
 static void
@@ -47,18 +48,44 @@ quoted(struct ami_buf *b, const char *s, size_t n)
 	b->len = w - b->p;
 }
 
+#define ONES 0x0101010101010101ull
+#define HIGH 0x8080808080808080ull
+#define HASZERO(v) (((v) - ONES) & ~(v) & HIGH)
+
+/*
+ * Copy s to w while no byte needs quoting (class above limit), a word at a
+ * time; returns how many bytes were plain.  w has room for n bytes.
+ */
+static size_t
+copyplain(char *w, const char *s, size_t n, int limit)
+{
+	size_t i = 0;
+	uint64_t x, t;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&x, s + i, 8);
+		t = ((x - ONES * 0x21) & ~x & HIGH) | HASZERO(x ^ ONES * '"') |
+		    HASZERO(x ^ ONES * '\\') | HASZERO(x ^ ONES * 0x7f);
+		if (limit == 0)
+			t |= HASZERO(x ^ ONES * '=');
+		if (t)
+			break;
+		memcpy(w + i, &x, 8);
+	}
+	for (; i < n; i++) {
+		if (quote[(unsigned char)s[i]] > limit)
+			break;
+		w[i] = s[i];
+	}
+	return i;
+}
+
+/* the caller has grown b by 4n + 2 */
 static void
 token(struct ami_buf *b, const char *s, size_t n, int iskey)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = quote[(unsigned char)s[i]];
-		if (c == 1 || (c == 2 && iskey))
-			break;
-	}
-	if (i == n && n > 0)
-		ami_buf_add(b, s, n);
+	if (n > 0 && copyplain(b->p + b->len, s, n, !iskey) == n)
+		b->len += n;
 	else
 		quoted(b, s, n);
 }
@@ -66,22 +93,26 @@ token(struct ami_buf *b, const char *s, size_t n, int iskey)
 void
 ami_text_value(struct ami_buf *b, const char *s, size_t n)
 {
+	ami_buf_grow(b, 4 * n + 2);
 	token(b, s, n, 0);
 }
 
 void
 ami_text_put(struct ami_buf *b, const struct ami_msg *m)
 {
-	size_t i;
+	size_t i, need = 1;
 
+	for (i = 0; i < m->n; i++)
+		need += 4 * (m->f[i].kl + m->f[i].vl) + 6;
+	ami_buf_grow(b, need);
 	for (i = 0; i < m->n; i++) {
 		if (i > 0)
-			ami_buf_addc(b, ' ');
+			b->p[b->len++] = ' ';
 		token(b, m->f[i].k, m->f[i].kl, 1);
-		ami_buf_addc(b, '=');
+		b->p[b->len++] = '=';
 		token(b, m->f[i].v, m->f[i].vl, 0);
 	}
-	ami_buf_addc(b, '\n');
+	b->p[b->len++] = '\n';
 }
 
 static int

@@ -1,0 +1,121 @@
+#!/bin/sh
+# amicat against the simulator: login, filters, several servers, no loss
+# at close, reconnect markers, keepalive, garbage, 1-byte writes, a slow
+# stdout, a wrong secret, a closed pipe.
+. "$(dirname "$0")/lib.sh"
+
+# numbered events, so loss, duplication and order are all visible
+seqfile() {
+	i=1
+	while [ "$i" -le "$1" ]; do
+		printf 'Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: Seq\r\nSeq: %d\r\n\r\n' "$i"
+		i=$((i + 1))
+	done >"$2"
+}
+seqfile 50 "$tmp/seq50.ami"
+
+# -- login, MD5, and an event made by amiaction --
+amisim_start a -L "$tmp/a.log"
+amicat -c "$tmp/a.conf" -e FullyBooted,UserEvent >"$tmp/out" 2>"$tmp/err" &
+catpid=$!
+pids="$pids $catpid"
+check "amicat logs in (FullyBooted printed)" wait_for 10 grep -q FullyBooted "$tmp/out"
+check "with the MD5 challenge" grep -q 'Action=Login.*AuthType=MD5' "$tmp/a.log"
+check "and the secret never crosses the wire" sh -c "! grep -q testpass '$tmp/a.log'"
+amiaction -c "$tmp/a.conf" UserEvent UserEvent=DND Peername=100 DND=enabled >/dev/null
+check "a UserEvent reaches amicat" wait_for 10 grep -q 'Event=UserEvent Privilege=user,all UserEvent=DND.*Peername=100 DND=enabled' "$tmp/out"
+kill $catpid; wait $catpid
+check "SIGTERM: clean exit 0" test $? -eq 0
+
+# -- several servers, each message tagged --
+amisim_start b
+printf '[a]\nport = %s\n[b]\nport = %s\n' "$port_a" "$port_b" >>"$tmp/a.conf"
+amicat -c "$tmp/a.conf" -H a -H b -e FullyBooted,UserEvent >"$tmp/out" 2>"$tmp/err" &
+catpid=$!
+pids="$pids $catpid"
+check "two servers: both logged in" wait_for 10 test "$(count FullyBooted "$tmp/out")" -eq 2
+amiaction -c "$tmp/a.conf" -H a UserEvent UserEvent=X Which=a >/dev/null
+amiaction -c "$tmp/a.conf" -H b UserEvent UserEvent=X Which=b >/dev/null
+check "events tagged Server=a / Server=b" wait_for 10 sh -c \
+    "grep -q 'Which=a Server=a' '$tmp/out' && grep -q 'Which=b Server=b' '$tmp/out'"
+kill $catpid; wait $catpid
+amisim_stop a
+amisim_stop b
+
+# -- every event sent before a close is printed, in order --
+seqfile 100000 "$tmp/seq.ami"
+amisim_start r -R "$tmp/seq.ami" -N 100000
+amicat -c "$tmp/r.conf" -e UserEvent -n 100000 -f '%{Seq}' >"$tmp/out" 2>"$tmp/err"
+seq 1 100000 >"$tmp/want"
+check_same "100,000 events then close: all printed, in order, once" "$tmp/out" "$tmp/want"
+amisim_stop r
+
+# -- dropped connection: marker, then the stream again --
+amisim_start c -R "$tmp/seq50.ami" -N 50 -f close=20
+amicat -c "$tmp/c.conf" -e UserEvent -n 60 >"$tmp/out" 2>"$tmp/err"
+check "after a drop: AmitoolsReconnect with Server and Gap" \
+    grep -q '^Event=AmitoolsReconnect Server=default Gap=[0-9]*\.[0-9][0-9][0-9]$' "$tmp/out"
+check "the reconnect is said on stderr" grep -q 'reconnect' "$tmp/err"
+check "no partial or duplicated message around the drop" sh -c \
+    "grep -v Amitools '$tmp/out' | awk -F'Seq=' '{print \$2}' | awk 'NR>1 && \$1!=p+1 && \$1!=1 {bad=1} {p=\$1} END {exit bad}'"
+amisim_stop c
+
+# -- the server stops answering: keepalive notices --
+amisim_start k -R "$tmp/seq50.ami" -N 50 -f stall=4000
+sed -i 's/keepalive = 20/keepalive = 1/' "$tmp/k.conf"
+amicat -c "$tmp/k.conf" -e UserEvent >"$tmp/out" 2>"$tmp/err" &
+catpid=$!
+pids="$pids $catpid"
+check "a stalled server is detected by the keepalive Ping" wait_for 15 grep -q 'no answer to Ping' "$tmp/err"
+check "and amicat reconnects and goes on" wait_for 15 grep -q AmitoolsReconnect "$tmp/out"
+kill $catpid; wait $catpid
+amisim_stop k
+
+# -- garbage on the wire, 1-byte writes --
+amisim_start g -R "$tmp/seq50.ami" -N 50 -f garbage
+amicat -c "$tmp/g.conf" -e UserEvent -n 50 -f '%{Seq}' >"$tmp/out" 2>"$tmp/err"
+seq 1 50 >"$tmp/want"
+check_same "garbage bytes before the events: all 50 events still come through" "$tmp/out" "$tmp/want"
+amisim_stop g
+amisim_start s -R "$tmp/seq50.ami" -N 50 -f split
+amicat -c "$tmp/s.conf" -e UserEvent -n 50 -f '%{Seq}' >"$tmp/out" 2>"$tmp/err"
+check_same "every write split into 1-byte chunks: all 50 intact" "$tmp/out" "$tmp/want"
+amisim_stop s
+
+# -- stdout slower than the socket: drops counted, said, marked --
+amisim_start d -R "$tmp/seq.ami" -N 100000
+mkfifo "$tmp/fifo"
+amicat -c "$tmp/d.conf" -e UserEvent -B 64k >"$tmp/fifo" 2>"$tmp/err" &
+catpid=$!
+pids="$pids $catpid"
+# nobody reads the pipe until amicat has said it drops
+check "a stalled stdout does not stall the socket: drops reported" \
+    wait_for 20 grep -q 'dropping events' "$tmp/err"
+cat "$tmp/fifo" >"$tmp/out" &
+catr=$!
+check "when stdout catches up, AmitoolsDropped says how many" \
+    wait_for 20 grep -q AmitoolsDropped "$tmp/out"
+kill $catpid; wait $catpid; wait $catr
+before=$(sed -n '/AmitoolsDropped/q;p' "$tmp/out" | grep -c 'UserEvent=Seq')
+dropped=$(sed -n 's/.*AmitoolsDropped Server=default Count=\([0-9]*\).*/\1/p' "$tmp/out" | head -1)
+check "printed + dropped = sent ($before + $dropped = 100000)" test $((before + dropped)) -eq 100000
+amisim_stop d
+
+# -- wrong secret --
+amisim_start w
+sed -i 's/testpass/wrong/' "$tmp/w.conf"
+amicat -c "$tmp/w.conf" >/dev/null 2>"$tmp/err"
+st=$?
+check "wrong secret: exit 2" test $st -eq 2
+check "with a clear message" grep -q 'login as tester failed: Authentication failed' "$tmp/err"
+amisim_stop w
+
+# -- the reader goes away --
+amisim_start p -R "$tmp/seq.ami" -N 100000
+amicat -c "$tmp/p.conf" 2>"$tmp/err" | head -1 >/dev/null
+check "closed pipe: amicat ends quietly" test ! -s "$tmp/err"
+amisim_stop p
+
+check "a secret file readable by others is refused" sh -c \
+    "chmod 644 '$tmp/p.conf'; amicat -c '$tmp/p.conf' 2>&1 >/dev/null | grep -q 'chmod 600'"
+done_testing

@@ -1,0 +1,134 @@
+#!/bin/sh
+# amiaction against the simulator: one-shots, lists, Command text, exit
+# codes, a pipelined stream, refused input that never reaches the wire,
+# reconnect with exactly-once delivery, a server that is down, routing.
+. "$(dirname "$0")/lib.sh"
+
+amisim_start a -L "$tmp/a.log"
+conf=$tmp/a.conf
+
+amiaction -c "$conf" Ping >"$tmp/out"
+st=$?
+check "one-shot Ping: exit 0" test $st -eq 0
+check "prints the response as one line" grep -q '^Response=Success Ping=Pong Timestamp=' "$tmp/out"
+
+amiaction -c "$conf" DBPut Family=DND Key=100 Val=YES >/dev/null
+amiaction -c "$conf" DBGet Family=DND Key=100 >"$tmp/out"
+printf 'Response=Success EventList=start Message="Result will follow"\nEvent=DBGetResponse Family=DND Key=100 Val=YES\nEvent=DBGetComplete EventList=Complete ListItems=1\n' >"$tmp/want"
+check_same "DBGet: the response, then its event list" "$tmp/out" "$tmp/want"
+
+amiaction -c "$conf" DBGet Family=DND Key=999 >"$tmp/out"
+st=$?
+check "a Response: Error exits 1" test $st -eq 1
+check "and is printed" grep -q '^Response=Error' "$tmp/out"
+
+amiaction -c "$conf" Command Command='core show version' >"$tmp/out"
+check "Command output is plain text" grep -q '^Asterisk 20.20.1 built by' "$tmp/out"
+
+amiaction -c "$conf" UserEvent UserEvent=T ActionID=mine-7 >"$tmp/out"
+check "a user's ActionID is shown back" grep -q '^Response=Success ActionID=mine-7 ' "$tmp/out"
+amiaction -c "$conf" -j Ping >"$tmp/out"
+check "-j prints JSON" grep -q '^{"Response":"Success","Ping":"Pong"' "$tmp/out"
+
+# -- a stream, pipelined --
+seq 1 2000 | sed 's/^/Action=UserEvent UserEvent=Bench Seq=/' >"$tmp/in"
+amiaction -c "$conf" <"$tmp/in" >"$tmp/out"
+st=$?
+check "2000 pipelined actions: exit 0" test $st -eq 0
+check "2000 responses" test "$(count '^Response=Success' "$tmp/out")" -eq 2000
+grep 'UserEvent=Bench' "$tmp/a.log" | sed 's/.*Seq=//' >"$tmp/got"
+seq 1 2000 >"$tmp/want"
+check_same "each arrived once, in order (server side)" "$tmp/got" "$tmp/want"
+
+# -- input that would inject or be mangled never reaches the wire --
+{
+	echo 'Action=UserEvent UserEvent=Before'
+	echo 'Action=Setvar Variable=X Value="a\r\nAction: Originate\r\nChannel: Local/1@x"'
+	printf 'Action=UserEvent UserEvent=Long Data=%s\n' "$(head -c 1100 /dev/zero | tr '\0' a)"
+	printf 'Action=UserEvent UserEvent=Many'; seq 1 130 | sed 's/^/ K=/' | tr -d '\n'; echo
+	echo '{"Action":"UserEvent","UserEvent":"Json\nAction: Originate"}'
+	echo 'UserEvent=NoAction'
+	echo 'Action=UserEvent UserEvent=After'
+} >"$tmp/in"
+amiaction -c "$conf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+st=$?
+check "refused input: exit 2" test $st -eq 2
+check "CR/LF in a value: refused, named by line" grep -q 'line 2: value of Value contains a line break' "$tmp/err"
+check "a line over 1024 bytes: refused" grep -q 'line 3: header Data is .* over Asterisk.s 1024-byte line limit' "$tmp/err"
+check "more than 128 headers: refused" grep -q 'line 4: 132 headers' "$tmp/err"
+check "LF from JSON: refused" grep -q 'line 5: value of UserEvent contains a line break' "$tmp/err"
+check "no Action: refused" grep -q 'line 6: no Action field' "$tmp/err"
+check "no Originate ever reached the server" sh -c "! grep -q Originate '$tmp/a.log'"
+check "the good actions around them were sent" sh -c \
+    "grep -q UserEvent=Before '$tmp/a.log' && grep -q UserEvent=After '$tmp/a.log'"
+
+echo 'Event=DeviceStateChange Device="PJSIP/100\r\nAction: Originate" State=INUSE' |
+    amiaction -c "$conf" -t 'Action=Setvar Variable=DEVICE_STATE(Custom:%{Device}) Value=%{State}' 2>"$tmp/err" >/dev/null
+check "a template can't inject either" grep -q 'line 1: value of Variable contains a line break' "$tmp/err"
+echo 'Event=DeviceStateChange Device=PJSIP/100 State=INUSE' |
+    amiaction -c "$conf" -t 'Action=Setvar Variable=DEVICE_STATE(Custom:%{Device}) Value=%{State}' >/dev/null
+check "-t builds the action from the message" grep -q 'Action=Setvar .*Variable=DEVICE_STATE(Custom:PJSIP/100) Value=INUSE' "$tmp/a.log"
+
+check "a secret on the command line is not an option" sh -c \
+    "amiaction -s x Ping 2>/dev/null; [ \$? -eq 2 ]"
+
+sed 's/testpass/wrong/' "$conf" >"$tmp/bad.conf"; chmod 600 "$tmp/bad.conf"
+amiaction -c "$tmp/bad.conf" Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "wrong secret: exit 2 with a clear message" sh -c \
+    "[ $st -eq 2 ] && grep -q 'Authentication failed' '$tmp/err'"
+amisim_stop a
+
+# -- the connection drops mid-stream: every action exactly once --
+amisim_start c -L "$tmp/c.log" -f close=300
+seq 1 1000 | sed 's/^/Action=UserEvent UserEvent=Q Seq=/' >"$tmp/in"
+amiaction -c "$tmp/c.conf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+st=$?
+check "stream across a dropped connection: exit 0" test $st -eq 0
+check "the drop was said" grep -q 'closed the connection' "$tmp/err"
+grep 'UserEvent=Q' "$tmp/c.log" | sed 's/.*Seq=//' | sort -n >"$tmp/got"
+seq 1 1000 >"$tmp/want"
+check_same "server side: each of 1000 actions exactly once" "$tmp/got" "$tmp/want"
+check "1000 responses printed" test "$(count '^Response=Success' "$tmp/out")" -eq 1000
+amisim_stop c
+
+# -- the server is not there yet, then comes up --
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+umask 077
+printf '[default]\nport = %s\nusername = tester\nsecret = testpass\n' "$port" >"$tmp/late.conf"
+umask 022
+seq 1 20 | sed 's/^/Action=UserEvent UserEvent=L Seq=/' >"$tmp/in"
+amiaction -c "$tmp/late.conf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+apid=$!
+pids="$pids $apid"
+check "amiaction waits for a server that is down" wait_for 10 grep -q 'Connection refused' "$tmp/err"
+SIMPORT=$port amisim_start l -L "$tmp/l.log"
+wait $apid
+st=$?
+check "queued actions delivered once it is up: exit 0" test $st -eq 0
+check "all 20 arrived" test "$(count 'UserEvent=L' "$tmp/l.log")" -eq 20
+amisim_stop l
+
+seq 1 3 | sed 's/^/Action=UserEvent UserEvent=L Seq=/' >"$tmp/in"
+amiaction -c "$tmp/late.conf" -W 1 <"$tmp/in" >/dev/null 2>"$tmp/err"
+st=$?
+check "a server that never comes: exit 2 after -W" test $st -eq 2
+check "each undelivered action named by its line" sh -c \
+    "grep -q 'line 1: Action UserEvent not delivered' '$tmp/err' && grep -q 'line 3: Action UserEvent not delivered' '$tmp/err'"
+
+# -- routing across servers --
+for s in x y z; do amisim_start $s -L "$tmp/$s.log"; done
+cp "$tmp/x.conf" "$tmp/m.conf"
+printf '[x]\nport = %s\n[y]\nport = %s\n[z]\nport = %s\n' "$port_x" "$port_y" "$port_z" >>"$tmp/m.conf"
+printf 'Server=x Event=DeviceStateChange Device=PJSIP/100 State=INUSE\n' |
+    amiaction -c "$tmp/m.conf" -H x -H y -H z -x \
+    -t 'Action=Setvar Variable=DEVICE_STATE(Custom:%{Device}) Value=%{State}' >"$tmp/out"
+check "-x: a change from x goes to y and z, not back to x" sh -c \
+    "[ \$(grep -c Setvar '$tmp/x.log') -eq 0 ] && [ \$(grep -c Setvar '$tmp/y.log') -eq 1 ] && [ \$(grep -c Setvar '$tmp/z.log') -eq 1 ]"
+check "responses say which server" sh -c "grep -q 'Server=y' '$tmp/out' && grep -q 'Server=z' '$tmp/out'"
+printf 'Action=UserEvent UserEvent=R Server=y\nAction=UserEvent UserEvent=All\n' |
+    amiaction -c "$tmp/m.conf" -H x -H y -H z >/dev/null
+check "Server=y goes to y only; no Server goes to all" sh -c \
+    "[ \$(grep -c UserEvent=R '$tmp/y.log') -eq 1 ] && [ \$(grep -c UserEvent=R '$tmp/x.log') -eq 0 ] && [ \$(cat '$tmp/x.log' '$tmp/y.log' '$tmp/z.log' | grep -c UserEvent=All) -eq 3 ]"
+check "the routing field is not sent as a header" sh -c "! grep -q 'UserEvent=R.*Server' '$tmp/y.log'"
+done_testing
