@@ -558,8 +558,10 @@ main(int argc, char *argv[])
 		ami_msg_free(&one);
 	}
 	run(argc == 0);
-	for (i = 0; i < nservers; i++)
+	for (i = 0; i < nservers; i++) {
+		ami_conn_logoff(&servers[i].c);
 		ami_conn_free(&servers[i].c);
+	}
 	if ((e = ami_outq_close(outq)) != 0) {
 		if (e == EPIPE) {
 			signal(SIGPIPE, SIG_DFL);

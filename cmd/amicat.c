@@ -287,8 +287,10 @@ run(void)
 				warnx("%s; reconnecting", conns[i].err);
 		}
 	}
-	for (i = 0; i < nservers; i++)
+	for (i = 0; i < nservers; i++) {
+		ami_conn_logoff(&conns[i]);
 		ami_conn_free(&conns[i]);
+	}
 }
 
 int

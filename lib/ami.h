@@ -195,6 +195,8 @@ int	ami_conn_step(struct ami_conn *, short revents, int64_t now,
 /* queue an action for writing; the caller sets its ActionID */
 void	ami_conn_send(struct ami_conn *, const struct ami_msg *);
 void	ami_conn_close(struct ami_conn *, const char *why);
+/* send Logoff and what is still queued (waits 1 s at most) */
+void	ami_conn_logoff(struct ami_conn *);
 void	ami_conn_free(struct ami_conn *);
 
 /* ---- match.c: PCRE2 filters (only tools that filter link PCRE2) ---- */

@@ -27,6 +27,10 @@
 #define PING_ID          "amitools-ping"
 #define LOGIN_ID         "amitools-login"
 
+static void send_simple(struct ami_conn *, const char *, const char *,
+    const char *, const char *);
+static int writeout(struct ami_conn *, int64_t);
+
 int64_t
 ami_now_ms(void)
 {
@@ -45,6 +49,21 @@ ami_conn_init(struct ami_conn *c, const struct ami_server *srv)
 	c->md5 = 1;
 	c->state = AMI_DOWN;
 	ami_parser_init(&c->in, AMI_WIRE, 0);
+}
+
+void
+ami_conn_logoff(struct ami_conn *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+	int64_t until = ami_now_ms() + 1000;
+
+	if (c->state != AMI_UP)
+		return;
+	send_simple(c, "Logoff", "amitools-logoff", NULL, NULL);
+	/* what is owed goes out first, but a stuck server can't hold us */
+	while (c->state == AMI_UP && c->out.len > 0 && ami_now_ms() < until &&
+	    poll(&pfd, 1, 100) >= 0)
+		writeout(c, ami_now_ms());
 }
 
 void
