@@ -121,8 +121,14 @@ take(struct deque *d, size_t i)
 {
 	struct slot s = *at(d, i);
 
-	for (; i + 1 < d->len; i++)
-		*at(d, i) = *at(d, i + 1);
+	/* answers come mostly in order: close the gap from the nearer end */
+	if (i < d->len / 2) {
+		for (; i > 0; i--)
+			*at(d, i) = *at(d, i - 1);
+		d->head = (d->head + 1) % d->cap;
+	} else
+		for (; i + 1 < d->len; i++)
+			*at(d, i) = *at(d, i + 1);
 	d->len--;
 	return s;
 }
@@ -184,13 +190,13 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	if ((id = ami_msg_get(m, "ActionID", &idl)) == NULL ||
 	    idl <= strlen(ID_PREFIX) || memcmp(id, ID_PREFIX, strlen(ID_PREFIX)) != 0)
 		return;     /* not ours: Events are off, so a stray */
-	for (i = 0; i < s->inflight.len; i++) {
-		sl = at(&s->inflight, i);
-		if (strlen(sl->j->id) == idl && memcmp(sl->j->id, id, idl) == 0)
+	for (i = 0; i < s->inflight.len; i++)
+		if (strlen(at(&s->inflight, i)->j->id) == idl &&
+		    memcmp(at(&s->inflight, i)->j->id, id, idl) == 0)
 			break;
-	}
 	if (i == s->inflight.len)
 		return;
+	sl = at(&s->inflight, i);
 	isevent = ami_msg_get(m, "Event", NULL) != NULL;
 	if (!isevent && ami_msg_is(m, "Response", "Error") && status == 0)
 		status = 1;

@@ -150,28 +150,37 @@ encode(struct ami_buf *b, const struct ami_msg *m)
 		ami_text_put(b, m);
 }
 
+/* the reader learns of a gap in the stream where it is */
+static int
+putdropped(const char *server)
+{
+	struct ami_msg d = { 0 };
+	char count[32];
+	int rc;
+
+	snprintf(count, sizeof(count), "%llu", dropped);
+	ami_msg_adds(&d, "Event", "AmitoolsDropped");
+	ami_msg_adds(&d, "Server", server ? server : "");
+	ami_msg_adds(&d, "Count", count);
+	stage.len = 0;
+	encode(&stage, &d);
+	ami_msg_free(&d);
+	if ((rc = ami_outq_put(outq, stage.p, stage.len)) == 0) {
+		warnx("stdout caught up; %llu events were dropped", dropped);
+		dropped = 0;
+	}
+	return rc;
+}
+
 static void
 output(struct ami_msg *m, const char *server)
 {
-	char note[128];
 	int rc;
 
 	if (tagged && server != NULL)
 		ami_msg_ref(m, "Server", 6, server, strlen(server));
-	if (dropped > 0) {
-		struct ami_msg d = { 0 };
-		snprintf(note, sizeof(note), "%llu", dropped);
-		ami_msg_adds(&d, "Event", "AmitoolsDropped");
-		ami_msg_adds(&d, "Server", server ? server : "");
-		ami_msg_adds(&d, "Count", note);
-		stage.len = 0;
-		encode(&stage, &d);
-		ami_msg_free(&d);
-		if (ami_outq_put(outq, stage.p, stage.len) != 0)
-			goto drop;
-		warnx("stdout caught up; %llu events were dropped", dropped);
-		dropped = 0;
-	}
+	if (dropped > 0 && putdropped(server) != 0)
+		goto drop;
 	stage.len = 0;
 	encode(&stage, m);
 	if ((rc = ami_outq_put(outq, stage.p, stage.len)) == 0)
@@ -373,8 +382,9 @@ main(int argc, char *argv[])
 		rc = readfile(iflag);
 	else
 		run();
+	ami_outq_block(outq);
 	if (dropped > 0)
-		warnx("%llu events dropped at exit: stdout too slow", dropped);
+		putdropped(nservers == 1 ? servers[0].name : NULL);
 	if ((e = ami_outq_close(outq)) != 0) {
 		if (e == EPIPE) {
 			/* the reader went away: die the way a pipeline expects */

@@ -125,6 +125,7 @@ struct ami_outq *ami_outq_new(int fd, size_t bound, int block);
 int	ami_outq_put(struct ami_outq *, const void *, size_t);
 /* hand what was put to the writer now: call before waiting for input */
 int	ami_outq_flush(struct ami_outq *);
+void	ami_outq_block(struct ami_outq *);     /* stop dropping: wait for room */
 size_t	ami_outq_pending(struct ami_outq *);
 int	ami_outq_fd(struct ami_outq *);     /* readable once the writer failed */
 int	ami_outq_error(struct ami_outq *);  /* errno of the failed write, or 0 */

@@ -26,6 +26,8 @@ ami_buf_grow(struct ami_buf *b, size_t n)
 void
 ami_buf_add(struct ami_buf *b, const void *p, size_t n)
 {
+	if (n == 0)     /* p may be NULL, and memcpy must not see it */
+		return;
 	ami_buf_grow(b, n);
 	memcpy(b->p + b->len, p, n);
 	b->len += n;

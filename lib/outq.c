@@ -132,6 +132,15 @@ ami_outq_put(struct ami_outq *q, const void *p, size_t n)
 	return 0;
 }
 
+/* at exit nothing is left to read: waiting for the writer loses nothing */
+void
+ami_outq_block(struct ami_outq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->block = 1;
+	pthread_mutex_unlock(&q->mu);
+}
+
 size_t
 ami_outq_pending(struct ami_outq *q)
 {

@@ -43,10 +43,10 @@ check_same "each arrived once, in order (server side)" "$tmp/got" "$tmp/want"
 # -- input that would inject or be mangled never reaches the wire --
 {
 	echo 'Action=UserEvent UserEvent=Before'
-	echo 'Action=Setvar Variable=X Value="a\r\nAction: Originate\r\nChannel: Local/1@x"'
+	printf '%s\n' 'Action=Setvar Variable=X Value="a\r\nAction: Originate\r\nChannel: Local/1@x"'
 	printf 'Action=UserEvent UserEvent=Long Data=%s\n' "$(head -c 1100 /dev/zero | tr '\0' a)"
 	printf 'Action=UserEvent UserEvent=Many'; seq 1 130 | sed 's/^/ K=/' | tr -d '\n'; echo
-	echo '{"Action":"UserEvent","UserEvent":"Json\nAction: Originate"}'
+	printf '%s\n' '{"Action":"UserEvent","UserEvent":"Json\nAction: Originate"}'
 	echo 'UserEvent=NoAction'
 	echo 'Action=UserEvent UserEvent=After'
 } >"$tmp/in"
@@ -62,7 +62,7 @@ check "no Originate ever reached the server" sh -c "! grep -q Originate '$tmp/a.
 check "the good actions around them were sent" sh -c \
     "grep -q UserEvent=Before '$tmp/a.log' && grep -q UserEvent=After '$tmp/a.log'"
 
-echo 'Event=DeviceStateChange Device="PJSIP/100\r\nAction: Originate" State=INUSE' |
+printf '%s\n' 'Event=DeviceStateChange Device="PJSIP/100\r\nAction: Originate" State=INUSE' |
     amiaction -c "$conf" -t 'Action=Setvar Variable=DEVICE_STATE(Custom:%{Device}) Value=%{State}' 2>"$tmp/err" >/dev/null
 check "a template can't inject either" grep -q 'line 1: value of Variable contains a line break' "$tmp/err"
 echo 'Event=DeviceStateChange Device=PJSIP/100 State=INUSE' |

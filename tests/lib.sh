@@ -2,7 +2,7 @@
 # Sourced by tests/NNNN-name.t; every process started here is stopped by PID.
 top=$(cd "$(dirname "$0")/.." && pwd)
 PATH=$top:$PATH
-fixtures=${AMITOOLS_FIXTURES:-$top/../shared/fixtures}
+fixtures=${AMITOOLS_FIXTURES:-$top/tests/fixtures}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/amitools-test.XXXXXX")
 ntest=0
 nfail=0
@@ -95,6 +95,11 @@ amisim_stop() {
 # count lines matching a pattern in a file (0 when missing)
 count() {
 	grep -c -- "$1" "$2" 2>/dev/null || true
+}
+
+# has_count N PATTERN FILE: exactly N lines match, counted anew each call
+has_count() {
+	test "$(count "$2" "$3")" -eq "$1"
 }
 
 done_testing() {

@@ -41,6 +41,19 @@ veq(const struct ami_msg *m, size_t i, const char *k, const char *v, size_t vl)
 	    m->f[i].vl == vl && memcmp(m->f[i].v, v, vl) == 0;
 }
 
+/* buffers are not NUL-terminated: compare by length */
+static int
+same(const struct ami_buf *b, const char *s)
+{
+	return b->len == strlen(s) && memcmp(b->p, s, b->len) == 0;
+}
+
+static int
+has(const struct ami_buf *b, const char *s)
+{
+	return memmem(b->p, b->len, s, strlen(s)) != NULL;
+}
+
 /* feed s in chunks of chunk bytes; collect messages re-encoded as text */
 static char *
 parse_all(enum ami_mode mode, const char *s, size_t n, size_t chunk, int *nmsg,
@@ -179,12 +192,12 @@ test_bytes(void)
 	    "duplicate headers kept in order");
 
 	ami_text_put(&t, &m);
-	ok(strcmp(t.p, "Event=Odd Nul=\"a\\x00b\" Utf=\xc3\xa9\xff\xfe "
-	    "\"\"=\"no colon here\" Dup=1 Dup=2\n") == 0 || (printf("# %s", t.p), 0),
+	ok(same(&t, "Event=Odd Nul=\"a\\x00b\" Utf=\xc3\xa9\xff\xfe "
+	    "\"\"=\"no colon here\" Dup=1 Dup=2\n"),
 	    "one-line text escapes NUL, passes high bytes, quotes the empty key");
 	ami_json_put(&j, &m);
-	ok(strstr(j.p, "\"Utf\":\"\xc3\xa9\\udcff\\udcfe\"") != NULL &&
-	    strstr(j.p, "\"Dup\":[\"1\",\"2\"]") != NULL && strstr(j.p, "\\u0000") != NULL,
+	ok(has(&j, "\"Utf\":\"\xc3\xa9\\udcff\\udcfe\"") &&
+	    has(&j, "\"Dup\":[\"1\",\"2\"]") && has(&j, "\\u0000"),
 	    "JSON: surrogateescape for invalid UTF-8, repeated key as array");
 
 	ami_json_decode(j.p, j.len - 1, &back, err, sizeof(err));
