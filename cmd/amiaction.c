@@ -34,18 +34,22 @@ static int wflag = 128;
 static int Wflag = -1;
 static const char *cflag, *tflag;
 
+/* a queued action costs its wire bytes, not a parsed message */
 struct job {
-	struct ami_msg act;
-	char     id[32];
 	char    *userid;        /* the ActionID the user gave, shown back */
+	char    *action;        /* its name, for diagnostics */
 	unsigned long line;
 	int      refs;          /* servers that still owe an answer */
 	int      command;
+	size_t   idlen, wirelen;
+	char     id[32];
+	char     wire[];        /* ActionID included, ready to send */
 };
 
 struct slot {
 	struct job *j;
 	int listing;            /* response said EventList: start */
+	struct ami_buf list;    /* the response and items so far, printed whole */
 };
 
 struct deque {
@@ -138,13 +142,14 @@ release(struct job *j)
 {
 	if (--j->refs > 0)
 		return;
-	ami_msg_free(&j->act);
 	free(j->userid);
+	free(j->action);
 	free(j);
 }
 
+/* one answer, as the user asked to see it, appended to out */
 static void
-emit(struct ami_msg *m, struct server *s, struct job *j)
+encode(struct ami_buf *out, struct ami_msg *m, struct server *s, struct job *j)
 {
 	int i;
 
@@ -156,22 +161,26 @@ emit(struct ami_msg *m, struct server *s, struct job *j)
 	}
 	if (nservers > 1)
 		ami_msg_ref(m, "Server", 6, s->srv.name, strlen(s->srv.name));
-	stage.len = 0;
 	if (j->command && !jflag && !rflag && ami_msg_get(m, "Event", NULL) == NULL &&
 	    !ami_msg_is(m, "Response", "Error")) {
 		/* Command output as the CLI would show it */
 		for (i = ami_msg_find(m, "Output", 0); i >= 0;
 		    i = ami_msg_find(m, "Output", i + 1)) {
-			ami_buf_add(&stage, m->f[i].v, m->f[i].vl);
-			ami_buf_addc(&stage, '\n');
+			ami_buf_add(out, m->f[i].v, m->f[i].vl);
+			ami_buf_addc(out, '\n');
 		}
 	} else if (jflag)
-		ami_json_put(&stage, m);
+		ami_json_put(out, m);
 	else if (rflag)
-		ami_wire_put(&stage, m);
+		ami_wire_put(out, m);
 	else
-		ami_text_put(&stage, m);
-	if (stage.len > 0 && ami_outq_put(outq, stage.p, stage.len) < 0)
+		ami_text_put(out, m);
+}
+
+static void
+print(const struct ami_buf *b)
+{
+	if (b->len > 0 && ami_outq_put(outq, b->p, b->len) < 0)
 		stop = 1;
 }
 
@@ -191,7 +200,7 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	    idl <= strlen(ID_PREFIX) || memcmp(id, ID_PREFIX, strlen(ID_PREFIX)) != 0)
 		return;     /* not ours: Events are off, so a stray */
 	for (i = 0; i < s->inflight.len; i++)
-		if (strlen(at(&s->inflight, i)->j->id) == idl &&
+		if (at(&s->inflight, i)->j->idlen == idl &&
 		    memcmp(at(&s->inflight, i)->j->id, id, idl) == 0)
 			break;
 	if (i == s->inflight.len)
@@ -202,9 +211,19 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		status = 1;
 	if (!isevent && ami_msg_is(m, "EventList", "start"))
 		sl->listing = 1;
-	emit(m, s, sl->j);
-	if (sl->listing && !(isevent && ami_msg_is(m, "EventList", "Complete")))
-		return;
+	if (sl->listing) {
+		/* whole or not at all: several servers' lists never interleave,
+		 * and one cut by a drop is asked for again, not printed twice */
+		encode(&sl->list, m, s, sl->j);
+		if (!(isevent && ami_msg_is(m, "EventList", "Complete")))
+			return;
+		print(&sl->list);
+		ami_buf_free(&sl->list);
+	} else {
+		stage.len = 0;
+		encode(&stage, m, s, sl->j);
+		print(&stage);
+	}
 	release(take(&s->inflight, i).j);
 }
 
@@ -267,10 +286,11 @@ static void
 submit(const struct ami_msg *in, unsigned long line)
 {
 	struct ami_msg act = { 0 };
-	struct job *j;
+	struct ami_buf wire = { 0 };
+	struct job *j = NULL;
 	const char *route, *v;
+	char why[200], id[32], *userid = NULL;
 	size_t routel, vl;
-	char why[200];
 	int i, targets[MAXSERVERS], ntargets = 0;
 
 	if (tflag != NULL)
@@ -283,6 +303,19 @@ submit(const struct ami_msg *in, unsigned long line)
 	if ((v = ami_msg_get(&act, "Action", &vl)) == NULL || vl == 0) {
 		refuse(line, "no Action field; refused");
 		goto out;
+	}
+	if ((i = ami_msg_find(&act, "ActionID", 0)) >= 0) {
+		userid = strndup(act.f[i].v, act.f[i].vl);
+		ami_msg_del(&act, i);
+	}
+	/* ActionID second, where Asterisk's own clients put it; checked with
+	 * it, so what goes out is what was checked */
+	snprintf(id, sizeof(id), ID_PREFIX "%lu", ++seq);
+	ami_msg_ref(&act, "ActionID", 8, id, strlen(id));
+	{
+		struct ami_field idf = act.f[act.n - 1];
+		memmove(&act.f[2], &act.f[1], (act.n - 2) * sizeof(idf));
+		act.f[1] = idf;
 	}
 	if (ami_wire_check(&act, why, sizeof(why)) < 0) {
 		refuse(line, why);
@@ -303,27 +336,24 @@ submit(const struct ami_msg *in, unsigned long line)
 		}
 		goto out;
 	}
-	if ((j = calloc(1, sizeof(*j))) == NULL)
+	ami_wire_put(&wire, &act);
+	if ((j = calloc(1, sizeof(*j) + wire.len)) == NULL ||
+	    (j->action = strndup(v, vl)) == NULL)
 		err(2, "calloc");
+	memcpy(j->wire, wire.p, wire.len);
+	j->wirelen = wire.len;
+	strlcpy(j->id, id, sizeof(j->id));
+	j->idlen = strlen(id);
+	j->userid = userid;
+	userid = NULL;
 	j->line = line;
 	j->command = ami_keyeq(v, vl, "Command");
-	if ((i = ami_msg_find(&act, "ActionID", 0)) >= 0) {
-		j->userid = strndup(act.f[i].v, act.f[i].vl);
-		ami_msg_del(&act, i);
-	}
-	snprintf(j->id, sizeof(j->id), ID_PREFIX "%lu", ++seq);
-	ami_msg_copy(&j->act, &act);
-	/* ActionID second, where Asterisk's own clients put it */
-	ami_msg_ref(&j->act, "ActionID", 8, j->id, strlen(j->id));
-	{
-		struct ami_field idf = j->act.f[j->act.n - 1];
-		memmove(&j->act.f[2], &j->act.f[1], (j->act.n - 2) * sizeof(idf));
-		j->act.f[1] = idf;
-	}
 	j->refs = ntargets;
 	for (i = 0; i < ntargets; i++)
-		push(&servers[targets[i]].queue, (struct slot){ j, 0 }, 0);
+		push(&servers[targets[i]].queue, (struct slot){ .j = j }, 0);
 out:
+	free(userid);
+	ami_buf_free(&wire);
 	ami_msg_free(&act);
 }
 
@@ -336,7 +366,7 @@ pump(struct server *s)
 		return;
 	while (s->inflight.len < (size_t)wflag && s->queue.len > 0) {
 		sl = take(&s->queue, 0);
-		ami_conn_send(&s->c, &sl.j->act);
+		ami_conn_send(&s->c, sl.j->wire, sl.j->wirelen);
 		push(&s->inflight, sl, 0);
 	}
 }
@@ -348,6 +378,7 @@ requeue(struct server *s)
 	while (s->inflight.len > 0) {
 		struct slot sl = take(&s->inflight, s->inflight.len - 1);
 		sl.listing = 0;
+		ami_buf_free(&sl.list);
 		push(&s->queue, sl, 1);
 	}
 }
@@ -356,19 +387,16 @@ static void
 giveup(struct server *s)
 {
 	struct slot sl;
-	const char *a;
-	size_t al;
 
 	requeue(s);
 	while (s->queue.len > 0) {
 		sl = take(&s->queue, 0);
-		a = ami_msg_get(&sl.j->act, "Action", &al);
 		if (sl.j->line > 0)
-			warnx("%s: line %lu: Action %.*s not delivered: %s",
-			    s->srv.name, sl.j->line, (int)al, a, s->c.err);
+			warnx("%s: line %lu: Action %s not delivered: %s",
+			    s->srv.name, sl.j->line, sl.j->action, s->c.err);
 		else
-			warnx("%s: Action %.*s not delivered: %s", s->srv.name,
-			    (int)al, a, s->c.err);
+			warnx("%s: Action %s not delivered: %s", s->srv.name,
+			    sl.j->action, s->c.err);
 		release(sl.j);
 	}
 	status = 2;
@@ -466,10 +494,16 @@ run(int readstdin)
 			}
 		}
 		if (eof && now >= eofat + Wflag * 1000LL)
-			for (i = 0; i < nservers; i++)
-				if (servers[i].c.state != AMI_UP &&
-				    servers[i].queue.len + servers[i].inflight.len > 0)
-					giveup(&servers[i]);
+			for (i = 0; i < nservers; i++) {
+				struct server *s = &servers[i];
+				if (s->queue.len + s->inflight.len == 0)
+					continue;
+				/* up but silent is as undelivered as down */
+				if (s->c.state == AMI_UP)
+					snprintf(s->c.err, sizeof(s->c.err),
+					    "no answer within %d s (-W)", Wflag);
+				giveup(s);
+			}
 	}
 	if (stop && busy())
 		for (i = 0; i < nservers; i++) {

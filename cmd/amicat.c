@@ -7,6 +7,8 @@
  * when it overflows whole messages are dropped, counted, said on stderr and
  * marked in the stream.  After a reconnect an AmitoolsReconnect message
  * says events may be missing.  Every event read before a close is printed.
+ * The markers are messages like any other: -e and -m select them too, so
+ * a filtered stream fed to a template never carries them by surprise.
  */
 #include <err.h>
 #include <errno.h>
@@ -163,7 +165,8 @@ putdropped(const char *server)
 	ami_msg_adds(&d, "Server", server ? server : "");
 	ami_msg_adds(&d, "Count", count);
 	stage.len = 0;
-	encode(&stage, &d);
+	if (wanted(&d))
+		encode(&stage, &d);
 	ami_msg_free(&d);
 	if ((rc = ami_outq_put(outq, stage.p, stage.len)) == 0) {
 		warnx("stdout caught up; %llu events were dropped", dropped);
@@ -209,7 +212,8 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		if (!tagged)
 			ami_msg_adds(&marker, "Server", c->srv->name);
 		ami_msg_adds(&marker, "Gap", gap);
-		output(&marker, c->srv->name);
+		if (wanted(&marker))
+			output(&marker, c->srv->name);
 		ami_msg_free(&marker);
 		warnx("%s: reconnected after %s s", c->srv->name, gap);
 		return;

@@ -194,7 +194,7 @@ typedef void ami_msg_cb(void *, struct ami_conn *, struct ami_msg *);
 int	ami_conn_step(struct ami_conn *, short revents, int64_t now,
 	    ami_msg_cb *, void *);
 /* queue an action for writing; the caller sets its ActionID */
-void	ami_conn_send(struct ami_conn *, const struct ami_msg *);
+void	ami_conn_send(struct ami_conn *, const void *wire, size_t);
 void	ami_conn_close(struct ami_conn *, const char *why);
 /* send Logoff and what is still queued (waits 1 s at most) */
 void	ami_conn_logoff(struct ami_conn *);

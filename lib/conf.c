@@ -87,7 +87,9 @@ load(struct ami_server *s, const char *path, const char *sect, int must,
 	FILE *fp;
 
 	if ((fp = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT && !must)
+		/* a root-only /etc/amitools.conf is root's, not an error for
+		 * every other user who has a ~/.amitools.conf of their own */
+		if ((errno == ENOENT || errno == EACCES) && !must)
 			return 0;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
@@ -183,7 +185,8 @@ ami_conf_server(struct ami_server *s, const char *name, const char *file,
 			return -1;
 	if (strcmp(name, "default") != 0) {
 		for (i = 0; i < nfiles; i++) {
-			if ((rc = load(s, files[i], name, 0, err, errlen)) < 0)
+			if ((rc = load(s, files[i], name, files[i] == file, err,
+			    errlen)) < 0)
 				return -1;
 			found |= rc;
 		}

@@ -183,9 +183,9 @@ send_simple(struct ami_conn *c, const char *action, const char *id,
 }
 
 void
-ami_conn_send(struct ami_conn *c, const struct ami_msg *m)
+ami_conn_send(struct ami_conn *c, const void *wire, size_t n)
 {
-	ami_wire_put(&c->out, m);
+	ami_buf_add(&c->out, wire, n);
 }
 
 int

@@ -52,18 +52,23 @@ amisim_stop r
 
 # -- dropped connection: marker, then the stream again --
 amisim_start c -R "$tmp/seq50.ami" -N 50 -f close=20
-amicat -c "$tmp/c.conf" -e UserEvent -n 60 >"$tmp/out" 2>"$tmp/err"
+amicat -c "$tmp/c.conf" -e UserEvent,AmitoolsReconnect -n 60 >"$tmp/out" 2>"$tmp/err"
 check "after a drop: AmitoolsReconnect with Server and Gap" \
     grep -q '^Event=AmitoolsReconnect Server=default Gap=[0-9]*\.[0-9][0-9][0-9]$' "$tmp/out"
 check "the reconnect is said on stderr" grep -q 'reconnect' "$tmp/err"
 check "no partial or duplicated message around the drop" sh -c \
     "grep -v Amitools '$tmp/out' | awk -F'Seq=' '{print \$2}' | awk 'NR>1 && \$1!=p+1 && \$1!=1 {bad=1} {p=\$1} END {exit bad}'"
 amisim_stop c
+amisim_start c2 -R "$tmp/seq50.ami" -N 50 -f close=20
+amicat -c "$tmp/c2.conf" -e UserEvent -n 60 >"$tmp/out" 2>"$tmp/err"
+check "a marker not named by -e is not printed, only said" sh -c \
+    "! grep -q Amitools '$tmp/out' && grep -q reconnected '$tmp/err'"
+amisim_stop c2
 
 # -- the server stops answering: keepalive notices --
 amisim_start k -R "$tmp/seq50.ami" -N 50 -f stall=4000
 sed -i 's/keepalive = 20/keepalive = 1/' "$tmp/k.conf"
-amicat -c "$tmp/k.conf" -e UserEvent >"$tmp/out" 2>"$tmp/err" &
+amicat -c "$tmp/k.conf" -e UserEvent,AmitoolsReconnect >"$tmp/out" 2>"$tmp/err" &
 catpid=$!
 pids="$pids $catpid"
 check "a stalled server is detected by the keepalive Ping" wait_for 15 grep -q 'no answer to Ping' "$tmp/err"
@@ -85,7 +90,7 @@ amisim_stop s
 # -- stdout slower than the socket: drops counted, said, marked --
 amisim_start d -R "$tmp/seq.ami" -N 100000
 # the reader sleeps until amicat has said it drops, then reads it all
-amicat -c "$tmp/d.conf" -e UserEvent -n 100000 -B 64k 2>"$tmp/err" |
+amicat -c "$tmp/d.conf" -e UserEvent,AmitoolsDropped -n 100000 -B 64k 2>"$tmp/err" |
     { wait_for 30 test -e "$tmp/go"; cat >"$tmp/out"; } &
 reader=$!
 pids="$pids $reader"

@@ -55,7 +55,7 @@ st=$?
 check "refused input: exit 2" test $st -eq 2
 check "CR/LF in a value: refused, named by line" grep -q 'line 2: value of Value contains a line break' "$tmp/err"
 check "a line over 1024 bytes: refused" grep -q 'line 3: header Data is .* over Asterisk.s 1024-byte line limit' "$tmp/err"
-check "more than 128 headers: refused" grep -q 'line 4: 132 headers' "$tmp/err"
+check "more than 128 headers: refused" grep -q 'line 4: 133 headers' "$tmp/err"
 check "LF from JSON: refused" grep -q 'line 5: value of UserEvent contains a line break' "$tmp/err"
 check "no Action: refused" grep -q 'line 6: no Action field' "$tmp/err"
 check "no Originate ever reached the server" sh -c "! grep -q Originate '$tmp/a.log'"
@@ -65,6 +65,15 @@ check "the good actions around them were sent" sh -c \
 printf '%s\n' 'Event=DeviceStateChange Device="PJSIP/100\r\nAction: Originate" State=INUSE' |
     amiaction -c "$conf" -t 'Action=Setvar Variable=DEVICE_STATE(Custom:%{Device}) Value=%{State}' 2>"$tmp/err" >/dev/null
 check "a template can't inject either" grep -q 'line 1: value of Variable contains a line break' "$tmp/err"
+# the ActionID amiaction adds counts: 127 headers go, 128 would be 129
+for n in 125 126; do
+	printf 'Action=UserEvent UserEvent=Edge%s' "$n"
+	seq 1 "$n" | sed 's/^/ K=/' | tr -d '\n'
+	echo
+done | amiaction -c "$conf" >/dev/null 2>"$tmp/err"
+check "127 headers and the ActionID make 128: sent" grep -q 'UserEvent=Edge125' "$tmp/a.log"
+check "128 headers and the ActionID make 129: refused" sh -c \
+    "grep -q 'line 2: 129 headers' '$tmp/err' && ! grep -q UserEvent=Edge126 '$tmp/a.log'"
 echo 'Event=DeviceStateChange Device=PJSIP/100 State=INUSE' |
     amiaction -c "$conf" -t 'Action=Setvar Variable=DEVICE_STATE(Custom:%{Device}) Value=%{State}' >/dev/null
 check "-t builds the action from the message" grep -q 'Action=Setvar .*Variable=DEVICE_STATE(Custom:PJSIP/100) Value=INUSE' "$tmp/a.log"
@@ -116,6 +125,24 @@ check "a server that never comes: exit 2 after -W" test $st -eq 2
 check "each undelivered action named by its line" sh -c \
     "grep -q 'line 1: Action UserEvent not delivered' '$tmp/err' && grep -q 'line 3: Action UserEvent not delivered' '$tmp/err'"
 
+# -- a server that is up but never answers --
+amisim_start st -f stall=10000
+amiaction -c "$tmp/st.conf" -W 1 Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "connected but silent: exit 2 after -W, said" sh -c \
+    "[ $st -eq 2 ] && grep -q 'Action Ping not delivered: no answer within 1 s' '$tmp/err'"
+amisim_stop st
+
+# -- a list cut by a drop is asked for again and printed once, whole --
+amisim_start lw
+amiaction -c "$tmp/lw.conf" PJSIPShowEndpoints >"$tmp/want"
+amisim_stop lw
+amisim_start lc -L "$tmp/lc.log" -f close=4
+amiaction -c "$tmp/lc.conf" PJSIPShowEndpoints >"$tmp/out" 2>"$tmp/err"
+check "the list was cut (asked twice)" has_count 2 PJSIPShowEndpoints "$tmp/lc.log"
+check_same "and printed once, whole" "$tmp/out" "$tmp/want"
+amisim_stop lc
+
 # -- routing across servers --
 for s in x y z; do amisim_start $s -L "$tmp/$s.log"; done
 cp "$tmp/x.conf" "$tmp/m.conf"
@@ -131,4 +158,5 @@ printf 'Action=UserEvent UserEvent=R Server=y\nAction=UserEvent UserEvent=All\n'
 check "Server=y goes to y only; no Server goes to all" sh -c \
     "[ \$(grep -c UserEvent=R '$tmp/y.log') -eq 1 ] && [ \$(grep -c UserEvent=R '$tmp/x.log') -eq 0 ] && [ \$(cat '$tmp/x.log' '$tmp/y.log' '$tmp/z.log' | grep -c UserEvent=All) -eq 3 ]"
 check "the routing field is not sent as a header" sh -c "! grep -q 'UserEvent=R.*Server' '$tmp/y.log'"
+
 done_testing
