@@ -6,13 +6,17 @@
  * the reader never sees half of one.  The producer hands over a batch
  * when it reaches 128 KiB or before it waits for input (ami_outq_flush), so
  * output is prompt and a busy stream costs one wake-up per batch, not per
- * message.
+ * message.  A writer that is merely late (not scheduled yet) is waited for
+ * briefly, the kernel's socket buffer holding the stream meanwhile, so
+ * memory stays flat however long the run; only a writer that stays stuck
+ * makes the queue grow towards its bound.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ami.h"
@@ -25,8 +29,13 @@ struct ami_outq {
 	struct ami_buf  batch;      /* producer's own, handed over whole */
 	size_t          bound;
 	int             fd, waiting, closing, block, err;
+	int             stuck;      /* the writer missed PATIENCE: don't wait */
 	int             wake[2];    /* tells a poll loop the writer failed */
 };
+
+#define BATCH    (128 * 1024)
+#define SOFT     (2 * BATCH)    /* queued bytes that make the producer wait */
+#define PATIENCE 20             /* ms; Asterisk gives a blocked write 100 */
 
 static void *
 writer(void *arg)
@@ -38,6 +47,7 @@ writer(void *arg)
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		while (q->fill.len == 0 && !q->closing) {
+			q->stuck = 0;
 			q->waiting = 1;
 			pthread_cond_wait(&q->more, &q->mu);
 			q->waiting = 0;
@@ -50,6 +60,9 @@ writer(void *arg)
 		pthread_cond_signal(&q->room);
 		pthread_mutex_unlock(&q->mu);
 		e = ami_buf_flush(&q->out, q->fd) < 0 ? errno : 0;
+		/* give back what a stuck stretch made the queue grow to */
+		if (q->out.cap > 2 * SOFT)
+			ami_buf_free(&q->out);
 		pthread_mutex_lock(&q->mu);
 		if (e) {
 			q->err = e;
@@ -85,7 +98,23 @@ ami_outq_new(int fd, size_t bound, int block)
 	return q;
 }
 
-#define BATCH (128 * 1024)
+static void
+patience(struct ami_outq *q)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += PATIENCE * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!q->err && q->fill.len > 0 && q->fill.len + q->batch.len > SOFT)
+		if (pthread_cond_timedwait(&q->room, &q->mu, &until) == ETIMEDOUT) {
+			q->stuck = 1;
+			return;
+		}
+}
 
 int
 ami_outq_flush(struct ami_outq *q)
@@ -99,6 +128,8 @@ ami_outq_flush(struct ami_outq *q)
 	while (q->block && !q->err && q->fill.len > 0 &&
 	    q->fill.len + q->batch.len > q->bound)
 		pthread_cond_wait(&q->room, &q->mu);
+	if (!q->block && !q->stuck)
+		patience(q);
 	if (q->err)
 		rc = -1;
 	else if (q->fill.len == 0) {
