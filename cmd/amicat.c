@@ -41,7 +41,6 @@ static struct ami_server servers[MAXSERVERS];
 static struct ami_conn conns[MAXSERVERS];
 static int nservers, tagged;
 static struct ami_outq *outq;
-static struct ami_buf stage;
 static long long printed;
 static unsigned long long dropped;
 static volatile sig_atomic_t stop;
@@ -152,6 +151,17 @@ encode(struct ami_buf *b, const struct ami_msg *m)
 		ami_text_put(b, m);
 }
 
+/* encoded in place: the queue's own batch, no copy per message */
+static int
+put(const struct ami_msg *m)
+{
+	struct ami_buf *b = ami_outq_batch(outq);
+	size_t mark = b->len;
+
+	encode(b, m);
+	return ami_outq_commit(outq, mark);
+}
+
 /* the reader learns of a gap in the stream where it is */
 static int
 putdropped(const char *server)
@@ -164,11 +174,9 @@ putdropped(const char *server)
 	ami_msg_adds(&d, "Event", "AmitoolsDropped");
 	ami_msg_adds(&d, "Server", server ? server : "");
 	ami_msg_adds(&d, "Count", count);
-	stage.len = 0;
-	if (wanted(&d))
-		encode(&stage, &d);
+	rc = wanted(&d) ? put(&d) : 0;
 	ami_msg_free(&d);
-	if ((rc = ami_outq_put(outq, stage.p, stage.len)) == 0) {
+	if (rc == 0) {
 		warnx("stdout caught up; %llu events were dropped", dropped);
 		dropped = 0;
 	}
@@ -184,9 +192,7 @@ output(struct ami_msg *m, const char *server)
 		ami_msg_ref(m, "Server", 6, server, strlen(server));
 	if (dropped > 0 && putdropped(server) != 0)
 		goto drop;
-	stage.len = 0;
-	encode(&stage, m);
-	if ((rc = ami_outq_put(outq, stage.p, stage.len)) == 0)
+	if ((rc = put(m)) == 0)
 		return;
 	if (rc < 0)
 		return;         /* the main loop reports the write error */
@@ -397,7 +403,6 @@ main(int argc, char *argv[])
 		}
 		errc(2, e, "stdout");
 	}
-	ami_buf_free(&stage);
 	for (i = 0; i < nfilters; i++)
 		ami_filter_free(filters[i]);
 	ami_tmpl_free(tmpl);

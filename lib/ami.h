@@ -123,6 +123,9 @@ struct ami_outq;
 struct ami_outq *ami_outq_new(int fd, size_t bound, int block);
 /* one whole message: 0 queued, 1 refused (full, not blocking), -1 writer failed */
 int	ami_outq_put(struct ami_outq *, const void *, size_t);
+/* or encode straight into the batch, then commit what follows mark */
+struct ami_buf *ami_outq_batch(struct ami_outq *);
+int	ami_outq_commit(struct ami_outq *, size_t mark);
 /* hand what was put to the writer now: call before waiting for input */
 int	ami_outq_flush(struct ami_outq *);
 void	ami_outq_block(struct ami_outq *);     /* stop dropping: wait for room */

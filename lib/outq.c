@@ -145,22 +145,38 @@ ami_outq_flush(struct ami_outq *q)
 	return rc;
 }
 
+struct ami_buf *
+ami_outq_batch(struct ami_outq *q)
+{
+	return &q->batch;
+}
+
 int
-ami_outq_put(struct ami_outq *q, const void *p, size_t n)
+ami_outq_commit(struct ami_outq *q, size_t mark)
 {
 	size_t queued;
 
-	if (!q->block && q->batch.len + n > BATCH / 2) {
+	if (!q->block && q->batch.len > BATCH / 2) {
 		pthread_mutex_lock(&q->mu);
 		queued = q->fill.len;
 		pthread_mutex_unlock(&q->mu);
-		if (queued > 0 && queued + q->batch.len + n > q->bound)
+		if (queued > 0 && queued + q->batch.len > q->bound) {
+			q->batch.len = mark;
 			return 1;
+		}
 	}
-	ami_buf_add(&q->batch, p, n);
 	if (q->batch.len >= BATCH)
 		return ami_outq_flush(q);
 	return 0;
+}
+
+int
+ami_outq_put(struct ami_outq *q, const void *p, size_t n)
+{
+	size_t mark = q->batch.len;
+
+	ami_buf_add(&q->batch, p, n);
+	return ami_outq_commit(q, mark);
 }
 
 /* at exit nothing is left to read: waiting for the writer loses nothing */

@@ -12,79 +12,137 @@
 
 #include "ami.h"
 
-/* 2: a byte that needs quoting anywhere; 1: only in a key */
-static const unsigned char quote[256] = {
-	[0 ... 0x20] = 2, ['"'] = 2, ['\\'] = 2, [0x7f] = 2, ['='] = 1,
-};
+#define ONES 0x0101010101010101ull
+#define HIGH 0x8080808080808080ull
 
+/*
+ * Whether any byte of x is special, a word at a time.  Every constant is
+ * below 0x80, so each haszero(x ^ c) shares the ~x & HIGH mask and the terms
+ * can be ORed first; a borrow only ever starts at a special byte, so the
+ * answer is exact.
+ */
+#define BYTES(c) (ONES * (c))
+#define IS(x, c) (((x) ^ BYTES(c)) - ONES)
+
+/* needs an escape inside quotes: control, '"', '\\', DEL */
+static inline uint64_t
+escaped(uint64_t x)
+{
+	return ((x - BYTES(0x20)) | IS(x, '"') | IS(x, '\\') | IS(x, 0x7f)) &
+	    ~x & HIGH;
+}
+
+static char *
+escape(char *w, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	switch (c) {
+	case '"': *w++ = '\\'; *w++ = '"'; break;
+	case '\\': *w++ = '\\'; *w++ = '\\'; break;
+	case '\t': *w++ = '\\'; *w++ = 't'; break;
+	case '\r': *w++ = '\\'; *w++ = 'r'; break;
+	case '\n': *w++ = '\\'; *w++ = 'n'; break;
+	default:
+		if (c < 0x20 || c == 0x7f) {
+			*w++ = '\\';
+			*w++ = 'x';
+			*w++ = hex[c >> 4];
+			*w++ = hex[c & 15];
+		} else
+			*w++ = c;
+	}
+	return w;
+}
+
+/* values with spaces are common: words without escapes go in whole */
 static void
 quoted(struct ami_buf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s, *e = p + n;
+	uint64_t x;
+	size_t i = 0, k;
 	char *w;
 
 	ami_buf_grow(b, 4 * n + 2);
 	w = b->p + b->len;
 	*w++ = '"';
-	for (; p < e; p++) {
-		switch (*p) {
-		case '"': *w++ = '\\'; *w++ = '"'; break;
-		case '\\': *w++ = '\\'; *w++ = '\\'; break;
-		case '\t': *w++ = '\\'; *w++ = 't'; break;
-		case '\r': *w++ = '\\'; *w++ = 'r'; break;
-		case '\n': *w++ = '\\'; *w++ = 'n'; break;
-		default:
-			if (*p < 0x20 || *p == 0x7f) {
-				*w++ = '\\';
-				*w++ = 'x';
-				*w++ = hex[*p >> 4];
-				*w++ = hex[*p & 15];
-			} else
-				*w++ = *p;
-		}
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&x, s + i, 8);
+		if (!escaped(x)) {
+			memcpy(w, &x, 8);
+			w += 8;
+		} else
+			for (k = 0; k < 8; k++)
+				w = escape(w, s[i + k]);
 	}
+	for (; i < n; i++)
+		w = escape(w, s[i]);
 	*w++ = '"';
 	b->len = w - b->p;
 }
 
-#define ONES 0x0101010101010101ull
-#define HIGH 0x8080808080808080ull
-#define HASZERO(v) (((v) - ONES) & ~(v) & HIGH)
-
-/*
- * Copy s to w while no byte needs quoting (class above limit), a word at a
- * time; returns how many bytes were plain.  w has room for n bytes.
- */
-static size_t
-copyplain(char *w, const char *s, size_t n, int limit)
+/* needs quotes: also space, and '=' in a key */
+static inline uint64_t
+special(uint64_t x, int iskey)
 {
-	size_t i = 0;
-	uint64_t x, t;
+	uint64_t t = (x - BYTES(0x21)) | IS(x, '"') | IS(x, '\\') | IS(x, 0x7f);
 
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&x, s + i, 8);
-		t = ((x - ONES * 0x21) & ~x & HIGH) | HASZERO(x ^ ONES * '"') |
-		    HASZERO(x ^ ONES * '\\') | HASZERO(x ^ ONES * 0x7f);
-		if (limit == 0)
-			t |= HASZERO(x ^ ONES * '=');
-		if (t)
-			break;
-		memcpy(w + i, &x, 8);
-	}
-	for (; i < n; i++) {
-		if (quote[(unsigned char)s[i]] > limit)
-			break;
-		w[i] = s[i];
-	}
-	return i;
+	return (iskey ? t | IS(x, '=') : t) & ~x & HIGH;
 }
 
-/* the caller has grown b by 4n + 2 */
-static void
+/*
+ * Copy s to w if no byte needs quoting, a word at a time.  Most tokens are
+ * short: the last word overlaps the one before it (or, under 8 bytes, two
+ * halves overlap), so no token ends in a bytewise loop.
+ */
+static inline __attribute__((always_inline)) int
+copyplain(char *w, const char *s, size_t n, int iskey)
+{
+	uint64_t x;
+	uint32_t a, b;
+	size_t i;
+
+	if (n >= 8) {
+		for (i = 0; i + 8 < n; i += 8) {
+			memcpy(&x, s + i, 8);
+			if (special(x, iskey))
+				return 0;
+			memcpy(w + i, &x, 8);
+		}
+		memcpy(&x, s + n - 8, 8);
+		if (special(x, iskey))
+			return 0;
+		memcpy(w + n - 8, &x, 8);
+		return 1;
+	}
+	if (n >= 4) {
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+	} else {
+		/* 1 to 3 bytes, padded with a plain byte */
+		a = (unsigned char)s[0] | (unsigned char)s[n / 2] << 8 |
+		    (unsigned char)s[n - 1] << 16 | (uint32_t)'a' << 24;
+		b = a;
+	}
+	if (special(a | (uint64_t)b << 32, iskey))
+		return 0;
+	if (n >= 4) {
+		memcpy(w, &a, 4);
+		memcpy(w + n - 4, &b, 4);
+	} else {
+		w[0] = s[0];
+		w[n / 2] = s[n / 2];
+		w[n - 1] = s[n - 1];
+	}
+	return 1;
+}
+
+/* the caller has grown b by 4n + 2; inlined, the key and value checks
+ * specialise and the constants stay in registers across fields */
+static inline __attribute__((always_inline)) void
 token(struct ami_buf *b, const char *s, size_t n, int iskey)
 {
-	if (n > 0 && copyplain(b->p + b->len, s, n, !iskey) == n)
+	if (n > 0 && copyplain(b->p + b->len, s, n, iskey))
 		b->len += n;
 	else
 		quoted(b, s, n);

@@ -219,6 +219,42 @@ test_bytes(void)
 	ami_buf_free(&w);
 }
 
+/* the word-at-a-time scan: a special byte at any offset of any length */
+static void
+test_quoting_offsets(void)
+{
+	static const char specials[] = " \"\\\x7f\t\x01";
+	struct ami_buf b = { 0 };
+	struct ami_msg m = { 0 };
+	char s[24];
+	size_t n, at, k;
+	int bad = 0;
+
+	for (n = 1; n <= sizeof(s); n++) {
+		memset(s, 'x', n);
+		b.len = 0;
+		ami_text_value(&b, s, n);
+		bad |= b.len != n || b.p[0] == '"';
+		for (at = 0; at < n; at++)
+			for (k = 0; k < sizeof(specials) - 1; k++) {
+				s[at] = specials[k];
+				b.len = 0;
+				ami_text_value(&b, s, n);
+				bad |= b.p[0] != '"';
+				s[at] = '=';
+				ami_msg_clear(&m);
+				ami_msg_ref(&m, s, n, "v", 1);
+				b.len = 0;
+				ami_text_put(&b, &m);
+				bad |= b.p[0] != '"';
+				s[at] = 'x';
+			}
+	}
+	ok(!bad, "a byte that needs quoting is found at every offset, lengths 1-24");
+	ami_buf_free(&b);
+	ami_msg_free(&m);
+}
+
 static void
 test_interleaved_json(void)
 {
@@ -392,6 +428,7 @@ main(void)
 	test_chunking();
 	test_huge();
 	test_bytes();
+	test_quoting_offsets();
 	test_interleaved_json();
 	test_auto();
 	test_follows();
