@@ -316,7 +316,10 @@ readin(struct ami_conn *c, int64_t now, ami_msg_cb *cb, void *arg)
 				}
 				continue;
 			}
-			if (ami_msg_is(&m, "ActionID", PING_ID)) {
+			/* events (nearly all traffic) never carry it */
+			if (m.n > 0 && m.f[0].kl == 8 &&
+			    ami_keyeq(m.f[0].k, 8, "Response") &&
+			    ami_msg_is(&m, "ActionID", PING_ID)) {
 				c->ping_sent = 0;
 				continue;
 			}

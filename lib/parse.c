@@ -215,7 +215,8 @@ wire_block(struct ami_parser *p, struct ami_msg *m)
 			break;
 		} else {
 			field(m, ls, le, follows == 1);
-			if (m->n == 1 && ami_keyeq(m->f[0].k, m->f[0].kl, "Response") &&
+			if (m->n == 1 && m->f[0].kl == 8 &&
+			    ami_keyeq(m->f[0].k, 8, "Response") &&
 			    ami_keyeq(m->f[0].v, m->f[0].vl, "Follows"))
 				follows = 1;
 		}
