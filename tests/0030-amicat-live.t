@@ -39,6 +39,10 @@ amiaction -c "$tmp/a.conf" -H b UserEvent UserEvent=X Which=b >/dev/null
 check "events tagged Server=a / Server=b" wait_for 10 sh -c \
     "grep -q 'Which=a Server=a' '$tmp/out' && grep -q 'Which=b Server=b' '$tmp/out'"
 kill $catpid; wait $catpid
+amicat -c "$tmp/a.conf" -H a -H b -e FullyBooted -r -n 2 >"$tmp/out"
+cr=$(printf '\r')
+check "-r with several servers: Server tag inside each block" \
+    has_count 2 "^Server: [ab]$cr\$" "$tmp/out"
 amisim_stop a
 amisim_stop b
 

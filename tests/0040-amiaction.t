@@ -30,6 +30,24 @@ check "a user's ActionID is shown back" grep -q '^Response=Success ActionID=mine
 amiaction -c "$conf" -j Ping >"$tmp/out"
 check "-j prints JSON" grep -q '^{"Response":"Success","Ping":"Pong"' "$tmp/out"
 
+amiaction -c "$conf" -r Ping >"$tmp/out"
+head -c 19 "$tmp/out" >"$tmp/got"
+printf 'Response: Success\r\n' >"$tmp/want"
+check_same "-r prints the wire form" "$tmp/got" "$tmp/want"
+tail -c 4 "$tmp/out" >"$tmp/got"
+printf '\r\n\r\n' >"$tmp/want"
+check_same "ending in an empty line" "$tmp/got" "$tmp/want"
+
+# -- every input form on stdin, and a window of one --
+{
+	printf 'Action: UserEvent\r\nUserEvent: Wire\r\n\r\n'
+	printf '%s\n' '{"Action":"UserEvent","UserEvent":"Json"}'
+	printf '%s\n' 'Action=UserEvent UserEvent="One line"'
+} | amiaction -c "$conf" -w 1 >"$tmp/out"
+check "wire, JSON and one-line actions on one stream: 3 answers" has_count 3 '^Response=Success' "$tmp/out"
+check "all three reached the server, in order" sh -c \
+    "grep -o 'UserEvent=[A-Za-z\"]*' '$tmp/a.log' | tail -3 | tr '\n' ' ' | grep -q 'UserEvent=Wire UserEvent=Json UserEvent=\"One '"
+
 # -- a stream, pipelined --
 seq 1 2000 | sed 's/^/Action=UserEvent UserEvent=Bench Seq=/' >"$tmp/in"
 amiaction -c "$conf" <"$tmp/in" >"$tmp/out"
