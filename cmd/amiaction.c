@@ -9,8 +9,12 @@
  * mangle AMI headers reaches the wire.  Actions read while a server is down
  * wait in a bounded queue (a full queue stops reading stdin, it never
  * drops), and actions whose response a dropped connection swallowed are
- * sent again after the reconnect.  Exit 0 all succeeded, 1 some
- * Response: Error, 2 refused input, connection or system error.
+ * sent again after the reconnect.  With -E, an input message from a server
+ * that would make the very action this pipeline last sent that server for
+ * the same key is that action's echo, and is dropped: state copied between
+ * servers never loops, and a genuine change, even within a second, passes.
+ * Exit 0 all succeeded, 1 some Response: Error, 2 refused input,
+ * connection or system error.
  */
 #include <err.h>
 #include <errno.h>
@@ -28,11 +32,13 @@
 #define MAXSERVERS 32
 #define QUEUE_MAX  4096     /* actions waiting per server before stdin pauses */
 #define ID_PREFIX  "amiaction-"
+#define ECHO_BUCKETS 4096
+#define ECHO_TTL   10000    /* ms: an echo that never came is forgotten */
 
 static int jflag, rflag, xflag;
 static int wflag = 128;
 static int Wflag = -1;
-static const char *cflag, *tflag;
+static const char *cflag, *Eflag, *tflag;
 
 /* a queued action costs its wire bytes, not a parsed message */
 struct job {
@@ -71,6 +77,21 @@ static unsigned long seq;
 static int status;
 static volatile sig_atomic_t stop;
 
+/* -E: per server and key, the actions sent whose echo is still due */
+struct pending {
+	struct pending *next;
+	int64_t  at;
+	char     action[];
+};
+struct echo {
+	struct echo *next;
+	int      server;
+	char    *key;
+	struct pending *due;    /* oldest first */
+};
+static struct echo *echoes[ECHO_BUCKETS];
+static struct ami_tmpl *echokey;
+
 static struct tfield {
 	struct ami_tmpl *k, *v;
 } *tfields;
@@ -79,8 +100,8 @@ static size_t ntfields;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: amiaction [-jrx] [-c config] [-H server]... "
-	    "[-t template] [-W seconds]\n\t[-w window] [action [key=value ...]]\n");
+	fprintf(stderr, "usage: amiaction [-jrx] [-c config] [-E key] [-H server]... "
+	    "[-t template]\n\t[-W seconds] [-w window] [action [key=value ...]]\n");
 	exit(2);
 }
 
@@ -281,12 +302,95 @@ compile_template(const char *t)
 	free(copy);
 }
 
+static struct echo **
+echo_slot(int server, const char *key)
+{
+	struct echo **e;
+	unsigned h = server;
+	const char *p;
+
+	for (p = key; *p != '\0'; p++)
+		h = h * 31 + (unsigned char)*p;
+	for (e = &echoes[h % ECHO_BUCKETS]; *e != NULL; e = &(*e)->next)
+		if ((*e)->server == server && strcmp((*e)->key, key) == 0)
+			break;
+	return e;
+}
+
+/* forget the due echoes up to and including stop (NULL: all) */
+static void
+echo_forget(struct echo *e, struct pending *stop)
+{
+	struct pending *p;
+
+	while ((p = e->due) != NULL) {
+		e->due = p->next;
+		free(p);
+		if (p == stop)
+			break;
+	}
+}
+
+/*
+ * Is act, built from a message of server from, the echo of one we sent?
+ * Echoes come in the order the actions ran; one that matches a later
+ * action means the earlier ones will never echo, so they go too.
+ */
+static int
+echo_of_ours(int from, const char *key, const char *act, int64_t now)
+{
+	struct echo *e = *echo_slot(from, key);
+	struct pending *p;
+
+	if (e == NULL)
+		return 0;
+	while (e->due != NULL && now - e->due->at > ECHO_TTL)
+		echo_forget(e, e->due);
+	for (p = e->due; p != NULL; p = p->next)
+		if (strcmp(p->action, act) == 0) {
+			echo_forget(e, p);
+			return 1;
+		}
+	return 0;
+}
+
+static void
+echo_expect(int server, const char *key, const char *act, int64_t now)
+{
+	struct echo **slot = echo_slot(server, key), *e = *slot;
+	struct pending *p, **tail;
+
+	if (e == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL ||
+		    (e->key = strdup(key)) == NULL)
+			err(2, "calloc");
+		e->server = server;
+		*slot = e;
+	}
+	if ((p = malloc(sizeof(*p) + strlen(act) + 1)) == NULL)
+		err(2, "malloc");
+	p->next = NULL;
+	p->at = now;
+	strcpy(p->action, act);
+	for (tail = &e->due; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = p;
+}
+
+/* a C string of buffer b, for the echo table */
+static const char *
+cstr(struct ami_buf *b)
+{
+	ami_buf_addc(b, '\0');
+	return b->p;
+}
+
 /* queue one action for the servers its Server field names */
 static void
 submit(const struct ami_msg *in, unsigned long line)
 {
 	struct ami_msg act = { 0 };
-	struct ami_buf wire = { 0 };
+	struct ami_buf wire = { 0 }, key = { 0 }, text = { 0 };
 	struct job *j = NULL;
 	const char *route, *v;
 	char why[200], id[32], *userid = NULL;
@@ -307,6 +411,16 @@ submit(const struct ami_msg *in, unsigned long line)
 	if ((i = ami_msg_find(&act, "ActionID", 0)) >= 0) {
 		userid = strndup(act.f[i].v, act.f[i].vl);
 		ami_msg_del(&act, i);
+	}
+	if (echokey != NULL) {
+		ami_tmpl_expand(echokey, in, &key, NULL);
+		ami_text_put(&text, &act);
+		cstr(&key);
+		cstr(&text);
+		for (i = 0; route != NULL && key.len > 1 && i < nservers; i++)
+			if (ami_keyeq(route, routel, servers[i].srv.name) &&
+			    echo_of_ours(i, key.p, text.p, ami_now_ms()))
+				goto out;
 	}
 	/* ActionID second, where Asterisk's own clients put it; checked with
 	 * it, so what goes out is what was checked */
@@ -349,10 +463,15 @@ submit(const struct ami_msg *in, unsigned long line)
 	j->line = line;
 	j->command = ami_keyeq(v, vl, "Command");
 	j->refs = ntargets;
-	for (i = 0; i < ntargets; i++)
+	for (i = 0; i < ntargets; i++) {
 		push(&servers[targets[i]].queue, (struct slot){ .j = j }, 0);
+		if (echokey != NULL && key.len > 1)
+			echo_expect(targets[i], key.p, text.p, ami_now_ms());
+	}
 out:
 	free(userid);
+	ami_buf_free(&key);
+	ami_buf_free(&text);
 	ami_buf_free(&wire);
 	ami_msg_free(&act);
 }
@@ -524,10 +643,13 @@ main(int argc, char *argv[])
 	char errbuf[256];
 	int ch, i, e;
 
-	while ((ch = getopt(argc, argv, "c:H:hjrt:VW:w:x")) != -1) {
+	while ((ch = getopt(argc, argv, "c:E:H:hjrt:VW:w:x")) != -1) {
 		switch (ch) {
 		case 'c':
 			cflag = optarg;
+			break;
+		case 'E':
+			Eflag = optarg;
 			break;
 		case 'H':
 			if (nservers == MAXSERVERS)
@@ -571,6 +693,9 @@ main(int argc, char *argv[])
 		usage();
 	if (tflag != NULL)
 		compile_template(tflag);
+	if (Eflag != NULL && (echokey = ami_tmpl_new(Eflag, errbuf,
+	    sizeof(errbuf))) == NULL)
+		errx(2, "-E: %s", errbuf);
 	if (nservers == 0)
 		hosts[nservers++] = NULL;
 	for (i = 0; i < nservers; i++) {

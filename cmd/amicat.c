@@ -9,6 +9,9 @@
  * says events may be missing.  Every event read before a close is printed.
  * The markers are messages like any other: -e and -m select them too, so
  * a filtered stream fed to a template never carries them by surprise.
+ * With -s, every login to any server asks every server that is up for the
+ * given lists again (DeviceStateList, say): their items come out like live
+ * events, so a consumer mirroring state catches up on what it missed.
  */
 #include <err.h>
 #include <errno.h>
@@ -27,11 +30,12 @@
 
 #define MAXSERVERS 32
 #define MAXFILTERS 32
+#define SYNC_ID    "amicat-sync"
 
 static int jflag, rflag;
 static long long nflag;
 static size_t Bflag = 16u << 20;
-static const char *fflag, *iflag, *cflag;
+static const char *fflag, *iflag, *cflag, *sflag;
 static char *eflag;
 
 static struct ami_filter *filters[MAXFILTERS];
@@ -41,6 +45,7 @@ static struct ami_server servers[MAXSERVERS];
 static struct ami_conn conns[MAXSERVERS];
 static int nservers, tagged;
 static struct ami_outq *outq;
+static struct ami_buf synclist;         /* the -s actions, ready to send */
 static long long printed;
 static unsigned long long dropped;
 static volatile sig_atomic_t stop;
@@ -50,7 +55,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: amicat [-jr] [-B bytes] [-c config] [-e event,...] "
 	    "[-f template]\n\t[-H server]... [-i file] [-m [!]key~regex]... "
-	    "[-n count]\n");
+	    "[-n count] [-s action,...]\n");
 	exit(2);
 }
 
@@ -203,13 +208,48 @@ drop:
 }
 
 static void
+buildsync(const char *actions)
+{
+	struct ami_msg a = { 0 };
+	const char *p, *comma;
+	char why[200];
+
+	for (p = actions; ; p = comma + 1) {
+		comma = strchrnul(p, ',');
+		ami_msg_clear(&a);
+		ami_msg_add(&a, "Action", 6, p, comma - p);
+		ami_msg_adds(&a, "ActionID", SYNC_ID);
+		if (comma == p || ami_wire_check(&a, why, sizeof(why)) < 0)
+			errx(2, "-s %s: not an action name", actions);
+		ami_wire_put(&synclist, &a);
+		if (*comma == '\0')
+			break;
+	}
+	ami_msg_free(&a);
+}
+
+/* a server that was away missed changes, and the others missed its own */
+static void
+resync(void)
+{
+	int i;
+
+	for (i = 0; i < nservers; i++)
+		if (conns[i].state == AMI_UP)
+			ami_conn_send(&conns[i], synclist.p, synclist.len);
+}
+
+static void
 onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 {
 	struct ami_msg marker = { 0 };
 	char gap[32];
+	int i;
 
 	(void)arg;
 	if (m == NULL) {
+		if (synclist.len > 0)
+			resync();
 		if (!c->ever_up)
 			return;
 		snprintf(gap, sizeof(gap), "%.3f",
@@ -223,6 +263,12 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		ami_msg_free(&marker);
 		warnx("%s: reconnected after %s s", c->srv->name, gap);
 		return;
+	}
+	if (synclist.len > 0 && (i = ami_msg_find(m, "ActionID", 0)) >= 0 &&
+	    ami_keyeq(m->f[i].v, m->f[i].vl, SYNC_ID)) {
+		if (ami_msg_get(m, "Event", NULL) == NULL)
+			return;         /* the response, not state */
+		ami_msg_del(m, i);      /* an item looks like the live event */
 	}
 	if (stop || (nflag && printed >= nflag) || !wanted(m))
 		return;
@@ -320,7 +366,7 @@ main(int argc, char *argv[])
 	char errbuf[256];
 	int ch, i, rc = 0, e;
 
-	while ((ch = getopt(argc, argv, "B:c:e:f:H:hi:jm:n:rV")) != -1) {
+	while ((ch = getopt(argc, argv, "B:c:e:f:H:hi:jm:n:rs:V")) != -1) {
 		switch (ch) {
 		case 'B':
 			Bflag = parsesize(optarg);
@@ -360,6 +406,9 @@ main(int argc, char *argv[])
 		case 'r':
 			rflag = 1;
 			break;
+		case 's':
+			sflag = optarg;
+			break;
 		case 'V':
 			printf("amicat %s\n", AMI_VERSION);
 			return 0;
@@ -368,8 +417,10 @@ main(int argc, char *argv[])
 		}
 	}
 	if (argc != optind || jflag + rflag + (fflag != NULL) > 1 ||
-	    (iflag != NULL && nservers > 0))
+	    (iflag != NULL && (nservers > 0 || sflag != NULL)))
 		usage();
+	if (sflag != NULL)
+		buildsync(sflag);
 	if (fflag != NULL && (tmpl = ami_tmpl_new(fflag, errbuf,
 	    sizeof(errbuf))) == NULL)
 		errx(2, "%s", errbuf);
@@ -392,6 +443,7 @@ main(int argc, char *argv[])
 		rc = readfile(iflag);
 	else
 		run();
+	ami_buf_free(&synclist);
 	ami_outq_block(outq);
 	if (dropped > 0)
 		putdropped(nservers == 1 ? servers[0].name : NULL);

@@ -1,0 +1,143 @@
+#!/bin/sh
+# Device and presence state across three servers, run from the shipped
+# units scripts/amitools-mesh-*.service: one change makes exactly one
+# Setvar on each other server and never comes back; presence echoes are
+# dropped by -E but a genuine flip-flop passes; a server killed and
+# restarted is resynced by amicat -s; 1,000 random changes converge.
+. "$(dirname "$0")/lib.sh"
+
+for s in pbx1 pbx2 pbx3; do
+	amisim_start $s -C "$tmp/$s.ctl" -L "$tmp/$s.log"
+done
+# the shipped units name their servers pbx1..3 and read ~/.amitools.conf
+conf=$tmp/.amitools.conf
+cp "$tmp/pbx1.conf" "$conf"
+printf '[pbx1]\nport = %s\n[pbx2]\nport = %s\n[pbx3]\nport = %s\n' \
+    "$port_pbx1" "$port_pbx2" "$port_pbx3" >>"$conf"
+HOME=$tmp
+export HOME
+
+# ctl SERVER COMMAND: the simulator's control channel (a state change made
+# on that server, as a phone or the dialplan would make it)
+ctl() {
+	_s=$1
+	shift
+	echo "$*" >"$tmp/$_s.ctl"
+}
+
+# start_unit NAME: the pipeline of scripts/amitools-mesh-NAME.service as
+# systemd would run it (%% is %), each end by its PID
+start_unit() {
+	_cmd=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$top/scripts/amitools-mesh-$1.service" |
+	    sed 's/^ExecStart=\/bin\/sh -c "//; s/"$//; s/\\$//' | tr -d '\n' |
+	    sed 's/%%/%/g')
+	mkfifo "$tmp/$1.fifo"
+	(eval "exec ${_cmd%% | *}" >"$tmp/$1.fifo" 2>"$tmp/$1.cat.err") &
+	pids="$pids $!"
+	(eval "exec ${_cmd#* | }" <"$tmp/$1.fifo" >"$tmp/$1.out" \
+	    2>"$tmp/$1.act.err") &
+	pids="$pids $!"
+}
+
+# a sentinel change on every server, then wait until each has reached the
+# other two: whatever the servers sent before it has been forwarded
+settle() {
+	_v=$(($(cat "$tmp/settle" 2>/dev/null || echo 0) + 1))
+	echo $_v >"$tmp/settle"
+	for s in pbx1 pbx2 pbx3; do ctl $s "devstate PJSIP/9$_v$s INUSE"; done
+	for s in pbx1 pbx2 pbx3; do
+		for o in pbx1 pbx2 pbx3; do
+			[ $s = $o ] && continue
+			wait_for 20 grep -q "Custom:PJSIP/9$_v$o) Value=INUSE" \
+			    "$tmp/$s.log" || return 1
+		done
+	done
+}
+
+start_unit device
+start_unit presence
+
+check "both pipelines up on all three servers" settle
+
+# -- one device change: exactly one Setvar on each other server --
+ctl pbx1 devstate PJSIP/100 INUSE
+check "PJSIP/100 INUSE on pbx1 reaches pbx2 and pbx3" wait_for 10 sh -c \
+    "grep -q 'Custom:PJSIP/100) Value=INUSE' '$tmp/pbx2.log' &&
+     grep -q 'Custom:PJSIP/100) Value=INUSE' '$tmp/pbx3.log'"
+settle
+check "exactly once on pbx2" has_count 1 'Custom:PJSIP/100) Value=INUSE' "$tmp/pbx2.log"
+check "exactly once on pbx3" has_count 1 'Custom:PJSIP/100) Value=INUSE' "$tmp/pbx3.log"
+check "and never back to pbx1" has_count 0 'Custom:PJSIP/100) Value=INUSE' "$tmp/pbx1.log"
+
+# -- presence: the echo of what was copied is dropped, news is not --
+ctl pbx1 presence CustomPresence:100 dnd,Busy,Meeting
+check "presence dnd on pbx1 reaches pbx2 and pbx3" wait_for 10 sh -c \
+    "grep -q 'PRESENCE_STATE(CustomPresence:100) Value=dnd,Busy,Meeting' '$tmp/pbx2.log' &&
+     grep -q 'PRESENCE_STATE(CustomPresence:100) Value=dnd,Busy,Meeting' '$tmp/pbx3.log'"
+settle
+check "the echoes from pbx2 and pbx3 went nowhere: nothing back to pbx1" \
+    has_count 0 'PRESENCE_STATE(CustomPresence:100)' "$tmp/pbx1.log"
+check "and pbx2 got it once" \
+    has_count 1 'PRESENCE_STATE(CustomPresence:100) Value=dnd' "$tmp/pbx2.log"
+ctl pbx2 presence CustomPresence:100 available,,
+ctl pbx2 presence CustomPresence:100 away,Lunch,
+check "a flip-flop on pbx2 within a second: both changes reach pbx1 in order" \
+    wait_for 10 sh -c "grep -o 'CustomPresence:100) Value=[a-z]*' '$tmp/pbx1.log' |
+    tr '\n' ' ' | grep -q 'Value=available .*Value=away'"
+settle
+check "once each on pbx3, nothing back to pbx2" sh -c "
+    [ \$(grep -c 'CustomPresence:100) Value=available' '$tmp/pbx3.log') -eq 1 ] &&
+    [ \$(grep -c 'CustomPresence:100) Value=away' '$tmp/pbx3.log') -eq 1 ] &&
+    [ \$(grep -c 'CustomPresence:100) Value=\(available\|away\)' '$tmp/pbx2.log') -eq 0 ]"
+
+# -- pbx2 dies; the others go on; pbx2 comes back and is resynced --
+amisim_stop pbx2
+ctl pbx3 devstate PJSIP/300 BUSY
+check "with pbx2 down, a change on pbx3 still reaches pbx1" \
+    wait_for 10 grep -q 'Custom:PJSIP/300) Value=BUSY' "$tmp/pbx1.log"
+mv "$tmp/pbx2.log" "$tmp/pbx2.old.log"
+SIMPORT=$port_pbx2 amisim_start pbx2 -C "$tmp/pbx2.ctl" -L "$tmp/pbx2.log"
+check "the restarted pbx2 gets the change it missed" \
+    wait_for 20 grep -q 'Custom:PJSIP/300) Value=BUSY' "$tmp/pbx2.log"
+check "and, from the lists, states that did not change meanwhile" \
+    wait_for 20 grep -q 'Custom:PJSIP/100) Value=INUSE' "$tmp/pbx2.log"
+check "amicat asked the restarted pbx2 for its lists" \
+    wait_for 10 grep -q 'Action=DeviceStateList' "$tmp/pbx2.log"
+check "amicat said it reconnected" grep -q 'pbx2: reconnected after' "$tmp/device.cat.err"
+
+# -- 1,000 random changes, each device living on one server, converge --
+awk 'BEGIN {
+	srand(7)
+	split("NOT_INUSE INUSE BUSY RINGING ONHOLD UNAVAILABLE", st, " ")
+	for (i = 0; i < 1000; i++) {
+		d = int(rand() * 30)
+		printf "pbx%d devstate PJSIP/5%02d %s\n", d % 3 + 1, d, st[int(rand() * 6) + 1]
+	}
+}' >"$tmp/changes"
+for s in pbx1 pbx2 pbx3; do
+	grep "^$s " "$tmp/changes" | cut -d' ' -f2- >"$tmp/$s.changes"
+	cat "$tmp/$s.changes" >"$tmp/$s.ctl"
+done
+check "the mesh settles after 1,000 changes" settle
+# the last state of each device on its own server, then what the other two
+# servers have for its Custom: mirror
+for s in pbx1 pbx2 pbx3; do
+	awk '{ last[$2] = $3 } END { for (d in last) print d, last[d] }' \
+	    "$tmp/$s.changes"
+done | sort >"$tmp/want"
+: >"$tmp/got.all"
+for s in pbx1 pbx2 pbx3; do
+	sed 's/ .*//' "$tmp/want" | while read -r d; do
+		home=pbx$(( $(echo "$d" | sed 's/PJSIP\/5//; s/^0//') % 3 + 1))
+		[ "$home" = "$s" ] && continue
+		printf 'Action=Getvar Variable=DEVICE_STATE(Custom:%s)\n' "$d"
+	done | amiaction -H "$s" -j |
+	    sed -n 's/.*"Variable":"DEVICE_STATE(Custom:\([^)]*\))","Value":"\([A-Z_]*\)".*/\1 \2/p' \
+	    >>"$tmp/got.all"
+done
+sort -u "$tmp/got.all" >"$tmp/got"
+check "each mirror holds its device's last state, on both other servers" \
+    sh -c "[ \$(wc -l <'$tmp/got.all') -eq \$((2 * \$(wc -l <'$tmp/want'))) ]"
+check_same "and they agree" "$tmp/got" "$tmp/want"
+
+done_testing
