@@ -641,7 +641,7 @@ main(int argc, char *argv[])
 	struct ami_msg one = { 0 };
 	const char *hosts[MAXSERVERS], *errstr, *eq;
 	char errbuf[256];
-	int ch, i, e;
+	int ch, i;
 
 	while ((ch = getopt(argc, argv, "c:E:H:hjrt:VW:w:x")) != -1) {
 		switch (ch) {
@@ -727,13 +727,7 @@ main(int argc, char *argv[])
 		ami_conn_logoff(&servers[i].c);
 		ami_conn_free(&servers[i].c);
 	}
-	if ((e = ami_outq_close(outq)) != 0) {
-		if (e == EPIPE) {
-			signal(SIGPIPE, SIG_DFL);
-			raise(SIGPIPE);
-		}
-		errc(2, e, "stdout");
-	}
+	ami_outq_done(outq);
 	ami_buf_free(&stage);
 	return status;
 }

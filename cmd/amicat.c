@@ -364,7 +364,7 @@ main(int argc, char *argv[])
 	struct sigaction sa = { .sa_handler = onsignal };
 	const char *hosts[MAXSERVERS], *errstr;
 	char errbuf[256];
-	int ch, i, rc = 0, e;
+	int ch, i, rc = 0;
 
 	while ((ch = getopt(argc, argv, "B:c:e:f:H:hi:jm:n:rs:V")) != -1) {
 		switch (ch) {
@@ -447,14 +447,7 @@ main(int argc, char *argv[])
 	ami_outq_block(outq);
 	if (dropped > 0)
 		putdropped(nservers == 1 ? servers[0].name : NULL);
-	if ((e = ami_outq_close(outq)) != 0) {
-		if (e == EPIPE) {
-			/* the reader went away: die the way a pipeline expects */
-			signal(SIGPIPE, SIG_DFL);
-			raise(SIGPIPE);
-		}
-		errc(2, e, "stdout");
-	}
+	ami_outq_done(outq);
 	for (i = 0; i < nfilters; i++)
 		ami_filter_free(filters[i]);
 	ami_tmpl_free(tmpl);

@@ -133,6 +133,8 @@ size_t	ami_outq_pending(struct ami_outq *);
 int	ami_outq_fd(struct ami_outq *);     /* readable once the writer failed */
 int	ami_outq_error(struct ami_outq *);  /* errno of the failed write, or 0 */
 int	ami_outq_close(struct ami_outq *);  /* drain, stop; errno or 0 */
+/* close at exit: a closed pipe raises SIGPIPE, other errors exit 2 */
+void	ami_outq_done(struct ami_outq *);
 
 /* ---- md5.c ---- */
 void	ami_md5_hex(const void *, size_t, char out[33]);

@@ -11,9 +11,11 @@
  * memory stays flat however long the run; only a writer that stays stuck
  * makes the queue grow towards its bound.
  */
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -235,4 +237,20 @@ ami_outq_close(struct ami_outq *q)
 	ami_buf_free(&q->batch);
 	free(q);
 	return e;
+}
+
+/* the end of a tool: all of stdout written, or exit the way sbase does */
+void
+ami_outq_done(struct ami_outq *q)
+{
+	int e;
+
+	if ((e = ami_outq_close(q)) == 0)
+		return;
+	if (e == EPIPE) {
+		/* the reader went away: die the way a pipeline expects */
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	errc(2, e, "stdout");
 }
