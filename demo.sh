@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)
-trap 'kill $simpid $catpid 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
+trap 'kill $simpid $catpid 2>/dev/null || true; rm -rf "$tmp"' EXIT INT TERM
 simpid= catpid=
 
 tests/amisim -p 0 -P "$tmp/port" 2>"$tmp/amisim.err" &
@@ -36,5 +36,7 @@ printf '%s\n' \
     ./amiaction -c "$conf"
 while [ "$(grep -c 'UserEvent\|DeviceStateChange' "$tmp/events")" -lt 2 ]; do sleep 0.05; done
 echo
+kill $catpid
+wait $catpid
 echo 'amicat printed:'
 grep -v FullyBooted "$tmp/events"
