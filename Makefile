@@ -8,8 +8,10 @@ BSD_CFLAGS := $(shell pkg-config --cflags libbsd-overlay)
 BSD_LIBS := $(shell pkg-config --libs libbsd-overlay)
 PCRE_CFLAGS := $(shell pkg-config --cflags libpcre2-8)
 PCRE_LIBS := $(shell pkg-config --libs libpcre2-8)
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(CFLAGS)
-LIBS = -lmd $(BSD_LIBS) -lpthread
+TLS_CFLAGS := $(shell pkg-config --cflags libtls)
+TLS_LIBS := $(shell pkg-config --libs libtls)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) $(CFLAGS)
+LIBS = $(TLS_LIBS) -lmd $(BSD_LIBS) -lpthread
 
 TOOLS = amicat amiaction
 PCRE_TOOLS = amicat

@@ -148,6 +148,8 @@ struct ami_server {
 	char  secret[256];
 	char  events[256];
 	int   keepalive;        /* seconds between Pings when idle, 0 off */
+	int   tls, verify;      /* AMI over TLS; check certificate and name */
+	char  cafile[256];      /* "": the system's CAs */
 };
 /*
  * Fill s for server name (NULL or "default"): /etc/amitools.conf,
@@ -162,20 +164,27 @@ int	ami_conf_server(struct ami_server *, const char *name, const char *file,
 enum ami_state {
 	AMI_DOWN,           /* waiting for the next reconnect attempt */
 	AMI_CONNECTING,
+	AMI_HANDSHAKE,      /* TLS */
 	AMI_BANNER,
 	AMI_CHALLENGE,
 	AMI_LOGIN,
 	AMI_UP
 };
+struct tls;
+struct addrinfo;
 struct ami_conn {
 	const struct ami_server *srv;
 	enum ami_state state;
 	int      fd;
+	struct addrinfo *ai, *ai_next;  /* while connecting: addresses to try */
+	struct tls *tls;           /* NULL: plain TCP */
+	short    tlswant;          /* POLLIN or POLLOUT libtls waits for */
+	int      tlsmore;          /* decrypted bytes may wait inside libtls */
 	struct ami_parser in;
 	struct ami_buf out;        /* bytes not yet written to fd */
 	int      md5;              /* try MD5 challenge first */
 	int      ever_up;          /* a reconnect marker is owed after a drop */
-	int      authfail;         /* the server refused our credentials */
+	int      authfail;         /* credentials or certificate refused */
 	unsigned tries;            /* failed attempts since last success */
 	int64_t  next_try;         /* ms: retry when DOWN, else login deadline */
 	int64_t  last_rx, ping_sent;

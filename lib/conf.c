@@ -65,7 +65,17 @@ set(struct ami_server *s, const char *key, const char *val, const char *path,
 	else if (strcmp(key, "keepalive") == 0) {
 		s->keepalive = strtonum(val, 0, 3600, &e);
 		n = 0;
-	} else {
+	} else if (strcmp(key, "tls") == 0 || strcmp(key, "verify") == 0) {
+		n = 0;
+		if (strcmp(val, "yes") != 0 && strcmp(val, "no") != 0)
+			e = "not yes or no";
+		else if (key[0] == 't')
+			s->tls = val[0] == 'y';
+		else
+			s->verify = val[0] == 'y';
+	} else if (strcmp(key, "cafile") == 0)
+		n = strlcpy(s->cafile, val, sizeof(s->cafile)) >= sizeof(s->cafile);
+	else {
 		snprintf(err, errlen, "%s:%d: unknown key %s", path, line, key);
 		return -1;
 	}
@@ -172,6 +182,7 @@ ami_conf_server(struct ami_server *s, const char *name, const char *file,
 	strlcpy(s->port, "5038", sizeof(s->port));
 	strlcpy(s->events, "on", sizeof(s->events));
 	s->keepalive = 20;
+	s->verify = 1;
 
 	files[nfiles++] = "/etc/amitools.conf";
 	if ((home = getenv("HOME")) != NULL) {

@@ -1,10 +1,12 @@
 /*
  * conn.c: one AMI connection, driven by the caller's poll(2) loop so one
  * program can hold several servers and its other inputs without threads.
- * DOWN -> CONNECTING -> BANNER -> CHALLENGE -> LOGIN -> UP; any failure goes
- * back to DOWN with capped exponential backoff and jitter, so a fleet of
- * clients does not hammer a restarting Asterisk in step.  Our own Login,
- * Challenge and Ping traffic never reaches the caller.
+ * DOWN -> CONNECTING [-> HANDSHAKE] -> BANNER -> CHALLENGE -> LOGIN -> UP;
+ * any failure goes back to DOWN with capped exponential backoff and jitter,
+ * so a fleet of clients does not hammer a restarting Asterisk in step.  Our
+ * own Login, Challenge and Ping traffic never reaches the caller.  With TLS
+ * (libtls) the socket I/O goes through callbacks that never raise SIGPIPE,
+ * and a certificate that does not verify is final, like a wrong secret.
  */
 #include <sys/socket.h>
 
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <tls.h>
 #include <unistd.h>
 
 #include "ami.h"
@@ -24,6 +27,7 @@
 #define BACKOFF_MIN_MS   500
 #define BACKOFF_MAX_MS   30000
 #define LOGIN_TIMEOUT_MS 10000
+#define CONNECT_TIMEOUT_MS 3000     /* each address */
 #define PING_ID          "amitools-ping"
 #define LOGIN_ID         "amitools-login"
 
@@ -66,12 +70,34 @@ ami_conn_logoff(struct ami_conn *c)
 		writeout(c, ami_now_ms());
 }
 
-void
-ami_conn_free(struct ami_conn *c)
+static void
+addrs_free(struct ami_conn *c)
 {
+	if (c->ai != NULL)
+		freeaddrinfo(c->ai);
+	c->ai = c->ai_next = NULL;
+}
+
+static void
+hangup(struct ami_conn *c)
+{
+	addrs_free(c);
+	if (c->tls != NULL) {
+		tls_close(c->tls);
+		tls_free(c->tls);
+		c->tls = NULL;
+	}
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
+	c->tlswant = 0;
+	c->tlsmore = 0;
+}
+
+void
+ami_conn_free(struct ami_conn *c)
+{
+	hangup(c);
 	ami_parser_free(&c->in);
 	ami_buf_free(&c->out);
 }
@@ -85,9 +111,7 @@ fail(struct ami_conn *c, int64_t now, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
-	if (c->fd != -1)
-		close(c->fd);
-	c->fd = -1;
+	hangup(c);
 	if (c->state == AMI_UP)
 		c->down_since = now;
 	c->state = AMI_DOWN;
@@ -107,17 +131,19 @@ ami_conn_close(struct ami_conn *c, const char *why)
 	fail(c, ami_now_ms(), "%s", why);
 }
 
-static void
-start(struct ami_conn *c, int64_t now)
+/*
+ * Connect to the next address of the host; 0 under way, -1 none left
+ * (errno).  A host with an address that does not answer (IPv6 to an
+ * Asterisk bound to 0.0.0.0, say) is reached on the next one.
+ */
+static int
+dial(struct ami_conn *c, int64_t now)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	int rc, fd = -1, e = 0;
+	struct addrinfo *ai;
+	int fd, e = ECONNREFUSED;
 
-	if ((rc = getaddrinfo(c->srv->host, c->srv->port, &hints, &res)) != 0) {
-		fail(c, now, "%s: %s", c->srv->host, gai_strerror(rc));
-		return;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
+	while ((ai = c->ai_next) != NULL) {
+		c->ai_next = ai->ai_next;
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd == -1) {
@@ -125,21 +151,152 @@ start(struct ami_conn *c, int64_t now)
 			continue;
 		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS)
-			break;
+		    errno == EINPROGRESS) {
+			c->fd = fd;
+			c->state = AMI_CONNECTING;
+			c->next_try = now + CONNECT_TIMEOUT_MS;
+			return 0;
+		}
 		e = errno;
 		close(fd);
-		fd = -1;
 	}
-	freeaddrinfo(res);
-	if (fd == -1) {
-		fail(c, now, "connect to %s:%s: %s", c->srv->host, c->srv->port,
-		    strerror(e));
+	errno = e;
+	return -1;
+}
+
+static void
+start(struct ami_conn *c, int64_t now)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	int rc;
+
+	if ((rc = getaddrinfo(c->srv->host, c->srv->port, &hints, &c->ai)) != 0) {
+		fail(c, now, "%s: %s", c->srv->host, gai_strerror(rc));
 		return;
 	}
-	c->fd = fd;
-	c->state = AMI_CONNECTING;
-	c->next_try = now + LOGIN_TIMEOUT_MS;
+	c->ai_next = c->ai;
+	if (dial(c, now) < 0)
+		fail(c, now, "connect to %s:%s: %s", c->srv->host, c->srv->port,
+		    strerror(errno));
+}
+
+static ssize_t
+tls_recv(struct tls *t, void *buf, size_t n, void *arg)
+{
+	struct ami_conn *c = arg;
+	ssize_t r = recv(c->fd, buf, n, 0);
+
+	(void)t;
+	return r < 0 && errno == EAGAIN ? TLS_WANT_POLLIN : r;
+}
+
+static ssize_t
+tls_send(struct tls *t, const void *buf, size_t n, void *arg)
+{
+	struct ami_conn *c = arg;
+	ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
+
+	(void)t;
+	return r < 0 && errno == EAGAIN ? TLS_WANT_POLLOUT : r;
+}
+
+static void
+starttls(struct ami_conn *c, int64_t now)
+{
+	struct tls_config *cfg;
+	const char *why = NULL;
+
+	if ((cfg = tls_config_new()) == NULL || (c->tls = tls_client()) == NULL) {
+		tls_config_free(cfg);
+		fail(c, now, "%s: TLS: out of memory", c->srv->name);
+		return;
+	}
+	if (c->srv->cafile[0] != '\0' &&
+	    tls_config_set_ca_file(cfg, c->srv->cafile) != 0)
+		why = tls_config_error(cfg);
+	if (!c->srv->verify) {
+		tls_config_insecure_noverifycert(cfg);
+		tls_config_insecure_noverifyname(cfg);
+	}
+	if (why == NULL && (tls_configure(c->tls, cfg) != 0 ||
+	    tls_connect_cbs(c->tls, tls_recv, tls_send, c, c->srv->host) != 0))
+		why = tls_error(c->tls);
+	if (why != NULL) {
+		c->authfail = 1;
+		fail(c, now, "%s: TLS: %s", c->srv->name, why);
+	} else
+		c->state = AMI_HANDSHAKE;
+	tls_config_free(cfg);
+}
+
+/* 1 done, 0 again later, -1 failed */
+static int
+handshake(struct ami_conn *c, int64_t now)
+{
+	int rc = tls_handshake(c->tls);
+
+	if (rc == TLS_WANT_POLLIN || rc == TLS_WANT_POLLOUT) {
+		c->tlswant = rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		return 0;
+	}
+	c->tlswant = 0;
+	if (rc == 0) {
+		c->state = AMI_BANNER;
+		c->last_rx = now;
+		return 1;
+	}
+	/* a server in the middle of a restart is retried; a certificate
+	 * that does not verify will not verify next time either */
+	c->authfail = strstr(tls_error(c->tls), "certificate") != NULL;
+	fail(c, now, "%s: TLS: %s", c->srv->name, tls_error(c->tls));
+	return -1;
+}
+
+/* read(2) or tls_read(3): -1 with EAGAIN when nothing is there yet */
+static ssize_t
+xread(struct ami_conn *c, void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (c->tls == NULL)
+		return read(c->fd, buf, n);
+	r = tls_read(c->tls, buf, n);
+	c->tlswant = r == TLS_WANT_POLLIN ? POLLIN :
+	    r == TLS_WANT_POLLOUT ? POLLOUT : 0;
+	if (c->tlswant)
+		errno = EAGAIN;
+	else if (r == -1)
+		errno = EIO;
+	return c->tlswant ? -1 : r;
+}
+
+static ssize_t
+xwrite(struct ami_conn *c, const void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (c->tls == NULL)
+		return send(c->fd, buf, n, MSG_NOSIGNAL);
+	r = tls_write(c->tls, buf, n);
+	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
+		c->tlswant = r == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		errno = EAGAIN;
+		return -1;
+	}
+	if (r == -1)
+		errno = EIO;
+	return r;
+}
+
+/* the reason an I/O call failed, in libtls's words when it has them */
+static const char *
+ioerr(struct ami_conn *c)
+{
+	const char *e;
+
+	if (c->tls != NULL && (e = tls_error(c->tls)) != NULL)
+		return e;
+	return strerror(errno);
 }
 
 static void
@@ -197,8 +354,12 @@ ami_conn_pollfd(struct ami_conn *c, short *events, int64_t now, int *timeout)
 	*events = 0;
 	if (c->state == AMI_CONNECTING)
 		*events = POLLOUT;
+	else if (c->state == AMI_HANDSHAKE)
+		*events = c->tlswant;
 	else if (c->state != AMI_DOWN)
-		*events = POLLIN | (c->out.len ? POLLOUT : 0);
+		*events = POLLIN | (c->out.len ? POLLOUT : 0) | c->tlswant;
+	if (c->tlsmore)
+		*timeout = 0;
 	if (c->state == AMI_UP) {
 		at = INT64_MAX;
 		if (ka > 0)
@@ -218,13 +379,13 @@ writeout(struct ami_conn *c, int64_t now)
 	ssize_t n;
 
 	while (c->out.len > 0) {
-		n = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+		n = xwrite(c, c->out.p, c->out.len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
-			fail(c, now, "write to %s: %s", c->srv->name, strerror(errno));
+			fail(c, now, "write to %s: %s", c->srv->name, ioerr(c));
 			return -1;
 		}
 		memmove(c->out.p, c->out.p + n, c->out.len - n);
@@ -270,19 +431,31 @@ readin(struct ami_conn *c, int64_t now, ami_msg_cb *cb, void *arg)
 {
 	struct ami_msg m = { 0 };
 	ssize_t n;
+	size_t room;
+	char *space;
 	int rc, reads = 0, up = 0;
 
-	/* bounded, so one busy server cannot starve the others */
-	while (reads++ < 64) {
-		n = ami_parser_read(&c->in, c->fd);
+	/* bounded, so one busy server cannot starve the others; libtls may
+	 * then hold decrypted bytes that poll(2) can't see */
+	c->tlsmore = 0;
+	for (;;) {
+		if (reads++ == 64) {
+			c->tlsmore = c->tls != NULL;
+			break;
+		}
+		space = ami_parser_space(&c->in, &room);
+		n = xread(c, space, room);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				break;
-			fail(c, now, "read from %s: %s", c->srv->name, strerror(errno));
+			fail(c, now, "read from %s: %s", c->srv->name, ioerr(c));
 			goto out;
 		}
+		ami_parser_commit(&c->in, n);
+		if (n == 0)
+			c->in.eof = 1;
 		if (n > 0)
 			c->last_rx = now;
 		if (c->state == AMI_BANNER) {
@@ -350,18 +523,34 @@ ami_conn_step(struct ami_conn *c, short revents, int64_t now,
 			start(c, now);
 		break;
 	case AMI_CONNECTING:
-		if (revents) {
+		if (revents)
 			getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &elen);
-			if (e != 0)
+		else if (now >= c->next_try)
+			e = ETIMEDOUT;
+		if (e != 0) {
+			close(c->fd);
+			c->fd = -1;
+			if (dial(c, now) < 0)
 				fail(c, now, "connect to %s:%s: %s", c->srv->host,
 				    c->srv->port, strerror(e));
-			else {
+		} else if (revents) {
+			addrs_free(c);
+			c->next_try = now + LOGIN_TIMEOUT_MS;
+			if (c->srv->tls) {
+				starttls(c, now);
+				if (c->state == AMI_HANDSHAKE)
+					handshake(c, now);
+			} else {
 				c->state = AMI_BANNER;
 				c->last_rx = now;
 			}
-		} else if (now >= c->next_try)
-			fail(c, now, "connect to %s:%s: timed out", c->srv->host,
-			    c->srv->port);
+		}
+		break;
+	case AMI_HANDSHAKE:
+		if (revents)
+			handshake(c, now);
+		else if (now >= c->next_try)
+			fail(c, now, "%s: TLS handshake timed out", c->srv->name);
 		break;
 	default:
 		if ((revents & POLLOUT) && writeout(c, now) < 0)

@@ -161,6 +161,19 @@ check "the list was cut (asked twice)" has_count 2 PJSIPShowEndpoints "$tmp/lc.l
 check_same "and printed once, whole" "$tmp/out" "$tmp/want"
 amisim_stop lc
 
+# -- a host whose first address never answers: the next one is tried --
+amisim_start two
+printf '10.255.255.1 twohomes\n127.0.0.1 twohomes\n' >"$tmp/hosts"
+sed 's/host = 127.0.0.1/host = twohomes/' "$tmp/two.conf" >"$tmp/twohomes.conf"
+chmod 600 "$tmp/twohomes.conf"
+# (an ASan build must be told a preload comes before its runtime)
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_HOSTS=$tmp/hosts \
+    amiaction -c "$tmp/twohomes.conf" -W 10 Ping >"$tmp/out" 2>"$tmp/err"
+check "two addresses, the first dead: reached on the second" \
+    grep -q '^Response=Success Ping=Pong' "$tmp/out"
+amisim_stop two
+
 # -- routing across servers --
 for s in x y z; do amisim_start $s -L "$tmp/$s.log"; done
 cp "$tmp/x.conf" "$tmp/m.conf"
