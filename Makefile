@@ -43,6 +43,30 @@ check: all
 bench: all
 	bench/run
 
+# libFuzzer targets in tests/fuzz, each run FUZZ_SECONDS from seeds made
+# of the transcripts; a crash leaves its input in tests/fuzz/out
+FUZZ = parse decode tmpl
+FUZZ_SECONDS = 60
+FUZZ_CC = clang
+fuzz: all
+	rm -rf tests/fuzz/out && mkdir -p tests/fuzz/out/seed-parse tests/fuzz/out/seed-decode tests/fuzz/out/seed-tmpl
+	cp tests/fixtures/asterisk-20.20.1/*.txt tests/fuzz/out/seed-parse/
+	for f in tests/fixtures/asterisk-20.20.1/[0-9]*[0-9a-z].txt; do \
+		./amicat -i "$$f" >"tests/fuzz/out/seed-decode/$${f##*/}.line"; \
+		./amicat -i "$$f" -j >"tests/fuzz/out/seed-decode/$${f##*/}.json"; \
+	done
+	printf '%s' '%{Peer} %{peer}\\t%%' >tests/fuzz/out/seed-tmpl/1
+	printf '%s' '!Peer~^PJSIP/(1|2)$$' >tests/fuzz/out/seed-tmpl/2
+	for t in $(FUZZ); do \
+		$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
+		    -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) -o tests/fuzz/out/$$t \
+		    tests/fuzz/$$t.c $(LIBOBJ:.o=.c) $(PCRE_LIBS) $(LIBS) || exit 1; \
+		mkdir -p tests/fuzz/out/corpus-$$t; \
+		(cd tests/fuzz/out && ./$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		    corpus-$$t seed-$$t 2>$$t.log) || { tail -40 tests/fuzz/out/$$t.log; exit 1; }; \
+		grep -E '^stat::(number_of_executed_units|peak_rss)' tests/fuzz/out/$$t.log | sed "s/^/$$t: /"; \
+	done
+
 demo: all
 	./demo.sh
 
@@ -55,4 +79,4 @@ install: $(TOOLS)
 clean:
 	rm -f $(TOOLS) $(TESTBIN) lib/*.o lib/libami.a cmd/*.o tests/*.o tests/unit/*.o
 
-.PHONY: all check bench demo install clean
+.PHONY: all check bench demo fuzz install clean

@@ -232,6 +232,7 @@ ami_text_decode(char *s, size_t n, struct ami_msg *m, char *err, size_t errlen)
 	char *p = s, *e = s + n, *k, *v;
 	size_t kl, vl;
 
+	ami_msg_clear(m);
 	while (p < e) {
 		if (*p == ' ') {
 			p++;
@@ -561,6 +562,9 @@ ami_json_decode(char *s, size_t n, struct ami_msg *m, char *err, size_t errlen)
 	size_t kl, vl;
 	int pairs = jpeek(&j, '['), members = 0;
 
+	ami_msg_clear(m);
+	if (!pairs && !jpeek(&j, '{'))
+		return jfail(&j, "a JSON object or list of pairs expected");
 	j.p++;
 	while (!jpeek(&j, pairs ? ']' : '}')) {
 		if (members++ > 0 && jexpect(&j, ',') < 0)

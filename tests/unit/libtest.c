@@ -260,7 +260,7 @@ test_interleaved_json(void)
 {
 	struct ami_msg m = { 0 }, back = { 0 };
 	struct ami_buf j = { 0 }, a = { 0 }, b = { 0 };
-	char err[128];
+	char err[128], line[] = "K=x", notjson[] = "x}";
 
 	ami_msg_adds(&m, "Response", "Success");
 	ami_msg_adds(&m, "Message", "Presence State");
@@ -273,6 +273,12 @@ test_interleaved_json(void)
 	ami_wire_put(&a, &m);
 	ami_wire_put(&b, &back);
 	ok(a.len == b.len && memcmp(a.p, b.p, a.len) == 0, "and keeps the order");
+	/* found by the fuzzer: decoding appended to what back held */
+	ok(ami_text_decode(line, 3, &back, err, sizeof(err)) == 0 &&
+	    back.n == 1 && veq(&back, 0, "K", "x", 1),
+	    "a decoder replaces what the message held");
+	ok(ami_json_decode(notjson, 2, &back, err, sizeof(err)) < 0,
+	    "JSON that is not an object or a list is refused");
 	ami_msg_free(&m);
 	ami_msg_free(&back);
 	ami_buf_free(&j);

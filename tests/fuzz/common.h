@@ -1,0 +1,46 @@
+/* common.h: what the fuzz targets share: a message comparison. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ami.h"
+
+/* the same fields, byte for byte, in the same order */
+static int
+same_fields(const struct ami_msg *a, const struct ami_msg *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (a->f[i].kl != b->f[i].kl || a->f[i].vl != b->f[i].vl ||
+		    memcmp(a->f[i].k, b->f[i].k, a->f[i].kl) != 0 ||
+		    memcmp(a->f[i].v, b->f[i].v, a->f[i].vl) != 0)
+			return 0;
+	return 1;
+}
+
+/* encoded as one-line text or JSON and decoded again, m is unchanged */
+static void
+roundtrip(const struct ami_msg *m)
+{
+	struct ami_buf b = { 0 };
+	struct ami_msg back = { 0 };
+	char err[200];
+	int json;
+
+	for (json = 0; json < 2; json++) {
+		b.len = 0;
+		if (json)
+			ami_json_put(&b, m);
+		else
+			ami_text_put(&b, m);
+		/* the decoders work in place on the line without its newline */
+		if ((json ? ami_json_decode(b.p, b.len - 1, &back, err, sizeof(err)) :
+		    ami_text_decode(b.p, b.len - 1, &back, err, sizeof(err))) != 0 ||
+		    !same_fields(m, &back))
+			abort();
+	}
+	ami_msg_free(&back);
+	ami_buf_free(&b);
+}
