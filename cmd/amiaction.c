@@ -395,13 +395,16 @@ submit(const struct ami_msg *in, unsigned long line)
 	const char *route, *v;
 	char why[200], id[32], *userid = NULL;
 	size_t routel, vl;
-	int i, targets[MAXSERVERS], ntargets = 0;
+	int i, origin = -1, targets[MAXSERVERS], ntargets = 0;
 
 	if (tflag != NULL)
 		expand(in, &act);
 	else
 		ami_msg_copy(&act, in);
 	route = ami_msg_get(in, "Server", &routel);
+	for (i = 0; route != NULL && i < nservers; i++)
+		if (ami_keyeq(route, routel, servers[i].srv.name))
+			origin = i;
 	if (tflag == NULL && (i = ami_msg_find(&act, "Server", 0)) >= 0)
 		ami_msg_del(&act, i);
 	if ((v = ami_msg_get(&act, "Action", &vl)) == NULL || vl == 0) {
@@ -417,10 +420,9 @@ submit(const struct ami_msg *in, unsigned long line)
 		ami_text_put(&text, &act);
 		cstr(&key);
 		cstr(&text);
-		for (i = 0; route != NULL && key.len > 1 && i < nservers; i++)
-			if (ami_keyeq(route, routel, servers[i].srv.name) &&
-			    echo_of_ours(i, key.p, text.p, ami_now_ms()))
-				goto out;
+		if (origin >= 0 && key.len > 1 &&
+		    echo_of_ours(origin, key.p, text.p, ami_now_ms()))
+			goto out;
 	}
 	/* ActionID second, where Asterisk's own clients put it; checked with
 	 * it, so what goes out is what was checked */
@@ -435,13 +437,11 @@ submit(const struct ami_msg *in, unsigned long line)
 		refuse(line, why);
 		goto out;
 	}
-	for (i = 0; i < nservers; i++) {
-		int named = route != NULL &&
-		    ami_keyeq(route, routel, servers[i].srv.name);
-		/* -x: everyone but the origin; else the one named, or all */
-		if (xflag ? !named : route == NULL || named || nservers == 1)
+	/* -x: everyone but the origin; else the one named, or all */
+	for (i = 0; i < nservers; i++)
+		if (xflag ? i != origin :
+		    route == NULL || i == origin || nservers == 1)
 			targets[ntargets++] = i;
-	}
 	if (ntargets == 0) {
 		if (!xflag) {
 			snprintf(why, sizeof(why), "no server named %.*s; refused",
