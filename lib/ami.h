@@ -96,7 +96,7 @@ void	ami_parser_feed(struct ami_parser *, const void *, size_t);
  * blank line is returned too.
  */
 int	ami_parser_next(struct ami_parser *, struct ami_msg *);
-/* the banner line "Asterisk Call Manager/x.y.z": 1 and copies it, 0 need more */
+/* the banner "Asterisk Call Manager/x.y.z": 1 and copies it, 0 need more */
 int	ami_parser_banner(struct ami_parser *, char *, size_t);
 /* read(2) once into the parser: bytes read, 0 at EOF, -1 error */
 ssize_t	ami_parser_read(struct ami_parser *, int fd);
@@ -121,7 +121,7 @@ int	ami_json_decode(char *, size_t, struct ami_msg *, char *err, size_t);
 struct ami_outq;
 /* bound: bytes queued at most; block: wait for room instead of refusing */
 struct ami_outq *ami_outq_new(int fd, size_t bound, int block);
-/* one whole message: 0 queued, 1 refused (full, not blocking), -1 writer failed */
+/* one whole message: 0 queued, 1 refused (full, not blocking), -1 failed */
 int	ami_outq_put(struct ami_outq *, const void *, size_t);
 /* or encode straight into the batch, then commit what follows mark */
 struct ami_buf *ami_outq_batch(struct ami_outq *);
@@ -196,7 +196,8 @@ struct ami_conn {
 int64_t	ami_now_ms(void);
 void	ami_conn_init(struct ami_conn *, const struct ami_server *);
 /* what poll should wait for: events for fd (or -1), timeout in ms */
-int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now, int *timeout);
+int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now,
+	    int *timeout);
 /*
  * Drive the connection after poll: revents for its fd (0 on timeout).
  * Messages received while UP go one by one to cb; cb gets a NULL message

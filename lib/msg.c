@@ -71,7 +71,8 @@ ami_msg_free(struct ami_msg *m)
 }
 
 void
-ami_msg_ref(struct ami_msg *m, const char *k, size_t kl, const char *v, size_t vl)
+ami_msg_ref(struct ami_msg *m, const char *k, size_t kl, const char *v,
+    size_t vl)
 {
 	struct ami_field *f;
 
@@ -98,7 +99,8 @@ dup(struct ami_msg *m, const char *s, size_t n)
 }
 
 void
-ami_msg_add(struct ami_msg *m, const char *k, size_t kl, const char *v, size_t vl)
+ami_msg_add(struct ami_msg *m, const char *k, size_t kl, const char *v,
+    size_t vl)
 {
 	k = dup(m, k, kl);
 	ami_msg_ref(m, k, kl, dup(m, v, vl), vl);

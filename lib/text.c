@@ -312,7 +312,8 @@ jstring(struct ami_buf *b, const char *s, size_t n)
 			continue;
 		}
 		/* a well-formed UTF-8 sequence passes as it is */
-		need = c >= 0xf0 && c <= 0xf4 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 && c < 0xe0 ? 1 : 0;
+		need = c >= 0xf0 && c <= 0xf4 ? 3 : c >= 0xe0 ? 2 :
+		    c >= 0xc2 && c < 0xe0 ? 1 : 0;
 		if (c >= 0xf5)
 			need = 0;
 		cp = c & (0x3f >> need);
