@@ -908,16 +908,11 @@ load(struct tab *t, int all)
 		return 0;
 	do {
 		k = all ? 0 : npending - i < CHUNK ? npending - i : CHUNK;
-		sql = all ? sql_for("SELECT " COLUMNS " FROM employee", 0, "", "") :
-		    sql_for("SELECT " COLUMNS " FROM employee WHERE peer IN (", k,
-		    "?", ")");
-		if (!nflag) {
-			/* rows stay as read until COMMIT */
-			sql = realloc(sql, strlen(sql) + sizeof(" FOR UPDATE"));
-			if (sql == NULL)
-				err(2, "realloc");
-			strcat(sql, " FOR UPDATE");
-		}
+		/* the rows stay as read until COMMIT */
+		sql = sql_for(all ? "SELECT " COLUMNS " FROM employee" :
+		    "SELECT " COLUMNS " FROM employee WHERE peer IN (", k, "?",
+		    all ? (nflag ? "" : " FOR UPDATE") :
+		    (nflag ? ")" : ") FOR UPDATE"));
 		st = ami_db_prepare(db, sql);
 		free(sql);
 		for (k = 0; !all && k < CHUNK && i < npending; k++)

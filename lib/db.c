@@ -290,8 +290,13 @@ prepare(struct ami_stmt *s)
 	if ((s->st = mysql_stmt_init(s->db->my)) == NULL)
 		errx(2, "mysql_stmt_init: out of memory");
 	s->gen = s->db->gen;
-	if (mysql_stmt_prepare(s->st, s->sql, strlen(s->sql)) != 0)
-		return stmt_fail(s);
+	if (mysql_stmt_prepare(s->st, s->sql, strlen(s->sql)) != 0) {
+		stmt_fail(s);
+		/* not prepared: the next run must try again */
+		mysql_stmt_close(s->st);
+		s->st = NULL;
+		return -1;
+	}
 	if ((s->meta = mysql_stmt_result_metadata(s->st)) == NULL)
 		return 0;
 	s->ncol = mysql_num_fields(s->meta);

@@ -185,21 +185,22 @@ word(const char *s)
 	return 1;
 }
 
+/* what ami_map_read would make of e's line is e itself */
 static int
-oneline(const char *s)
+readsback(const struct ami_map_ent *e)
 {
-	for (; *s; s++)
-		if (iscntrl((unsigned char)*s) && *s != '\t')
-			return 0;
-	return 1;
-}
+	const char *d = e->desc;
+	size_t n = strlen(d);
 
-/* what the reader takes for a comment line */
-static int
-comment(const char *s)
-{
-	s += strspn(s, " \t");
-	return *s == '\0' || *s == '#';
+	if (strpbrk(d, "\r\n") != NULL)
+		return 0;
+	if (e->peer == NULL) {
+		/* a comment stays one: blank, or '#' after blanks */
+		d += strspn(d, " \t");
+		return *d == '\0' || *d == '#';
+	}
+	return word(e->ip) && e->ip[0] != '#' && word(e->peer) &&
+	    (n == 0 || (!blank(d[0]) && !blank(d[n - 1])));
 }
 
 static int
@@ -224,18 +225,13 @@ ami_map_write(const struct ami_map *m, const char *path, char *errbuf,
 	int fd, dfd, e;
 	mode_t mask;
 
-	for (i = 0; i < m->n; i++) {
-		const struct ami_map_ent *en = &m->e[i];
-		if (en->desc == NULL)
-			continue;
-		if (en->peer == NULL ? !oneline(en->desc) || !comment(en->desc) :
-		    !word(en->ip) || !word(en->peer) || !oneline(en->desc)) {
+	for (i = 0; i < m->n; i++)
+		if (m->e[i].desc != NULL && !readsback(&m->e[i])) {
 			snprintf(errbuf, errlen, "%s: entry %zu (%s) would not "
 			    "read back as written; refused", path, i + 1,
-			    en->peer ? en->peer : "comment");
+			    m->e[i].peer ? m->e[i].peer : "comment");
 			return -1;
 		}
-	}
 	dcopy = xstrdup(path);
 	bcopy = xstrdup(path);
 	dir = dirname(dcopy);
