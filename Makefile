@@ -36,6 +36,8 @@ lib/libami.a: $(LIBOBJ)
 	$(AR) rcs $@ $(LIBOBJ)
 
 $(DBOBJ): lib/db.c lib/ami.h
+	@test -n "$(MYSQL_LIBS)" || { echo "no MySQL client library (for $(MYSQL_TOOLS)):" \
+	    "apt-get install libmariadb-dev, or default-libmysqlclient-dev" >&2; exit 1; }
 	$(CC) $(ALL_CFLAGS) $(MYSQL_CFLAGS) -c -o $@ lib/db.c
 
 $(filter-out $(MYSQL_TOOLS),$(TOOLS)): %: cmd/%.o lib/libami.a
