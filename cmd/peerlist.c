@@ -37,6 +37,7 @@
 #define PEER_MAX   80       /* characters; conf/employee.sql agrees */
 #define CHUNK      500      /* rows per statement */
 #define FLUSH_MS   1000     /* a stream that never pauses is written this often */
+#define LIST_MS    10000    /* a list this long without an item has lost its end */
 #define MAXLISTS   16
 #define MAXDEPTH   16       /* #include nesting in extensions.conf */
 #define RANK_URI   1        /* an IP taken from a contact URI's host ... */
@@ -88,7 +89,7 @@ struct list {
 static struct tab peers, incoming;
 static struct peer **pending;
 static size_t npending, cappending, nseen;
-static int64_t pending_since, retry_at;
+static int64_t pending_since, retry_at, list_at;
 static unsigned mask = ~0u;
 static struct list lists[MAXLISTS];
 static int nlists, wholelists, brokenlists, loose;
@@ -592,6 +593,7 @@ list_event(const struct ami_msg *m, unsigned long line)
 		} else {
 			lists[nlists].key = xstrndup(id.p ? id.p : "", id.n);
 			lists[nlists++].items = 0;
+			list_at = ami_now_ms();
 		}
 		return;
 	}
@@ -640,6 +642,7 @@ take(const struct ami_msg *m, unsigned long line)
 	    (l = list_find(get(m, "ActionID"))) != NULL) {
 		l->items++;
 		item = 1;
+		list_at = ami_now_ms();
 	}
 	if (eq(ev, "PeerStatus"))
 		peer_status(m, line);
@@ -1232,8 +1235,21 @@ run(void)
 	ami_parser_init(&in, AMI_AUTO, 0);
 	while (!stop) {
 		timeout = -1;
+		now = ami_now_ms();
+		if (npending > 0 && nlists > 0 && !nflag) {
+			/* a stray start, or an end that never came, must not
+			 * hold a live stream's changes for ever */
+			if (now - list_at < LIST_MS)
+				timeout = (int)(list_at + LIST_MS - now);
+			else {
+				warnx("a list has had no item for %d s and no "
+				    "end: it is not whole", LIST_MS / 1000);
+				brokenlists += nlists;
+				while (nlists > 0)
+					list_close(&lists[0]);
+			}
+		}
 		if (npending > 0 && nlists == 0 && !nflag) {
-			now = ami_now_ms();
 			if (now >= retry_at && now - pending_since >= FLUSH_MS) {
 				flush(0);
 				continue;
@@ -1247,7 +1263,8 @@ run(void)
 		}
 		if (rc == 0) {
 			/* the input paused: what it said so far goes in */
-			flush(0);
+			if (nlists == 0)
+				flush(0);
 			continue;
 		}
 		if ((n = ami_parser_read(&in, 0)) < 0) {

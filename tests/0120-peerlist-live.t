@@ -16,6 +16,17 @@ row_is() {
 }
 tab=$(printf '\t')
 
+# a list that starts and never ends holds the writes 10 s, not for ever
+# (runs alongside the rest)
+mkfifo "$tmp/stray"
+peerlist -m "$tmp/stray.map" <"$tmp/stray" >/dev/null 2>"$tmp/stray.err" &
+spid=$!
+pids="$pids $spid"
+exec 8>"$tmp/stray"
+printf '%s\n' 'Response=Success EventList=start Message="Peer status list will follow"' \
+    'Event=PeerStatus Privilege=system,all ChannelType=SIP Peer=SIP/916 PeerStatus=Registered Address=10.8.8.8:5060' >&8
+check "a list open: nothing written yet" test ! -e "$tmp/stray.map"
+
 mkfifo "$tmp/events"
 amicat -c "$tmp/a.conf" -e PeerStatus,ContactStatus >"$tmp/events" 2>"$tmp/amicat.err" &
 apid=$!
@@ -79,6 +90,12 @@ st=$?
 exec 7>&-
 check "SIGTERM with changes waiting: exit 2" test $st -eq 2
 check "and says what was not written" grep -q 'the changes of 1 peers were not written' "$tmp/err"
+
+check "a list with no item for 10 s: the event written after all" \
+    wait_for 20 grep -qs '^10\.8\.8\.8 *916$' "$tmp/stray.map"
+check "and said" grep -q 'a list has had no item for 10 s and no end' "$tmp/stray.err"
+exec 8>&-
+wait "$spid"
 
 amisim_stop a
 done_testing
