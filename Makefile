@@ -8,14 +8,23 @@ BSD_CFLAGS := $(shell pkg-config --cflags libbsd-overlay)
 BSD_LIBS := $(shell pkg-config --libs libbsd-overlay)
 PCRE_CFLAGS := $(shell pkg-config --cflags libpcre2-8)
 PCRE_LIBS := $(shell pkg-config --libs libpcre2-8)
+# the MySQL client: MariaDB Connector/C (Debian libmariadb-dev, or the
+# default-libmysqlclient-dev that pulls it in) or MySQL's own
+MYSQL_PC := $(firstword $(foreach p,libmariadb mysqlclient,$(shell pkg-config --exists $(p) && echo $(p))))
+MYSQL_CONFIG := $(firstword $(shell command -v mariadb_config mysql_config 2>/dev/null))
+MYSQL_CFLAGS := $(if $(MYSQL_PC),$(shell pkg-config --cflags $(MYSQL_PC)),$(if $(MYSQL_CONFIG),$(shell $(MYSQL_CONFIG) --cflags)))
+MYSQL_LIBS := $(if $(MYSQL_PC),$(shell pkg-config --libs $(MYSQL_PC)),$(if $(MYSQL_CONFIG),$(shell $(MYSQL_CONFIG) --libs)))
 TLS_CFLAGS := $(shell pkg-config --cflags libtls)
 TLS_LIBS := $(shell pkg-config --libs libtls)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) $(CFLAGS)
 LIBS = $(TLS_LIBS) -lmd $(BSD_LIBS) -lpthread
 
-TOOLS = amicat amiaction
+TOOLS = amicat amiaction peerlist
 PCRE_TOOLS = amicat
-LIBOBJ = $(patsubst %.c,%.o,$(wildcard lib/*.c))
+MYSQL_TOOLS = peerlist
+# lib/db.o stays out of libami.a: only MYSQL_TOOLS link libmysqlclient
+DBOBJ = lib/db.o
+LIBOBJ = $(patsubst %.c,%.o,$(filter-out lib/db.c,$(wildcard lib/*.c)))
 UNIT = $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 TESTBIN = tests/amisim $(UNIT)
 
@@ -28,8 +37,16 @@ lib/libami.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
-$(TOOLS): %: cmd/%.o lib/libami.a
+$(DBOBJ): lib/db.c lib/ami.h
+	@test -n "$(MYSQL_LIBS)" || { echo "no MySQL client library (for $(MYSQL_TOOLS)):" \
+	    "apt-get install libmariadb-dev, or default-libmysqlclient-dev" >&2; exit 1; }
+	$(CC) $(ALL_CFLAGS) $(MYSQL_CFLAGS) -c -o $@ lib/db.c
+
+$(filter-out $(MYSQL_TOOLS),$(TOOLS)): %: cmd/%.o lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ cmd/$@.o lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(LIBS)
+
+$(MYSQL_TOOLS): %: cmd/%.o $(DBOBJ) lib/libami.a
+	$(CC) $(LDFLAGS) -o $@ cmd/$@.o $(DBOBJ) lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(MYSQL_LIBS) $(LIBS)
 
 tests/amisim: tests/amisim.o lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ tests/amisim.o lib/libami.a $(LIBS)

@@ -231,4 +231,92 @@ void	ami_tmpl_expand(const struct ami_tmpl *, const struct ami_msg *,
 	    struct ami_buf *, void (*put)(struct ami_buf *, const char *, size_t));
 void	ami_tmpl_free(struct ami_tmpl *);
 
+/* ---- map.c: the peers map file ("ip peer description" a line) ---- */
+/*
+ * ip and peer are words, the description the rest of the line (trimmed,
+ * may be empty); ip "-" means not known.  '#' lines and empty lines are
+ * comments: read as entries with ip == peer == NULL and the whole line in
+ * desc, and written back where they stand.  A deleted entry has desc ==
+ * NULL and is skipped.  All strings are the map's own (malloc'ed).
+ */
+struct ami_map_ent {
+	char *ip, *peer, *desc;
+};
+struct ami_map {
+	struct ami_map_ent *e;
+	size_t n, cap;
+};
+/* read path into m (initialised here); a missing file is an empty map.
+ * 0 ok, -1 with err (a line that is not "ip peer [description]" names
+ * its line number) */
+int	ami_map_read(struct ami_map *, const char *path, char *err, size_t);
+/*
+ * Replace path atomically with m: a temporary file in the same directory
+ * (the old file's mode and owner), fsync, rename, fsync of the directory.
+ * 0 ok; -1 with err, and the old file untouched, on any failure (a full
+ * disk) or an entry that would not read back as written.
+ */
+int	ami_map_write(const struct ami_map *, const char *path, char *err, size_t);
+/* append an entry (strings copied); ip and peer NULL: a comment line */
+void	ami_map_add(struct ami_map *, const char *ip, const char *peer,
+	    const char *desc);
+void	ami_map_set(char **field, const char *);   /* replace one string */
+void	ami_map_del(struct ami_map *, size_t i);
+void	ami_map_free(struct ami_map *);
+/* first entry with that ip / peer, or NULL (a linear scan) */
+const struct ami_map_ent *ami_map_ip(const struct ami_map *, const char *ip);
+const struct ami_map_ent *ami_map_peer(const struct ami_map *, const char *peer);
+/* writers of one map take turns: an flock of its directory (the file is
+ * replaced, the directory stays).  fd to close when done, -1 with err */
+int	ami_map_lock(const char *path, char *err, size_t);
+
+/*
+ * ---- db.c: MySQL / MariaDB (lib/db.o, not in libami.a: only the tools in
+ * the Makefile's MYSQL_TOOLS link it and libmysqlclient) ----
+ *
+ * Settings come from option files only: the standard ones (/etc/my.cnf,
+ * /etc/mysql/my.cnf, $MYSQL_HOME/my.cnf, ~/.my.cnf; groups [client],
+ * [client-server], [client-mariadb], then group) or, when file is given,
+ * that file alone.  host, socket, port, user, password and database all
+ * come from there; nothing secret is ever on a command line.  Strings are
+ * UTF-8 (the connection is set to utf8mb4).
+ *
+ * Errors: functions return -1 and keep the reason (ami_db_error, with the
+ * server's error number).  ami_db_transient says whether trying again later
+ * may work (server down or gone, connection lost, deadlock, lock wait
+ * timeout, too many connections); a lost connection is closed, and with
+ * it any open transaction is rolled back by the server.  ami_db_retry_at
+ * says when to try again: capped exponential backoff (1 s doubling to
+ * 60 s, with jitter) over the failures since the last success.  Nothing
+ * reconnects behind the caller's back: the next call after a lost
+ * connection connects anew, so roll back and start the transaction over.
+ */
+struct ami_db;
+struct ami_stmt;
+struct ami_db *ami_db_new(const char *group, const char *file);  /* no I/O */
+void	ami_db_free(struct ami_db *);
+int	ami_db_connect(struct ami_db *);    /* when not connected; 0 up */
+int	ami_db_up(const struct ami_db *);
+int	ami_db_exec(struct ami_db *, const char *sql);  /* no result set */
+int	ami_db_begin(struct ami_db *);
+int	ami_db_commit(struct ami_db *);     /* fails when the connection was lost */
+void	ami_db_rollback(struct ami_db *);   /* keeps the error that led to it */
+const char *ami_db_error(const struct ami_db *);
+unsigned ami_db_errno(const struct ami_db *);
+int	ami_db_transient(const struct ami_db *);
+int64_t	ami_db_retry_at(const struct ami_db *);  /* ami_now_ms() time */
+/* a prepared statement: no I/O here; prepared at its first run on each
+ * connection.  Parameters and columns are NUL-terminated strings. */
+struct ami_stmt *ami_db_prepare(struct ami_db *, const char *sql);
+/* run with n parameters (v[i] NULL: SQL NULL); connects when needed.
+ * A result set is fetched whole, so other statements may run while its
+ * rows are read.  0 ok, -1 error */
+int	ami_stmt_exec(struct ami_stmt *, const char *const *v, unsigned n);
+/* next row: 1 with *row[0..columns-1] (NULL for SQL NULL; valid until the
+ * next fetch or exec), 0 no more rows, -1 error */
+int	ami_stmt_fetch(struct ami_stmt *, const char *const **row);
+unsigned ami_stmt_columns(const struct ami_stmt *);    /* after an exec */
+unsigned long long ami_stmt_affected(const struct ami_stmt *);
+void	ami_stmt_free(struct ami_stmt *);
+
 #endif

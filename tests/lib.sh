@@ -92,6 +92,79 @@ amisim_stop() {
 	return 0
 }
 
+# mariadb_start NAME: a real MariaDB server (Debian mariadb-server) for
+# this test file, run as the current user in $tmp/NAME (datadir data/,
+# socket sock, a free loopback TCP port in port), with a database amitools
+# and a user amitools that logs in with a password.  The client settings
+# go to $tmp/NAME/my.cnf (mode 600): group [amitools] over the socket,
+# [amitools-tcp] over TCP.  MYSQL_HOME names that directory, so the tools
+# read it among the standard option files; HOME too, so no ~/.my.cnf of
+# whoever runs the tests can change them.  Called again after
+# mariadb_stop NAME, it starts the same server on the same data.
+mariadb_start() {
+	_d=$tmp/$1
+	_user=
+	[ "$(id -u)" -ne 0 ] || _user=--user=root   # mariadbd refuses root without it
+	mkdir -p "$_d"
+	if [ ! -d "$_d/data" ]; then
+		mariadb-install-db --no-defaults --auth-root-authentication-method=normal \
+		    --datadir="$_d/data" --skip-test-db $_user >"$_d/install.log" 2>&1 || {
+			echo "# mariadb-install-db failed:"
+			sed 's/^/# /' "$_d/install.log"
+			return 1
+		}
+		python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' >"$_d/port"
+	fi
+	mariadbd --no-defaults --datadir="$_d/data" --socket="$_d/sock" \
+	    --port="$(cat "$_d/port")" --bind-address=127.0.0.1 --pid-file="$_d/pid" \
+	    --log-error="$_d/err.log" --innodb-buffer-pool-size=32M \
+	    --skip-name-resolve $_user 2>>"$_d/err.log" &
+	eval "pid_$1=$!"
+	pids="$pids $!"
+	wait_for 30 _mariadb_up "$1" || {
+		echo "# mariadbd $1 did not start:"
+		tail -20 "$_d/err.log" | sed 's/^/# /'
+		return 1
+	}
+	export MYSQL_HOME="$_d" HOME="$_d"
+	[ ! -f "$_d/my.cnf" ] || return 0
+	_pw=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+	mariadb_sql "$1" "CREATE DATABASE amitools CHARACTER SET utf8mb4;
+	    CREATE USER amitools@localhost IDENTIFIED BY '$_pw';
+	    CREATE USER amitools@'127.0.0.1' IDENTIFIED BY '$_pw';
+	    GRANT ALL ON amitools.* TO amitools@localhost;
+	    GRANT ALL ON amitools.* TO amitools@'127.0.0.1';" || return 1
+	(umask 077
+	printf '[amitools]\nsocket = %s\nuser = amitools\npassword = %s\ndatabase = amitools\n' \
+	    "$_d/sock" "$_pw" >"$_d/my.cnf"
+	printf '[amitools-tcp]\nhost = 127.0.0.1\nport = %s\nuser = amitools\npassword = %s\ndatabase = amitools\n' \
+	    "$(cat "$_d/port")" "$_pw" >>"$_d/my.cnf")
+}
+
+_mariadb_up() {
+	mariadb-admin --no-defaults --socket="$tmp/$1/sock" -uroot ping >/dev/null 2>&1
+}
+
+# mariadb_stop NAME: shut it down (SIGTERM) and wait until it has
+mariadb_stop() {
+	eval "_p=\$pid_$1"
+	kill "$_p" 2>/dev/null
+	wait "$_p" 2>/dev/null
+	return 0
+}
+
+# mariadb_sql NAME [SQL]: SQL (or standard input) as root over the socket,
+# in database amitools once it exists; tab-separated rows, no header
+mariadb_sql() {
+	_db=
+	[ ! -f "$tmp/$1/my.cnf" ] || _db=amitools
+	if [ $# -ge 2 ]; then
+		mariadb --no-defaults --socket="$tmp/$1/sock" -uroot -N -B -e "$2" $_db
+	else
+		mariadb --no-defaults --socket="$tmp/$1/sock" -uroot -N -B $_db
+	fi
+}
+
 # count lines matching a pattern in a file (0 when missing)
 count() {
 	grep -c -- "$1" "$2" 2>/dev/null || true

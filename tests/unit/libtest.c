@@ -428,6 +428,82 @@ test_conf(void)
 	unlink(path);
 }
 
+static int
+slurp_is(const char *path, const char *want)
+{
+	char buf[1024];
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	return strcmp(buf, want) == 0;
+}
+
+static void
+test_map(void)
+{
+	char dir[] = "/tmp/amitools-map-XXXXXX", path[64], err[300];
+	const char *text = "# ip             peer   description\n"
+	    "192.168.161.6    937    Reception\n"
+	    "\n"
+	    "192.168.161.7\t916 Sales  1  \r\n"
+	    "-                101\n";
+	const char *canon = "# ip             peer   description\n"
+	    "192.168.161.6    937    Reception\n"
+	    "\n"
+	    "192.168.161.7    916    Sales  1\n"
+	    "-                101\n";
+	const struct ami_map_ent *e;
+	struct ami_map m;
+	int fd;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/peers.map", dir);
+	ok(ami_map_read(&m, path, err, sizeof(err)) == 0 && m.n == 0,
+	    "map: a missing file is an empty map");
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	(void)!write(fd, text, strlen(text));
+	close(fd);
+	ami_map_free(&m);
+	ok(ami_map_read(&m, path, err, sizeof(err)) == 0 && m.n == 5,
+	    "map: read, comments and empty lines kept as entries");
+	e = ami_map_ip(&m, "192.168.161.7");
+	ok(e != NULL && strcmp(e->peer, "916") == 0 &&
+	    strcmp(e->desc, "Sales  1") == 0,
+	    "map: by ip; tab, CR and blanks around the description dropped");
+	e = ami_map_peer(&m, "101");
+	ok(e != NULL && strcmp(e->ip, "-") == 0 && e->desc[0] == '\0',
+	    "map: by peer; no description");
+	ok(ami_map_ip(&m, "10.9.9.9") == NULL, "map: an unknown ip");
+	ok(ami_map_write(&m, path, err, sizeof(err)) == 0 && slurp_is(path, canon),
+	    "map: written back in the canonical layout");
+	ami_map_add(&m, "#10.0.0.1", "950", "");
+	ok(ami_map_write(&m, path, err, sizeof(err)) < 0 &&
+	    strstr(err, "would not read back") != NULL && slurp_is(path, canon),
+	    "map: an entry that would read back as a comment: refused, file kept");
+	ami_map_del(&m, m.n - 1);
+	ami_map_set(&m.e[1].desc, "Front desk");
+	fd = ami_map_write(&m, path, err, sizeof(err));
+	ami_map_free(&m);
+	ok(fd == 0 && ami_map_read(&m, path, err, sizeof(err)) == 0 &&
+	    strcmp(ami_map_peer(&m, "937")->desc, "Front desk") == 0 && m.n == 5,
+	    "map: a changed description and a deleted entry, round trip");
+	ami_map_free(&m);
+	fd = open(path, O_WRONLY | O_APPEND);
+	(void)!write(fd, "lonely\n", 7);
+	close(fd);
+	ok(ami_map_read(&m, path, err, sizeof(err)) < 0 &&
+	    strstr(err, "peers.map:6: expected ip peer") != NULL,
+	    "map: a line with one word: refused with its number");
+	unlink(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -441,6 +517,7 @@ main(void)
 	test_check();
 	test_tmpl_filter();
 	test_conf();
+	test_map();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
