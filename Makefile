@@ -11,8 +11,8 @@ PCRE_LIBS := $(shell pkg-config --libs libpcre2-8)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(CFLAGS)
 LIBS = -lmd $(BSD_LIBS) -lpthread
 
-TOOLS = amicat amiaction
-PCRE_TOOLS = amicat
+TOOLS = amicat amiaction dndparse dndctl
+PCRE_TOOLS = amicat dndparse
 LIBOBJ = $(patsubst %.c,%.o,$(wildcard lib/*.c))
 UNIT = $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 TESTBIN = tests/amisim $(UNIT)
