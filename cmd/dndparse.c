@@ -532,13 +532,13 @@ reload(void)
 static void
 signals(void)
 {
-	if (gotusr1) {
-		gotusr1 = 0;
-		counters();
-	}
 	if (gothup) {
 		gothup = 0;
 		reload();
+	}
+	if (gotusr1) {
+		gotusr1 = 0;
+		counters();
 	}
 }
 
