@@ -234,8 +234,8 @@ writelist(const struct set *s, int dfd)
 	strlcpy(base, lflag, sizeof(base));
 	snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dirname(dir), basename(base));
 	if ((fd = mkstemp(tmp)) == -1)
-		err(2, "%s: a new list can't be made (%s); the old list is kept",
-		    lflag, tmp);
+		errx(2, "%s: the new list was not written: %s: %s; the old list "
+		    "is kept", lflag, tmp, strerror(errno));
 	/* the list keeps the mode and owner someone gave it */
 	if (stat(lflag, &st) == 0) {
 		fchmod(fd, st.st_mode & 07777);
@@ -262,8 +262,8 @@ writelist(const struct set *s, int dfd)
 	return;
 fail:
 	unlink(tmp);
-	errc(2, e, "%s: the new list was not written; the old list is kept",
-	    lflag);
+	errx(2, "%s: the new list was not written: %s; the old list is kept",
+	    lflag, strerror(e));
 }
 
 /* one action line: Action=name, then key, value pairs, NULL-ended */
