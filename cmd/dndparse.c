@@ -745,6 +745,12 @@ check(const char *path)
 	off_t before = cur.pos;
 	int fd;
 
+	/* copytruncate: seen before reading, or the read starts mid-line */
+	if (cur.fd >= 0 && fstat(cur.fd, &cs) == 0 &&
+	    cs.st_size < cur.pos + (off_t)cur.b.len) {
+		lines(&cur, 1);
+		setcur(cur.fd, 0);
+	}
 	if (cur.fd >= 0 && drain(&cur) < 0)
 		err(2, "%s", path);
 	if (stat(path, &st) == -1) {
@@ -755,15 +761,8 @@ check(const char *path)
 			setcur(fd, 0);
 			drain(&cur);
 		}
-	} else if (st.st_dev == cur.dev && st.st_ino == cur.ino) {
-		if (fstat(cur.fd, &cs) == 0 &&
-		    cs.st_size < cur.pos + (off_t)cur.b.len) {
-			/* copytruncate: what was read so far is done */
-			lines(&cur, 1);
-			setcur(cur.fd, 0);
-			drain(&cur);
-		}
-	} else if (st.st_size > 0) {
+	} else if ((st.st_dev != cur.dev || st.st_ino != cur.ino) &&
+	    st.st_size > 0) {
 		/*
 		 * A new file at the path has data, so the daemon has let go of
 		 * the old one: finish the old, then start the new.
