@@ -98,7 +98,7 @@ for at in 100 250 400; do
 done
 check "logrotate with the shipped config, three times mid-stream: exit 0" \
     sh -c "[ $rc -eq 0 ] && test ! -s '$tmp/lr/err'"
-check "it renamed DND.log each time and made a new one" sh -c "test -s '$log.3' && test -e '$log'"
+check "it renamed DND.log each time and made a new one" sh -c "test -s '$log.3.gz' && test -s '$log.1' && test -e '$log'"
 wait $wp
 check "every change arrives: one UserEvent per line" \
     wait_for 30 has_count $((before + n)) 'Peername=' "$tmp/a.log"
