@@ -46,8 +46,10 @@ cp "$tmp/acts.log" "$tmp/acts.882"
 # -- the syslog path: an SPA phone at 127.0.0.1 is peer 100 --
 echo '127.0.0.1 100 SPA phone' >"$tmp/map"
 : >"$tmp/DND.log"
-dndparse -m "$tmp/map" -F "$tmp/DND.log" -s "$tmp/state" 2>"$tmp/dp.err" |
-    amiaction -c "$conf" >/dev/null 2>"$tmp/dpa.err" &
+mkfifo "$tmp/dp"
+dndparse -m "$tmp/map" -F "$tmp/DND.log" -s "$tmp/state" >"$tmp/dp" 2>"$tmp/dp.err" &
+pids="$pids $!"
+amiaction -c "$conf" <"$tmp/dp" >/dev/null 2>"$tmp/dpa.err" &
 pids="$pids $!"
 echo 'Nov 23 10:00:00 127.0.0.1 [0]Enable DND' >>"$tmp/DND.log"
 check "syslog Enable DND: 100 is in the list" wait_for 10 sh -c "echo 100 | cmp -s - '$L'"
