@@ -19,8 +19,8 @@ TLS_LIBS := $(shell pkg-config --libs libtls)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) $(CFLAGS)
 LIBS = $(TLS_LIBS) -lmd $(BSD_LIBS) -lpthread
 
-TOOLS = amicat amiaction peerlist
-PCRE_TOOLS = amicat
+TOOLS = amicat amiaction dndparse dndctl peerlist
+PCRE_TOOLS = amicat dndparse
 MYSQL_TOOLS = peerlist
 # lib/db.o stays out of libami.a: only MYSQL_TOOLS link libmysqlclient
 DBOBJ = lib/db.o

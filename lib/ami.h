@@ -159,6 +159,15 @@ struct ami_server {
  */
 int	ami_conf_server(struct ami_server *, const char *name, const char *file,
 	    char *err, size_t errlen);
+/* a tool's own section: each listed key found is copied into its val
+ * (later files win); a key not listed is an error.  0 ok, -1 with err */
+struct ami_confkey {
+	const char *key;
+	char       *val;
+	size_t      len;
+};
+int	ami_conf_section(const char *sect, const char *file,
+	    struct ami_confkey *, size_t, char *err, size_t errlen);
 
 /* ---- conn.c: one AMI connection as a state machine for poll(2) ---- */
 enum ami_state {

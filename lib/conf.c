@@ -222,3 +222,75 @@ ami_conf_server(struct ami_server *s, const char *name, const char *file,
 		return -1;
 	return 0;
 }
+
+/*
+ * A tool's own section ([dndctl], [dndparse]): the same files in the same
+ * order, later files winning, but only the keys the tool names; any other
+ * key in that section is a mistake worth stopping for.
+ */
+int
+ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
+    size_t nkeys, char *err, size_t errlen)
+{
+	const char *files[3], *home;
+	char homefile[512], line[1024], cur[64], *p, *eq, *c;
+	int i, nfiles = 0, lineno;
+	size_t k;
+	FILE *fp;
+
+	files[nfiles++] = "/etc/amitools.conf";
+	if ((home = getenv("HOME")) != NULL) {
+		snprintf(homefile, sizeof(homefile), "%s/.amitools.conf", home);
+		files[nfiles++] = homefile;
+	}
+	if (file != NULL)
+		files[nfiles++] = file;
+	for (i = 0; i < nfiles; i++) {
+		if ((fp = fopen(files[i], "r")) == NULL) {
+			if ((errno == ENOENT || errno == EACCES) && files[i] != file)
+				continue;
+			snprintf(err, errlen, "%s: %s", files[i], strerror(errno));
+			return -1;
+		}
+		cur[0] = '\0';
+		lineno = 0;
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			lineno++;
+			p = trim(line);
+			if (*p == '\0' || *p == ';' || *p == '#')
+				continue;
+			if (*p == '[' && (eq = strchr(p, ']')) != NULL) {
+				*eq = '\0';
+				strlcpy(cur, trim(p + 1), sizeof(cur));
+				continue;
+			}
+			/* malformed lines are ami_conf_server's to report */
+			if (strcmp(cur, sect) != 0 || (eq = strchr(p, '=')) == NULL)
+				continue;
+			*eq = '\0';
+			for (c = eq + 1; *c; c++)
+				if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) {
+					*c = '\0';
+					break;
+				}
+			p = trim(p);
+			for (k = 0; k < nkeys && strcmp(keys[k].key, p) != 0; k++)
+				;
+			if (k == nkeys) {
+				snprintf(err, errlen, "%s:%d: unknown key %s in [%s]",
+				    files[i], lineno, p, sect);
+				fclose(fp);
+				return -1;
+			}
+			if (strlcpy(keys[k].val, trim(eq + 1), keys[k].len) >=
+			    keys[k].len) {
+				snprintf(err, errlen, "%s:%d: %s is too long",
+				    files[i], lineno, p);
+				fclose(fp);
+				return -1;
+			}
+		}
+		fclose(fp);
+	}
+	return 0;
+}

@@ -7,6 +7,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/amitools-test.XXXXXX")
 ntest=0
 nfail=0
 pids=""
+mounts=""
 
 cleanup() {
 	for p in $pids; do
@@ -14,6 +15,9 @@ cleanup() {
 	done
 	for p in $pids; do
 		wait "$p" 2>/dev/null
+	done
+	for m in $mounts; do
+		umount "$m" 2>/dev/null
 	done
 	rm -rf "$tmp"
 }

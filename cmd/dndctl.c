@@ -1,0 +1,574 @@
+/*
+ * dndctl: the DND list file, and the actions that mirror it into Asterisk.
+ *
+ * The list is one peer a line, sorted, the file a wallboard reads.  It is
+ * only ever replaced whole: a temporary file in the same directory,
+ * written, fsynced, renamed over the list, and the directory fsynced, so a
+ * reader sees the old list or the new one and a crash or a full disk
+ * leaves the old one.  Every change reads the list anew under an
+ * exclusive flock on its directory, so two dndctl processes (an apply
+ * pipeline and someone at a shell) never lose each other's changes.
+ *
+ * apply reads messages (one-line, wire or JSON) and acts on DND
+ * UserEvents, whether dndparse's action or the 881/882 dialplan raised
+ * them, on PeerStatus Unregistered/Unreachable with -u, and on amicat's
+ * reconnect marker (which re-sends every state).  The mirror actions are
+ * written for amiaction only once the list holds the change.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "ami.h"
+
+#define DEFAULT_LIST "/var/lib/amitools/dnd_list"
+#define PEER_MAX     80
+
+enum { M_DB = 1, M_DEVICE = 2, M_PRESENCE = 4 };
+
+static const char *cflag;
+static char lflag[PATH_MAX] = DEFAULT_LIST, Mflag[64] = "db,device,presence";
+static int uflag, mirrors;
+
+/* a set of peer names, kept sorted */
+struct set {
+	char  **v;
+	size_t  n, cap;
+};
+
+/* one change asked for, in input order */
+struct change {
+	char *peer;
+	int   on;
+	int   ifon;         /* -u: only when the peer is in the list */
+};
+
+static struct ami_buf out;
+static volatile sig_atomic_t stop;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: dndctl [-u] [-c config] [-l listfile] "
+	    "[-M mirrors] command [peer]\n"
+	    "commands: apply, list, on peer, off peer, status peer, sync\n");
+	exit(2);
+}
+
+static void
+onsignal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* the same rule as dndparse: a name safe in a line, a key and Custom: */
+static int
+validpeer(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > PEER_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("_.+@-", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+static int
+statevalue(const char *s, size_t n)
+{
+	static const char *on[] = { "enable", "enabled", "on", "yes", "1", "true" };
+	static const char *off[] = { "disable", "disabled", "off", "no", "0", "false" };
+	size_t i;
+
+	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (strlen(on[i]) == n && strncasecmp(s, on[i], n) == 0)
+			return 1;
+		if (strlen(off[i]) == n && strncasecmp(s, off[i], n) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* index of peer in s, or -(insertion point) - 1 */
+static long
+set_find(const struct set *s, const char *peer)
+{
+	size_t lo = 0, hi = s->n, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if ((c = strcmp(s->v[mid], peer)) == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -(long)lo - 1;
+}
+
+/* 1 when s changed */
+static int
+set_put(struct set *s, const char *peer, int in)
+{
+	long i = set_find(s, peer);
+
+	if ((i >= 0) == in)
+		return 0;
+	if (!in) {
+		free(s->v[i]);
+		memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
+		s->n--;
+		return 1;
+	}
+	i = -i - 1;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 64;
+		if ((s->v = reallocarray(s->v, s->cap, sizeof(*s->v))) == NULL)
+			err(2, "reallocarray");
+	}
+	memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
+	if ((s->v[i] = strdup(peer)) == NULL)
+		err(2, "strdup");
+	s->n++;
+	return 1;
+}
+
+static void
+set_free(struct set *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* the list as it is on disk; a missing file is an empty list */
+static void
+readlist(struct set *s)
+{
+	char *line = NULL;
+	size_t cap = 0, len;
+	ssize_t n;
+	unsigned long ln = 0;
+	FILE *fp;
+
+	set_free(s);
+	if ((fp = fopen(lflag, "r")) == NULL) {
+		if (errno == ENOENT)
+			return;
+		err(2, "%s", lflag);
+	}
+	while ((n = getline(&line, &cap, fp)) != -1) {
+		ln++;
+		len = n;
+		while (len > 0 && isspace((unsigned char)line[len - 1]))
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		if (!validpeer(line, len)) {
+			warnx("%s:%lu: not a peer name; dropped from the list",
+			    lflag, ln);
+			continue;
+		}
+		set_put(s, line, 1);
+	}
+	if (ferror(fp))
+		err(2, "%s", lflag);
+	free(line);
+	fclose(fp);
+}
+
+/* the directory of the list, open, for the lock and the fsync */
+static int
+listdir(void)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	strlcpy(dir, lflag, sizeof(dir));
+	if ((fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		err(2, "%s", dir);
+	return fd;
+}
+
+static void
+lock(int dfd)
+{
+	while (flock(dfd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			err(2, "%s: flock", lflag);
+}
+
+/* replace the list with s; on failure the old list stays and we exit 2 */
+static void
+writelist(const struct set *s, int dfd)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
+	struct ami_buf b = { 0 };
+	struct stat st;
+	size_t i;
+	int fd, e;
+
+	strlcpy(dir, lflag, sizeof(dir));
+	strlcpy(base, lflag, sizeof(base));
+	snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dirname(dir), basename(base));
+	if ((fd = mkstemp(tmp)) == -1)
+		errx(2, "%s: the new list was not written: %s: %s; the old list "
+		    "is kept", lflag, tmp, strerror(errno));
+	/* the list keeps the mode and owner someone gave it */
+	if (stat(lflag, &st) == 0) {
+		fchmod(fd, st.st_mode & 07777);
+		if (fchown(fd, st.st_uid, st.st_gid) == -1 && errno != EPERM)
+			warn("%s: chown", tmp);
+	} else
+		fchmod(fd, 0644);
+	for (i = 0; i < s->n; i++) {
+		ami_buf_adds(&b, s->v[i]);
+		ami_buf_addc(&b, '\n');
+	}
+	if (ami_buf_flush(&b, fd) == -1 || fsync(fd) == -1) {
+		e = errno;
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) == -1 || rename(tmp, lflag) == -1) {
+		e = errno;
+		goto fail;
+	}
+	if (fsync(dfd) == -1)
+		warn("%s: fsync of its directory", lflag);
+	ami_buf_free(&b);
+	return;
+fail:
+	unlink(tmp);
+	errx(2, "%s: the new list was not written: %s; the old list is kept",
+	    lflag, strerror(e));
+}
+
+/* one action line: Action=name, then key, value pairs, NULL-ended */
+static void
+action(const char *name, ...)
+{
+	struct ami_msg m = { 0 };
+	const char *k, *v;
+	va_list ap;
+
+	ami_msg_adds(&m, "Action", name);
+	va_start(ap, name);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		v = va_arg(ap, const char *);
+		ami_msg_adds(&m, k, v);
+	}
+	va_end(ap);
+	ami_text_put(&out, &m);
+	ami_msg_free(&m);
+}
+
+static void
+mirror(const char *peer, int on)
+{
+	char var[PEER_MAX + 64];
+
+	if ((mirrors & M_DB) && on)
+		action("DBPut", "Family", "DND", "Key", peer, "Val", "YES", NULL);
+	else if (mirrors & M_DB)
+		action("DBDel", "Family", "DND", "Key", peer, NULL);
+	if (mirrors & M_DEVICE) {
+		snprintf(var, sizeof(var), "DEVICE_STATE(Custom:DND%s)", peer);
+		action("Setvar", "Variable", var, "Value",
+		    on ? "BUSY" : "NOT_INUSE", NULL);
+	}
+	if (mirrors & M_PRESENCE) {
+		snprintf(var, sizeof(var), "PRESENCE_STATE(CustomPresence:%s)",
+		    peer);
+		action("Setvar", "Variable", var, "Value",
+		    on ? "dnd" : "available", NULL);
+	}
+}
+
+static void
+flushout(void)
+{
+	if (ami_buf_flush(&out, 1) == 0)
+		return;
+	if (errno == EPIPE) {
+		/* the reader went away: die the way a pipeline expects */
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	err(2, "stdout");
+}
+
+/*
+ * Apply changes to the list under the lock, then mirror each one that
+ * holds; with sync, every state: on for the listed, off for the known.
+ */
+static void
+commit(struct change *c, size_t n, int sync, struct set *known)
+{
+	struct set list = { 0 };
+	size_t i;
+	int dfd, changed = 0;
+
+	dfd = listdir();
+	lock(dfd);
+	readlist(&list);
+	for (i = 0; i < n; i++) {
+		if (c[i].ifon && set_find(&list, c[i].peer) < 0) {
+			free(c[i].peer);
+			c[i].peer = NULL;
+			continue;
+		}
+		changed |= set_put(&list, c[i].peer, c[i].on);
+	}
+	if (changed)
+		writelist(&list, dfd);
+	close(dfd);     /* and the lock with it */
+	for (i = 0; i < n; i++)
+		if (c[i].peer != NULL) {
+			mirror(c[i].peer, c[i].on);
+			if (known != NULL)
+				set_put(known, c[i].peer, 1);
+			free(c[i].peer);
+		}
+	if (sync) {
+		for (i = 0; i < list.n; i++)
+			mirror(list.v[i], 1);
+		for (i = 0; known != NULL && i < known->n; i++)
+			if (set_find(&list, known->v[i]) < 0)
+				mirror(known->v[i], 0);
+	}
+	set_free(&list);
+	flushout();
+}
+
+/* the change a message asks for: 1 one, 0 none, -1 a bad one (said) */
+static int
+interpret(const struct ami_msg *m, unsigned long line, struct change *c,
+    int *sync)
+{
+	const char *peer, *v;
+	size_t pl, vl;
+
+	if (ami_msg_is(m, "Event", "AmitoolsReconnect")) {
+		*sync = 1;
+		return 0;
+	}
+	if (ami_msg_is(m, "Event", "UserEvent") &&
+	    ami_msg_is(m, "UserEvent", "DND")) {
+		peer = ami_msg_get(m, "Peername", &pl);
+		v = ami_msg_get(m, "DND", &vl);
+		if (peer == NULL || v == NULL || (c->on = statevalue(v, vl)) < 0) {
+			warnx("line %lu: a DND UserEvent needs Peername and DND "
+			    "(enabled or disabled); ignored", line);
+			return -1;
+		}
+		c->ifon = 0;
+	} else if (uflag && ami_msg_is(m, "Event", "PeerStatus") &&
+	    (ami_msg_is(m, "PeerStatus", "Unregistered") ||
+	    ami_msg_is(m, "PeerStatus", "Unreachable"))) {
+		if ((peer = ami_msg_get(m, "Peer", &pl)) == NULL)
+			return 0;
+		/* Peer: PJSIP/100 */
+		if ((v = memchr(peer, '/', pl)) != NULL) {
+			pl -= v + 1 - peer;
+			peer = v + 1;
+		}
+		c->on = 0;
+		c->ifon = 1;
+	} else
+		return 0;
+	if (!validpeer(peer, pl)) {
+		struct ami_buf b = { 0 };
+		ami_text_value(&b, peer, pl > PEER_MAX ? PEER_MAX : pl);
+		ami_buf_addc(&b, '\0');
+		warnx("line %lu: peer %s is not a peer name (1 to %d of "
+		    "A-Z a-z 0-9 _ . + @ -); ignored", line, b.p, PEER_MAX);
+		ami_buf_free(&b);
+		return -1;
+	}
+	if ((c->peer = strndup(peer, pl)) == NULL)
+		err(2, "strndup");
+	return 1;
+}
+
+static int
+apply(void)
+{
+	struct sigaction sa = { .sa_handler = onsignal };
+	struct ami_parser in;
+	struct ami_msg m = { 0 };
+	struct change *c = NULL;
+	struct set known = { 0 };
+	size_t n = 0, cap = 0;
+	ssize_t got;
+	int rc, sync, status = 0;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	ami_parser_init(&in, AMI_AUTO, 0);
+	do {
+		if ((got = ami_parser_read(&in, 0)) < 0) {
+			if (errno == EINTR)
+				continue;
+			err(2, "stdin");
+		}
+		/* all that arrived together is one lock and one write */
+		sync = 0;
+		while ((rc = ami_parser_next(&in, &m)) != 0) {
+			if (rc < 0) {
+				warnx("%s", in.err);
+				status = 2;
+				continue;
+			}
+			if (n == cap) {
+				cap = cap ? 2 * cap : 64;
+				if ((c = reallocarray(c, cap, sizeof(*c))) == NULL)
+					err(2, "reallocarray");
+			}
+			if ((rc = interpret(&m, in.line, &c[n], &sync)) > 0)
+				n++;
+			else if (rc < 0)
+				status = 2;
+		}
+		if (n > 0 || sync)
+			commit(c, n, sync, &known);
+		n = 0;
+	} while (got != 0 && !stop);
+	free(c);
+	set_free(&known);
+	ami_msg_free(&m);
+	ami_parser_free(&in);
+	return status;
+}
+
+static int
+mirrorspec(const char *s)
+{
+	char *copy, *p, *w;
+	int m = 0;
+
+	if (strcmp(s, "none") == 0)
+		return 0;
+	if ((copy = p = strdup(s)) == NULL)
+		err(2, "strdup");
+	while ((w = strsep(&p, ",")) != NULL) {
+		if (strcmp(w, "db") == 0)
+			m |= M_DB;
+		else if (strcmp(w, "device") == 0)
+			m |= M_DEVICE;
+		else if (strcmp(w, "presence") == 0)
+			m |= M_PRESENCE;
+		else
+			errx(2, "mirror %s: want db, device, presence (comma "
+			    "separated) or none", w);
+	}
+	free(copy);
+	return m;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ami_confkey keys[] = {
+		{ "list", lflag, sizeof(lflag) },
+		{ "mirror", Mflag, sizeof(Mflag) },
+	};
+	struct set list = { 0 };
+	struct change c;
+	const char *l = NULL, *M = NULL, *cmd;
+	char errbuf[256];
+	size_t i;
+	int ch, rc = 0;
+
+	while ((ch = getopt(argc, argv, "c:hl:M:uV")) != -1) {
+		switch (ch) {
+		case 'c':
+			cflag = optarg;
+			break;
+		case 'l':
+			l = optarg;
+			break;
+		case 'M':
+			M = optarg;
+			break;
+		case 'u':
+			uflag = 1;
+			break;
+		case 'V':
+			printf("dndctl %s\n", AMI_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	cmd = argv[0];
+	if (ami_conf_section("dndctl", cflag, keys, 2, errbuf, sizeof(errbuf)) < 0)
+		errx(2, "%s", errbuf);
+	if (l != NULL && strlcpy(lflag, l, sizeof(lflag)) >= sizeof(lflag))
+		errx(2, "-l %s: name too long", l);
+	if (M != NULL && strlcpy(Mflag, M, sizeof(Mflag)) >= sizeof(Mflag))
+		errx(2, "-M %s: too long", M);
+	mirrors = mirrorspec(Mflag);
+
+	if (strcmp(cmd, "on") == 0 || strcmp(cmd, "off") == 0 ||
+	    strcmp(cmd, "status") == 0) {
+		if (argc != 2)
+			usage();
+		if (!validpeer(argv[1], strlen(argv[1])))
+			errx(2, "%s: not a peer name (1 to %d of A-Z a-z 0-9 _ . "
+			    "+ @ -)", argv[1], PEER_MAX);
+	} else if (argc != 1)
+		usage();
+
+	if (strcmp(cmd, "apply") == 0)
+		rc = apply();
+	else if (strcmp(cmd, "on") == 0 || strcmp(cmd, "off") == 0) {
+		if ((c.peer = strdup(argv[1])) == NULL)
+			err(2, "strdup");
+		c.on = cmd[1] == 'n';
+		c.ifon = 0;
+		commit(&c, 1, 0, NULL);
+	} else if (strcmp(cmd, "sync") == 0)
+		commit(NULL, 0, 1, NULL);
+	else if (strcmp(cmd, "status") == 0) {
+		readlist(&list);
+		rc = set_find(&list, argv[1]) < 0;
+		printf("%s\n", rc ? "off" : "on");
+	} else if (strcmp(cmd, "list") == 0) {
+		readlist(&list);
+		for (i = 0; i < list.n; i++)
+			printf("%s\n", list.v[i]);
+	} else
+		usage();
+	set_free(&list);
+	ami_buf_free(&out);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(2, "stdout");
+	return rc;
+}

@@ -1,0 +1,906 @@
+/*
+ * dndparse: phone DND lines from syslog in, UserEvent actions out.
+ *
+ * Reads syslog lines (standard input, or a file it follows itself with
+ * -F), matches each against PCRE2 patterns, maps the sending phone's
+ * address to its peer through the map file, and writes one
+ * "Action=UserEvent UserEvent=DND ..." line per change of a peer's state,
+ * for amiaction.  The address is taken from the syslog header, where the
+ * daemon writes the sender, never from the message text, so a line cannot
+ * move another phone.  The first state seen for a peer is always written
+ * (whatever reads it may be stale); a repeat of the last state is not.
+ *
+ * With -F the file is followed across rename and copytruncate rotation.
+ * After a rename the old file is read to its end before the new one is
+ * begun, and only once the new one has data: a syslog daemon writes to
+ * the old file until it reopens, so lines keep their order.  The state
+ * file (-s) holds the device, inode and offset just past the last line
+ * whose action has been written, so a restart neither replays nor skips.
+ */
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pcre2.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ami.h"
+
+#define DEFAULT_MAP "/etc/amitools/peers.map"
+#define READ_SIZE   (256 * 1024)
+#define LINE_CAP    (64 * 1024)     /* longer is not a phone's line */
+#define OUT_BATCH   (64 * 1024)     /* regular-file stdout is written in these */
+#define PEER_MAX    80
+#define SAVE_MS     1000            /* state file written at most this often */
+
+/*
+ * SPA phones: "[0]Enable DND" / "[0]Disable DND" after the daemon's
+ * timestamp (traditional or ISO 8601) and the sender (address or name);
+ * a program tag, which a daemon may find in the message, may come between.
+ */
+static const char builtin[] =
+    "^(?:[A-Z][a-z]{2}[ \\t]+\\d{1,2}[ \\t]+\\d\\d:\\d\\d:\\d\\d"
+    "|\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d)?)"
+    "[ \\t]+(?<ip>[^ \\t\\[]+)[ \\t]+(?:[^ \\t\\[][^ \\t]*[ \\t]+)?"
+    "\\[(?<line>\\d{1,3})\\](?<state>(?i:enable|disable)) DND\\s*$";
+
+static const char *cflag, *Fflag, *sflag;
+static char mflag[PATH_MAX], pflag[PATH_MAX], tflag[64] = "PJSIP";
+
+struct pat {
+	pcre2_code *re;
+	pcre2_match_data *md;
+	int ip, state, line, peer;      /* group numbers, -1 when absent */
+};
+struct pats {
+	struct pat *v;
+	size_t n;
+};
+
+/* string -> value, open addressing; keys of the map are lower-cased */
+struct ent {
+	char    *k, *v;
+	size_t   kl;
+	uint32_t h;
+	int      st;                    /* peers: last state sent, -1 none */
+};
+struct tab {
+	struct ent *e;
+	size_t n, cap;
+};
+
+struct input {
+	int      fd;
+	dev_t    dev;
+	ino_t    ino;
+	off_t    pos;           /* just past the last whole line handled */
+	struct ami_buf b;       /* what was read past pos */
+};
+
+static struct pats pats;
+static struct tab map, peers, warned;
+static struct ami_buf out;
+static int outreg;
+static volatile sig_atomic_t gotusr1, gothup, stop;
+static unsigned long long nlines, nmatched, nsent, nrepeat, nunknown, nunmatched;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: dndparse [-c config] [-F file [-s statefile]] "
+	    "[-m mapfile] [-p patterns]\n\t[-t tech]\n");
+	exit(2);
+}
+
+static void
+onsignal(int sig)
+{
+	if (sig == SIGUSR1)
+		gotusr1 = 1;
+	else if (sig == SIGHUP)
+		gothup = 1;
+	else
+		stop = 1;
+}
+
+static uint32_t
+hash(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+/* the entry for key, added (with st -1) when add is set; NULL if absent */
+static struct ent *
+tab_get(struct tab *t, const char *k, size_t kl, int add)
+{
+	uint32_t h = hash(k, kl);
+	size_t i;
+
+	if (t->cap > 0)
+		for (i = h & (t->cap - 1); t->e[i].k != NULL; i = (i + 1) & (t->cap - 1))
+			if (t->e[i].h == h && t->e[i].kl == kl &&
+			    memcmp(t->e[i].k, k, kl) == 0)
+				return &t->e[i];
+	if (!add)
+		return NULL;
+	if (2 * (t->n + 1) > t->cap) {
+		struct tab g = { 0 };
+		g.cap = t->cap ? 2 * t->cap : 64;
+		if ((g.e = calloc(g.cap, sizeof(*g.e))) == NULL)
+			err(2, "calloc");
+		for (i = 0; i < t->cap; i++) {
+			size_t j;
+			if (t->e[i].k == NULL)
+				continue;
+			for (j = t->e[i].h & (g.cap - 1); g.e[j].k != NULL;
+			    j = (j + 1) & (g.cap - 1))
+				;
+			g.e[j] = t->e[i];
+		}
+		g.n = t->n;
+		free(t->e);
+		*t = g;
+	}
+	for (i = h & (t->cap - 1); t->e[i].k != NULL; i = (i + 1) & (t->cap - 1))
+		;
+	if ((t->e[i].k = strndup(k, kl)) == NULL)
+		err(2, "strndup");
+	t->e[i].kl = kl;
+	t->e[i].h = h;
+	t->e[i].st = -1;
+	t->n++;
+	return &t->e[i];
+}
+
+static void
+tab_free(struct tab *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++) {
+		free(t->e[i].k);
+		free(t->e[i].v);
+	}
+	free(t->e);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * What a peer name may hold: it ends up in Channel=, in the DND list (one
+ * peer a line) and inside DEVICE_STATE(Custom:DND...) by way of dndctl.
+ */
+static int
+validpeer(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > PEER_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("_.+@-", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+/* 1 enabled, 0 disabled, -1 neither */
+static int
+statevalue(const char *s, size_t n)
+{
+	static const char *on[] = { "enable", "enabled", "on", "yes", "1", "true" };
+	static const char *off[] = { "disable", "disabled", "off", "no", "0", "false" };
+	size_t i;
+
+	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (strlen(on[i]) == n && strncasecmp(s, on[i], n) == 0)
+			return 1;
+		if (strlen(off[i]) == n && strncasecmp(s, off[i], n) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static size_t
+lower(char *dst, const char *s, size_t n, size_t cap)
+{
+	size_t i;
+
+	if (n > cap)
+		n = cap;
+	for (i = 0; i < n; i++)
+		dst[i] = tolower((unsigned char)s[i]);
+	return n;
+}
+
+/* the map file: "address peer [description]"; bad lines are said, skipped */
+static int
+loadmap(const char *path, struct tab *t)
+{
+	char *line = NULL, *p, *addr, *peer, key[256];
+	size_t cap = 0, kl;
+	unsigned long n = 0;
+	struct ent *e;
+	FILE *fp;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		warn("%s", path);
+		return -1;
+	}
+	while (getline(&line, &cap, fp) != -1) {
+		n++;
+		p = line;
+		addr = strsep(&p, " \t\r\n");
+		while (p != NULL && (*p == ' ' || *p == '\t'))
+			p++;
+		if (*addr == '\0' || *addr == '#')
+			continue;
+		peer = p ? strsep(&p, " \t\r\n") : NULL;
+		if (peer == NULL || *peer == '\0') {
+			warnx("%s:%lu: expected \"address peer [description]\"; "
+			    "skipped", path, n);
+			continue;
+		}
+		if (!validpeer(peer, strlen(peer))) {
+			warnx("%s:%lu: peer %s: want 1 to %d of A-Z a-z 0-9 _ . + "
+			    "@ -; skipped", path, n, peer, PEER_MAX);
+			continue;
+		}
+		kl = lower(key, addr, strlen(addr), sizeof(key));
+		e = tab_get(t, key, kl, 1);
+		if (e->v != NULL) {
+			warnx("%s:%lu: %s is listed again; this line wins",
+			    path, n, addr);
+			free(e->v);
+		}
+		if ((e->v = strdup(peer)) == NULL)
+			err(2, "strdup");
+	}
+	free(line);
+	if (ferror(fp)) {
+		warn("%s", path);
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+}
+
+static int
+addpat(struct pats *ps, const char *re, const char *where)
+{
+	PCRE2_UCHAR msg[120];
+	PCRE2_SIZE off;
+	struct pat p;
+	int code;
+
+	if ((p.re = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0,
+	    &code, &off, NULL)) == NULL) {
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		warnx("%s: %s at offset %zu", where, (char *)msg, (size_t)off);
+		return -1;
+	}
+	p.ip = pcre2_substring_number_from_name(p.re, (PCRE2_SPTR)"ip");
+	p.state = pcre2_substring_number_from_name(p.re, (PCRE2_SPTR)"state");
+	p.line = pcre2_substring_number_from_name(p.re, (PCRE2_SPTR)"line");
+	p.peer = pcre2_substring_number_from_name(p.re, (PCRE2_SPTR)"peer");
+	if (p.state < 0 || (p.ip < 0 && p.peer < 0)) {
+		warnx("%s: a pattern needs the named groups state and ip (or "
+		    "peer)", where);
+		pcre2_code_free(p.re);
+		return -1;
+	}
+	/* the interpreter still works where JIT is not available */
+	pcre2_jit_compile(p.re, PCRE2_JIT_COMPLETE);
+	p.md = pcre2_match_data_create_from_pattern(p.re, NULL);
+	if ((ps->v = reallocarray(ps->v, ps->n + 1, sizeof(p))) == NULL)
+		err(2, "reallocarray");
+	ps->v[ps->n++] = p;
+	return 0;
+}
+
+static void
+freepats(struct pats *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->n; i++) {
+		pcre2_match_data_free(ps->v[i].md);
+		pcre2_code_free(ps->v[i].re);
+	}
+	free(ps->v);
+	memset(ps, 0, sizeof(*ps));
+}
+
+/* the -p file first (one pattern a line), so it can win; the built-in last */
+static int
+loadpats(const char *path, struct pats *ps)
+{
+	char *line = NULL, where[PATH_MAX + 32];
+	size_t cap = 0, len;
+	ssize_t n;
+	unsigned long ln = 0;
+	int bad = 0;
+	FILE *fp;
+
+	if (*path != '\0') {
+		if ((fp = fopen(path, "r")) == NULL) {
+			warn("%s", path);
+			return -1;
+		}
+		while ((n = getline(&line, &cap, fp)) != -1) {
+			ln++;
+			len = n;
+			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+				line[--len] = '\0';
+			if (len == 0 || line[0] == '#')
+				continue;
+			snprintf(where, sizeof(where), "%s:%lu", path, ln);
+			if (addpat(ps, line, where) < 0)
+				bad = 1;
+		}
+		free(line);
+		fclose(fp);
+		if (bad) {
+			freepats(ps);
+			return -1;
+		}
+	}
+	return addpat(ps, builtin, "built-in pattern");
+}
+
+static void
+flushout(int force)
+{
+	if (out.len == 0 || (!force && outreg && out.len < OUT_BATCH))
+		return;
+	if (ami_buf_flush(&out, 1) < 0) {
+		if (errno == EPIPE) {
+			/* the reader went away: die the way a pipeline expects */
+			signal(SIGPIPE, SIG_DFL);
+			raise(SIGPIPE);
+		}
+		err(2, "stdout");
+	}
+}
+
+static void
+emit(const char *peer, size_t pl, int on)
+{
+	char chan[sizeof(tflag) + PEER_MAX + 2];
+	int cl;
+
+	ami_buf_adds(&out, "Action=UserEvent UserEvent=DND Peername=");
+	ami_text_value(&out, peer, pl);
+	ami_buf_adds(&out, on ? " DND=enabled Channel=" : " DND=disabled Channel=");
+	cl = snprintf(chan, sizeof(chan), "%s/%.*s", tflag, (int)pl, peer);
+	ami_text_value(&out, chan, cl);
+	ami_buf_adds(&out, on ? " Status=\"DND enabled\"\n" :
+	    " Status=\"DND disabled\"\n");
+}
+
+/* a diagnostic naming the input line, its bytes made visible */
+static void
+sayline(const char *what, const char *s, size_t n)
+{
+	struct ami_buf b = { 0 };
+
+	ami_text_value(&b, s, n > 300 ? 300 : n);
+	ami_buf_addc(&b, '\0');
+	warnx("%s: %s", what, b.p);
+	ami_buf_free(&b);
+}
+
+static void
+doline(const char *s, size_t n)
+{
+	PCRE2_SIZE *ov = NULL;
+	struct ami_buf what = { 0 };
+	const char *peer, *ip;
+	char key[256];
+	size_t i, pl, il, kl;
+	struct ent *e;
+	struct pat *p = NULL;
+	int on;
+
+	nlines++;
+	for (i = 0; i < pats.n; i++)
+		if (pcre2_match(pats.v[i].re, (PCRE2_SPTR)s, n, 0, 0,
+		    pats.v[i].md, NULL) > 0) {
+			p = &pats.v[i];
+			ov = pcre2_get_ovector_pointer(p->md);
+			break;
+		}
+	if (p == NULL || ov[2 * p->state] == PCRE2_UNSET ||
+	    (on = statevalue(s + ov[2 * p->state], ov[2 * p->state + 1] -
+	    ov[2 * p->state])) < 0) {
+		nunmatched++;
+		return;
+	}
+	if (p->peer >= 0 && ov[2 * p->peer] != PCRE2_UNSET &&
+	    ov[2 * p->peer + 1] > ov[2 * p->peer]) {
+		peer = s + ov[2 * p->peer];
+		pl = ov[2 * p->peer + 1] - ov[2 * p->peer];
+		if (!validpeer(peer, pl)) {
+			nunknown++;
+			sayline("peer from the pattern is not a peer name; "
+			    "ignored", s, n);
+			return;
+		}
+	} else if (p->ip >= 0 && ov[2 * p->ip] != PCRE2_UNSET) {
+		ip = s + ov[2 * p->ip];
+		il = ov[2 * p->ip + 1] - ov[2 * p->ip];
+		kl = lower(key, ip, il, sizeof(key));
+		if ((e = tab_get(&map, key, kl, 0)) == NULL) {
+			nunknown++;
+			if (tab_get(&warned, key, kl, 0) == NULL) {
+				tab_get(&warned, key, kl, 1);
+				ami_text_value(&what, ip, il > 255 ? 255 : il);
+				ami_buf_adds(&what, " is not in ");
+				ami_buf_adds(&what, *mflag ? mflag :
+				    "the map (no -m, no " DEFAULT_MAP ")");
+				ami_buf_addc(&what, '\0');
+				sayline(what.p, s, n);
+				ami_buf_free(&what);
+			}
+			return;
+		}
+		peer = e->v;
+		pl = strlen(peer);
+	} else {
+		nunmatched++;
+		return;
+	}
+	nmatched++;
+	e = tab_get(&peers, peer, pl, 1);
+	if (e->st == on) {
+		nrepeat++;
+		return;
+	}
+	e->st = on;
+	nsent++;
+	emit(peer, pl, on);
+}
+
+/* handle the whole lines in in->b; final: the rest is a line too */
+static void
+lines(struct input *in, int final)
+{
+	char *s = in->b.p, *e = s + in->b.len, *nl;
+
+	while (s < e) {
+		if ((nl = memchr(s, '\n', e - s)) == NULL) {
+			if (!final && e - s < LINE_CAP)
+				break;
+			nl = e;
+		}
+		doline(s, nl - s);
+		s = nl < e ? nl + 1 : e;
+	}
+	in->pos += s - in->b.p;
+	memmove(in->b.p, s, e - s);
+	in->b.len = e - s;
+}
+
+static void
+counters(void)
+{
+	warnx("lines %llu, matched %llu (sent %llu, repeated %llu), unknown "
+	    "%llu, unmatched %llu", nlines, nmatched, nsent, nrepeat,
+	    nunknown, nunmatched);
+}
+
+static void
+reload(void)
+{
+	struct tab m = { 0 };
+	struct pats p = { 0 };
+
+	if (*mflag != '\0' && loadmap(mflag, &m) < 0) {
+		warnx("SIGHUP: %s not reloaded; the old map stays", mflag);
+		tab_free(&m);
+	} else if (*mflag != '\0') {
+		tab_free(&map);
+		map = m;
+		/* an address still unknown is named again */
+		tab_free(&warned);
+	}
+	if (loadpats(pflag, &p) < 0)
+		warnx("SIGHUP: patterns not reloaded; the old ones stay");
+	else {
+		freepats(&pats);
+		pats = p;
+	}
+}
+
+static void
+signals(void)
+{
+	if (gothup) {
+		gothup = 0;
+		reload();
+	}
+	if (gotusr1) {
+		gotusr1 = 0;
+		counters();
+	}
+}
+
+/*
+ * Wait until fd is readable or ms pass (-1: forever), with the signals
+ * let in only here, so a signal sent just before the wait is not slept on.
+ */
+static void
+waitfor(int fd, int ms, const sigset_t *open)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	if (ppoll(&pfd, 1, ms < 0 ? NULL : &ts, open) == -1 && errno != EINTR)
+		err(2, "ppoll");
+}
+
+/* read a regular file to its end: 0 there, -1 on error */
+static int
+drain(struct input *in)
+{
+	ssize_t n;
+
+	for (;;) {
+		ami_buf_grow(&in->b, READ_SIZE);
+		n = read(in->fd, in->b.p + in->b.len, in->b.cap - in->b.len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n;
+		in->b.len += n;
+		lines(in, 0);
+		flushout(0);
+	}
+}
+
+static void
+readstdin(const sigset_t *open)
+{
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+	struct input in = { .fd = 0 };
+	ssize_t n;
+
+	for (;;) {
+		signals();
+		if (stop)
+			break;
+		/* about to wait: what is decided goes out first */
+		if (poll(&pfd, 1, 0) == 0) {
+			flushout(1);
+			waitfor(0, -1, open);
+			continue;
+		}
+		ami_buf_grow(&in.b, READ_SIZE);
+		n = read(0, in.b.p + in.b.len, in.b.cap - in.b.len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			err(2, "stdin");
+		if (n == 0)
+			break;
+		in.b.len += n;
+		lines(&in, 0);
+		flushout(0);
+	}
+	lines(&in, 1);
+	ami_buf_free(&in.b);
+}
+
+/* ---- -F: following a file ---- */
+
+static struct input cur = { .fd = -1 };
+static int dirty;
+static int64_t lastsave;
+
+static void
+savestate(void)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *fp;
+
+	if (sflag == NULL || cur.fd < 0)
+		return;
+	flushout(1);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", sflag);
+	if ((fp = fopen(tmp, "w")) == NULL) {
+		warn("%s", tmp);
+		return;
+	}
+	fprintf(fp, "%llu %llu %lld\n", (unsigned long long)cur.dev,
+	    (unsigned long long)cur.ino, (long long)cur.pos);
+	if (fclose(fp) == EOF || rename(tmp, sflag) == -1) {
+		warn("%s", sflag);
+		unlink(tmp);
+		return;
+	}
+	dirty = 0;
+	lastsave = ami_now_ms();
+}
+
+static void
+closecur(void)
+{
+	if (cur.fd < 0)
+		return;
+	/* the last line of a file that will grow no more needs no newline */
+	lines(&cur, 1);
+	close(cur.fd);
+	cur.fd = -1;
+}
+
+/* make fd the file being read, from offset pos */
+static void
+setcur(int fd, off_t pos)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		err(2, "fstat");
+	cur.fd = fd;
+	cur.dev = st.st_dev;
+	cur.ino = st.st_ino;
+	cur.pos = pos;
+	cur.b.len = 0;
+	if (lseek(fd, pos, SEEK_SET) == -1)
+		err(2, "lseek");
+	dirty = 1;
+}
+
+/* the file of a saved position: the path itself, or a rotated name of it */
+static int
+findold(const char *path, dev_t dev, ino_t ino)
+{
+	char dir[PATH_MAX], base[PATH_MAX], name[2 * PATH_MAX + 2];
+	const char *b, *dn;
+	struct dirent *d;
+	struct stat st;
+	DIR *dp;
+	int fd = -1;
+
+	strlcpy(dir, path, sizeof(dir));
+	strlcpy(base, path, sizeof(base));
+	dn = dirname(dir);
+	b = basename(base);
+	if ((dp = opendir(dn)) == NULL)
+		return -1;
+	while (fd < 0 && (d = readdir(dp)) != NULL) {
+		if (d->d_ino != ino || strncmp(d->d_name, b, strlen(b)) != 0)
+			continue;
+		snprintf(name, sizeof(name), "%s/%s", dn, d->d_name);
+		if (stat(name, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+			fd = open(name, O_RDONLY);
+	}
+	closedir(dp);
+	return fd;
+}
+
+static void
+restore(const char *path)
+{
+	unsigned long long dev, ino;
+	long long pos;
+	struct stat st;
+	FILE *fp;
+	int fd, n = 0;
+
+	if (sflag != NULL && (fp = fopen(sflag, "r")) != NULL) {
+		n = fscanf(fp, "%llu %llu %lld", &dev, &ino, &pos);
+		fclose(fp);
+		if (n != 3 || pos < 0)
+			warnx("%s: not a dndparse state file; reading %s from "
+			    "its start", sflag, path);
+	} else if (sflag != NULL && errno != ENOENT)
+		err(2, "%s", sflag);
+	if (n == 3 && pos >= 0) {
+		if (stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+			fd = open(path, O_RDONLY);
+		else
+			fd = findold(path, dev, ino);
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= pos) {
+			setcur(fd, pos);
+			return;
+		}
+		if (fd >= 0) {
+			warnx("%s was truncated while dndparse was stopped; "
+			    "reading it from its start", path);
+			setcur(fd, 0);
+			return;
+		}
+		warnx("the file read last (inode %llu) is gone; reading %s "
+		    "from its start", ino, path);
+	}
+	if ((fd = open(path, O_RDONLY)) >= 0)
+		setcur(fd, 0);
+	else if (errno != ENOENT)
+		err(2, "%s", path);
+}
+
+/* read cur to its end, then see whether the path was rotated or truncated */
+static void
+check(const char *path)
+{
+	struct stat st, cs;
+	off_t before = cur.pos;
+	int fd;
+
+	/* copytruncate: seen before reading, or the read starts mid-line */
+	if (cur.fd >= 0 && fstat(cur.fd, &cs) == 0 &&
+	    cs.st_size < cur.pos + (off_t)cur.b.len) {
+		lines(&cur, 1);
+		setcur(cur.fd, 0);
+	}
+	if (cur.fd >= 0 && drain(&cur) < 0)
+		err(2, "%s", path);
+	if (stat(path, &st) == -1) {
+		if (errno != ENOENT)
+			warn("%s", path);
+	} else if (cur.fd < 0) {
+		if ((fd = open(path, O_RDONLY)) >= 0) {
+			setcur(fd, 0);
+			drain(&cur);
+		}
+	} else if ((st.st_dev != cur.dev || st.st_ino != cur.ino) &&
+	    st.st_size > 0) {
+		/*
+		 * A new file at the path has data, so the daemon has let go of
+		 * the old one: finish the old, then start the new.
+		 */
+		drain(&cur);
+		closecur();
+		if ((fd = open(path, O_RDONLY)) >= 0) {
+			setcur(fd, 0);
+			drain(&cur);
+		}
+	}
+	if (cur.pos != before)
+		dirty = 1;
+}
+
+static void
+follow(const char *path, const sigset_t *open)
+{
+	char dir[PATH_MAX], evbuf[4096];
+	int ifd, ms;
+	int64_t now;
+
+	strlcpy(dir, path, sizeof(dir));
+	if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+		err(2, "inotify_init1");
+	/* the directory: sees writes, renames and creates alike */
+	if (inotify_add_watch(ifd, dirname(dir), IN_MODIFY | IN_CREATE |
+	    IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_ATTRIB |
+	    IN_CLOSE_WRITE) == -1)
+		err(2, "%s", dir);
+	restore(path);
+	if (cur.fd < 0)
+		warnx("%s does not exist yet; waiting for it", path);
+	while (!stop) {
+		signals();
+		check(path);
+		flushout(1);
+		now = ami_now_ms();
+		if (dirty && now - lastsave >= SAVE_MS)
+			savestate();
+		/* the directory may be on a file system inotify can't see */
+		ms = 1000;
+		if (dirty && sflag != NULL)
+			ms = lastsave + SAVE_MS - now;
+		waitfor(ifd, ms < 0 ? 0 : ms, open);
+		while (read(ifd, evbuf, sizeof(evbuf)) > 0)
+			;
+	}
+	check(path);
+	flushout(1);
+	savestate();
+	close(ifd);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sigaction sa = { .sa_handler = onsignal };
+	struct ami_confkey keys[] = {
+		{ "map", mflag, sizeof(mflag) },
+		{ "patterns", pflag, sizeof(pflag) },
+		{ "tech", tflag, sizeof(tflag) },
+	};
+	const char *m = NULL, *p = NULL, *t = NULL;
+	sigset_t block, open;
+	struct stat st;
+	char errbuf[256];
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:F:hm:p:s:t:V")) != -1) {
+		switch (ch) {
+		case 'c':
+			cflag = optarg;
+			break;
+		case 'F':
+			Fflag = optarg;
+			break;
+		case 'm':
+			m = optarg;
+			break;
+		case 'p':
+			p = optarg;
+			break;
+		case 's':
+			sflag = optarg;
+			break;
+		case 't':
+			t = optarg;
+			break;
+		case 'V':
+			printf("dndparse %s\n", AMI_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (argc != optind || (sflag != NULL && Fflag == NULL))
+		usage();
+	if (ami_conf_section("dndparse", cflag, keys, 3, errbuf,
+	    sizeof(errbuf)) < 0)
+		errx(2, "%s", errbuf);
+	if (m != NULL && strlcpy(mflag, m, sizeof(mflag)) >= sizeof(mflag))
+		errx(2, "-m %s: name too long", m);
+	if (p != NULL && strlcpy(pflag, p, sizeof(pflag)) >= sizeof(pflag))
+		errx(2, "-p %s: name too long", p);
+	if (t != NULL && strlcpy(tflag, t, sizeof(tflag)) >= sizeof(tflag))
+		errx(2, "-t %s: name too long", t);
+	if (!validpeer(tflag, strlen(tflag)))
+		errx(2, "tech %s: not a channel technology name", tflag);
+	/* patterns that name the peer need no map, so the default may be missing */
+	if (*mflag == '\0' && access(DEFAULT_MAP, F_OK) == 0)
+		strlcpy(mflag, DEFAULT_MAP, sizeof(mflag));
+	if ((*mflag != '\0' && loadmap(mflag, &map) < 0) ||
+	    loadpats(pflag, &pats) < 0)
+		exit(2);
+	outreg = fstat(1, &st) == 0 && S_ISREG(st.st_mode);
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &open);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (Fflag != NULL)
+		follow(Fflag, &open);
+	else
+		readstdin(&open);
+	signals();
+	flushout(1);
+	ami_buf_free(&out);
+	ami_buf_free(&cur.b);
+	tab_free(&map);
+	tab_free(&peers);
+	tab_free(&warned);
+	freepats(&pats);
+	return 0;
+}
