@@ -21,7 +21,7 @@ LIBS = $(TLS_LIBS) -lmd $(BSD_LIBS) -lpthread
 
 TOOLS = amicat amiaction dndparse dndctl peerlist
 PCRE_TOOLS = amicat dndparse
-MYSQL_TOOLS = peerlist
+MYSQL_TOOLS = dndparse peerlist
 # lib/db.o stays out of libami.a: only MYSQL_TOOLS link libmysqlclient
 DBOBJ = lib/db.o
 LIBOBJ = $(patsubst %.c,%.o,$(filter-out lib/db.c,$(wildcard lib/*.c)))

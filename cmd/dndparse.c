@@ -3,7 +3,8 @@
  *
  * Reads syslog lines (standard input, or a file it follows itself with
  * -F), matches each against PCRE2 patterns, maps the sending phone's
- * address to its peer through the map file, and writes one
+ * address to its peer through the map file or the employee table (-d), and
+ * writes one
  * "Action=UserEvent UserEvent=DND ..." line per change of a peer's state,
  * for amiaction.  The address is taken from the syslog header, where the
  * daemon writes the sender, never from the message text, so a line cannot
@@ -16,6 +17,10 @@
  * the old file until it reopens, so lines keep their order.  The state
  * file (-s) holds the device, inode and offset just past the last line
  * whose action has been written, so a restart neither replays nor skips.
+ *
+ * With -d an address is looked up in the employee table once a DB_TTL_MS
+ * (found or not, so new phones show soon).  While the database is down the
+ * line waits, and every line behind it: nothing is decided without it.
  */
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -46,6 +51,7 @@
 #define OUT_BATCH   (64 * 1024)     /* regular-file stdout is written in these */
 #define PEER_MAX    80
 #define SAVE_MS     1000            /* state file written at most this often */
+#define DB_TTL_MS   60000           /* an address asked of the database again */
 
 /*
  * SPA phones: "[0]Enable DND" / "[0]Disable DND" after the daemon's
@@ -58,7 +64,7 @@ static const char builtin[] =
     "[ \\t]+(?<ip>[^ \\t\\[]+)[ \\t]+(?:[^ \\t\\[][^ \\t]*[ \\t]+)?"
     "\\[(?<line>\\d{1,3})\\](?<state>(?i:enable|disable)) DND\\s*$";
 
-static const char *cflag, *Fflag, *sflag;
+static const char *cflag, *dflag, *Fflag, *sflag;
 static char mflag[PATH_MAX], pflag[PATH_MAX], tflag[64] = "PJSIP";
 
 struct pat {
@@ -77,6 +83,7 @@ struct ent {
 	size_t   kl;
 	uint32_t h;
 	int      st;                    /* peers: last state sent, -1 none */
+	int64_t  at;                    /* -d: when the database said v */
 };
 struct tab {
 	struct ent *e;
@@ -92,6 +99,9 @@ struct input {
 };
 
 static struct pats pats;
+static struct ami_db *db;
+static struct ami_stmt *byip;
+static const sigset_t *waitmask;        /* signals let in while waiting */
 static struct tab map, peers, warned;
 static struct ami_buf out;
 static int outreg;
@@ -101,8 +111,8 @@ static unsigned long long nlines, nmatched, nsent, nrepeat, nunknown, nunmatched
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: dndparse [-c config] [-F file [-s statefile]] "
-	    "[-m mapfile] [-p patterns]\n\t[-t tech]\n");
+	fprintf(stderr, "usage: dndparse [-c config] [-d group | -m mapfile] "
+	    "[-F file [-s statefile]]\n\t[-p patterns] [-t tech]\n");
 	exit(2);
 }
 
@@ -229,56 +239,45 @@ lower(char *dst, const char *s, size_t n, size_t cap)
 	return n;
 }
 
-/* the map file: "address peer [description]"; bad lines are said, skipped */
+/* the map file (lib/map.c), hashed: every line is looked up in it */
 static int
 loadmap(const char *path, struct tab *t)
 {
-	char *line = NULL, *p, *addr, *peer, key[256];
-	size_t cap = 0, kl;
-	unsigned long n = 0;
+	struct ami_map m;
+	const struct ami_map_ent *me;
+	char why[512], key[256];
 	struct ent *e;
-	FILE *fp;
+	size_t i, kl;
 
-	if ((fp = fopen(path, "r")) == NULL) {
+	/* a map named but missing would make every phone unknown */
+	if (access(path, R_OK) != 0) {
 		warn("%s", path);
 		return -1;
 	}
-	while (getline(&line, &cap, fp) != -1) {
-		n++;
-		p = line;
-		addr = strsep(&p, " \t\r\n");
-		while (p != NULL && (*p == ' ' || *p == '\t'))
-			p++;
-		if (*addr == '\0' || *addr == '#')
+	if (ami_map_read(&m, path, why, sizeof(why)) < 0) {
+		warnx("%s", why);
+		return -1;
+	}
+	for (i = 0; i < m.n; i++) {
+		me = &m.e[i];
+		if (me->ip == NULL || me->desc == NULL || strcmp(me->ip, "-") == 0)
 			continue;
-		peer = p ? strsep(&p, " \t\r\n") : NULL;
-		if (peer == NULL || *peer == '\0') {
-			warnx("%s:%lu: expected \"address peer [description]\"; "
-			    "skipped", path, n);
-			continue;
-		}
-		if (!validpeer(peer, strlen(peer))) {
-			warnx("%s:%lu: peer %s: want 1 to %d of A-Z a-z 0-9 _ . + "
-			    "@ -; skipped", path, n, peer, PEER_MAX);
+		if (!validpeer(me->peer, strlen(me->peer))) {
+			warnx("%s: peer %s: want 1 to %d of A-Z a-z 0-9 _ . + "
+			    "@ -; skipped", path, me->peer, PEER_MAX);
 			continue;
 		}
-		kl = lower(key, addr, strlen(addr), sizeof(key));
+		kl = lower(key, me->ip, strlen(me->ip), sizeof(key));
 		e = tab_get(t, key, kl, 1);
 		if (e->v != NULL) {
-			warnx("%s:%lu: %s is listed again; this line wins",
-			    path, n, addr);
+			warnx("%s: %s is listed again; the later line wins",
+			    path, me->ip);
 			free(e->v);
 		}
-		if ((e->v = strdup(peer)) == NULL)
+		if ((e->v = strdup(me->peer)) == NULL)
 			err(2, "strdup");
 	}
-	free(line);
-	if (ferror(fp)) {
-		warn("%s", path);
-		fclose(fp);
-		return -1;
-	}
-	fclose(fp);
+	ami_map_free(&m);
 	return 0;
 }
 
@@ -408,6 +407,115 @@ sayline(const char *what, const char *s, size_t n)
 }
 
 static void
+counters(void)
+{
+	warnx("lines %llu, matched %llu (sent %llu, repeated %llu), unknown "
+	    "%llu, unmatched %llu", nlines, nmatched, nsent, nrepeat,
+	    nunknown, nunmatched);
+}
+
+static void
+reload(void)
+{
+	struct tab m = { 0 };
+	struct pats p = { 0 };
+
+	if (db != NULL) {
+		/* the table may have changed: ask again */
+		tab_free(&map);
+		tab_free(&warned);
+	} else if (*mflag != '\0' && loadmap(mflag, &m) < 0) {
+		warnx("SIGHUP: %s not reloaded; the old map stays", mflag);
+		tab_free(&m);
+	} else if (*mflag != '\0') {
+		tab_free(&map);
+		map = m;
+		/* an address still unknown is named again */
+		tab_free(&warned);
+	}
+	if (loadpats(pflag, &p) < 0)
+		warnx("SIGHUP: patterns not reloaded; the old ones stay");
+	else {
+		freepats(&pats);
+		pats = p;
+	}
+}
+
+static void
+waitfor(int fd, int ms, const sigset_t *open)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	if (ppoll(&pfd, 1, ms < 0 ? NULL : &ts, open) == -1 && errno != EINTR)
+		err(2, "ppoll");
+}
+
+/*
+ * Run what signals asked for.  Signals are blocked while lines are worked
+ * on; a zero wait with them open first takes in any already sent, so a
+ * SIGHUP sent before a line is written applies to that line.
+ */
+static void
+signals(const sigset_t *open)
+{
+	struct timespec zero = { 0, 0 };
+
+	ppoll(NULL, 0, &zero, open);
+	if (gothup) {
+		gothup = 0;
+		reload();
+	}
+	if (gotusr1) {
+		gotusr1 = 0;
+		counters();
+	}
+}
+
+/*
+ * The peer at address key (NUL-terminated) from the employee table, or
+ * NULL: 0, or -1 when told to stop while the database was down.
+ */
+static int
+dblookup(const char *key, size_t kl, const char **peer)
+{
+	struct ent *e = tab_get(&map, key, kl, 0);
+	const char *const *row, *arg[1] = { key };
+	int64_t now = ami_now_ms();
+	int waited = 0, rc;
+
+	if (e != NULL && now - e->at < DB_TTL_MS) {
+		*peer = e->v;
+		return 0;
+	}
+	while (ami_stmt_exec(byip, arg, 1) < 0 ||
+	    (rc = ami_stmt_fetch(byip, &row)) < 0) {
+		if (!ami_db_transient(db))
+			errx(2, "database %s: %s", dflag, ami_db_error(db));
+		if (!waited++)
+			warnx("database %s: %s; lines wait", dflag, ami_db_error(db));
+		now = ami_now_ms();
+		if (ami_db_retry_at(db) > now)
+			waitfor(-1, ami_db_retry_at(db) - now, waitmask);
+		signals(waitmask);
+		if (stop)
+			return -1;
+	}
+	if (waited)
+		warnx("database %s: back", dflag);
+	e = tab_get(&map, key, kl, 1);
+	free(e->v);
+	e->v = NULL;
+	if (rc == 1 && row[0] != NULL && validpeer(row[0], strlen(row[0])) &&
+	    (e->v = strdup(row[0])) == NULL)
+		err(2, "strdup");
+	e->at = ami_now_ms();
+	*peer = e->v;
+	return 0;
+}
+
+/* 0 the line is done, -1 not (told to stop while it waited) */
+static int
 doline(const char *s, size_t n)
 {
 	PCRE2_SIZE *ov = NULL;
@@ -431,7 +539,7 @@ doline(const char *s, size_t n)
 	    (on = statevalue(s + ov[2 * p->state], ov[2 * p->state + 1] -
 	    ov[2 * p->state])) < 0) {
 		nunmatched++;
-		return;
+		return 0;
 	}
 	if (p->peer >= 0 && ov[2 * p->peer] != PCRE2_UNSET &&
 	    ov[2 * p->peer + 1] > ov[2 * p->peer]) {
@@ -441,41 +549,50 @@ doline(const char *s, size_t n)
 			nunknown++;
 			sayline("peer from the pattern is not a peer name; "
 			    "ignored", s, n);
-			return;
+			return 0;
 		}
 	} else if (p->ip >= 0 && ov[2 * p->ip] != PCRE2_UNSET) {
 		ip = s + ov[2 * p->ip];
 		il = ov[2 * p->ip + 1] - ov[2 * p->ip];
-		kl = lower(key, ip, il, sizeof(key));
-		if ((e = tab_get(&map, key, kl, 0)) == NULL) {
+		kl = lower(key, ip, il, sizeof(key) - 1);
+		key[kl] = '\0';
+		if (db != NULL) {
+			if (dblookup(key, kl, &peer) < 0) {
+				nlines--;       /* it is read again */
+				return -1;
+			}
+		} else
+			peer = (e = tab_get(&map, key, kl, 0)) ? e->v : NULL;
+		if (peer == NULL) {
 			nunknown++;
 			if (tab_get(&warned, key, kl, 0) == NULL) {
 				tab_get(&warned, key, kl, 1);
 				ami_text_value(&what, ip, il > 255 ? 255 : il);
 				ami_buf_adds(&what, " is not in ");
-				ami_buf_adds(&what, *mflag ? mflag :
+				ami_buf_adds(&what, db ? "the employee table" :
+				    *mflag ? mflag :
 				    "the map (no -m, no " DEFAULT_MAP ")");
 				ami_buf_addc(&what, '\0');
 				sayline(what.p, s, n);
 				ami_buf_free(&what);
 			}
-			return;
+			return 0;
 		}
-		peer = e->v;
 		pl = strlen(peer);
 	} else {
 		nunmatched++;
-		return;
+		return 0;
 	}
 	nmatched++;
 	e = tab_get(&peers, peer, pl, 1);
 	if (e->st == on) {
 		nrepeat++;
-		return;
+		return 0;
 	}
 	e->st = on;
 	nsent++;
 	emit(peer, pl, on);
+	return 0;
 }
 
 /* handle the whole lines in in->b; final: the rest is a line too */
@@ -490,7 +607,8 @@ lines(struct input *in, int final)
 				break;
 			nl = e;
 		}
-		doline(s, nl - s);
+		if (doline(s, nl - s) < 0)
+			break;
 		s = nl < e ? nl + 1 : e;
 	}
 	in->pos += s - in->b.p;
@@ -498,64 +616,10 @@ lines(struct input *in, int final)
 	in->b.len = e - s;
 }
 
-static void
-counters(void)
-{
-	warnx("lines %llu, matched %llu (sent %llu, repeated %llu), unknown "
-	    "%llu, unmatched %llu", nlines, nmatched, nsent, nrepeat,
-	    nunknown, nunmatched);
-}
-
-static void
-reload(void)
-{
-	struct tab m = { 0 };
-	struct pats p = { 0 };
-
-	if (*mflag != '\0' && loadmap(mflag, &m) < 0) {
-		warnx("SIGHUP: %s not reloaded; the old map stays", mflag);
-		tab_free(&m);
-	} else if (*mflag != '\0') {
-		tab_free(&map);
-		map = m;
-		/* an address still unknown is named again */
-		tab_free(&warned);
-	}
-	if (loadpats(pflag, &p) < 0)
-		warnx("SIGHUP: patterns not reloaded; the old ones stay");
-	else {
-		freepats(&pats);
-		pats = p;
-	}
-}
-
-static void
-signals(void)
-{
-	if (gothup) {
-		gothup = 0;
-		reload();
-	}
-	if (gotusr1) {
-		gotusr1 = 0;
-		counters();
-	}
-}
-
 /*
  * Wait until fd is readable or ms pass (-1: forever), with the signals
  * let in only here, so a signal sent just before the wait is not slept on.
  */
-static void
-waitfor(int fd, int ms, const sigset_t *open)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	if (ppoll(&pfd, 1, ms < 0 ? NULL : &ts, open) == -1 && errno != EINTR)
-		err(2, "ppoll");
-}
-
 /* read a regular file to its end: 0 there, -1 on error */
 static int
 drain(struct input *in)
@@ -583,7 +647,7 @@ readstdin(const sigset_t *open)
 	ssize_t n;
 
 	for (;;) {
-		signals();
+		signals(open);
 		if (stop)
 			break;
 		/* about to wait: what is decided goes out first */
@@ -797,7 +861,7 @@ follow(const char *path, const sigset_t *open)
 	if (cur.fd < 0)
 		warnx("%s does not exist yet; waiting for it", path);
 	while (!stop) {
-		signals();
+		signals(open);
 		check(path);
 		flushout(1);
 		now = ami_now_ms();
@@ -832,10 +896,13 @@ main(int argc, char *argv[])
 	char errbuf[256];
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:F:hm:p:s:t:V")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:F:hm:p:s:t:V")) != -1) {
 		switch (ch) {
 		case 'c':
 			cflag = optarg;
+			break;
+		case 'd':
+			dflag = optarg;
 			break;
 		case 'F':
 			Fflag = optarg;
@@ -859,7 +926,8 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (argc != optind || (sflag != NULL && Fflag == NULL))
+	if (argc != optind || (sflag != NULL && Fflag == NULL) ||
+	    (dflag != NULL && m != NULL))
 		usage();
 	if (ami_conf_section("dndparse", cflag, keys, 3, errbuf,
 	    sizeof(errbuf)) < 0)
@@ -872,8 +940,13 @@ main(int argc, char *argv[])
 		errx(2, "-t %s: name too long", t);
 	if (!validpeer(tflag, strlen(tflag)))
 		errx(2, "tech %s: not a channel technology name", tflag);
-	/* patterns that name the peer need no map, so the default may be missing */
-	if (*mflag == '\0' && access(DEFAULT_MAP, F_OK) == 0)
+	if (dflag != NULL) {
+		*mflag = '\0';
+		db = ami_db_new(dflag, NULL);
+		byip = ami_db_prepare(db, "SELECT peer FROM employee WHERE ip = ? "
+		    "ORDER BY updated DESC, id DESC LIMIT 1");
+	} else if (*mflag == '\0' && access(DEFAULT_MAP, F_OK) == 0)
+		/* patterns that name the peer need no map: it may be missing */
 		strlcpy(mflag, DEFAULT_MAP, sizeof(mflag));
 	if ((*mflag != '\0' && loadmap(mflag, &map) < 0) ||
 	    loadpats(pflag, &pats) < 0)
@@ -890,11 +963,12 @@ main(int argc, char *argv[])
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	waitmask = &open;
 	if (Fflag != NULL)
 		follow(Fflag, &open);
 	else
 		readstdin(&open);
-	signals();
+	signals(&open);
 	flushout(1);
 	ami_buf_free(&out);
 	ami_buf_free(&cur.b);
@@ -902,5 +976,7 @@ main(int argc, char *argv[])
 	tab_free(&peers);
 	tab_free(&warned);
 	freepats(&pats);
+	ami_stmt_free(byip);
+	ami_db_free(db);
 	return 0;
 }
