@@ -96,6 +96,8 @@ struct input {
 	ino_t    ino;
 	off_t    pos;           /* just past the last whole line handled */
 	struct ami_buf b;       /* what was read past pos */
+	char     tail[64];      /* the bytes just before pos, to know a copy */
+	size_t   taillen;
 };
 
 static struct pats pats;
@@ -611,6 +613,16 @@ lines(struct input *in, int final)
 			break;
 		s = nl < e ? nl + 1 : e;
 	}
+	if (s - in->b.p >= (long)sizeof(in->tail)) {
+		in->taillen = sizeof(in->tail);
+		memcpy(in->tail, s - in->taillen, in->taillen);
+	} else if (s > in->b.p) {
+		size_t k = s - in->b.p, keep = in->taillen + k > sizeof(in->tail) ?
+		    sizeof(in->tail) - k : in->taillen;
+		memmove(in->tail, in->tail + in->taillen - keep, keep);
+		memcpy(in->tail + keep, in->b.p, k);
+		in->taillen = keep + k;
+	}
 	in->pos += s - in->b.p;
 	memmove(in->b.p, s, e - s);
 	in->b.len = e - s;
@@ -802,6 +814,48 @@ restore(const char *path)
 }
 
 /* read cur to its end, then see whether the path was rotated or truncated */
+/*
+ * After copytruncate, the copy logrotate made: a sibling of path named
+ * path.N or path-DATE, not compressed, holding at least pos bytes, whose
+ * bytes just before pos are the ones read last.  fd, or -1.
+ */
+static int
+findcopy(const char *path, off_t pos, const char *tail, size_t taillen)
+{
+	char dir[PATH_MAX], base[PATH_MAX], name[PATH_MAX], buf[64];
+	struct dirent *de;
+	struct stat st;
+	size_t bl;
+	DIR *d;
+	int fd = -1;
+
+	strlcpy(dir, path, sizeof(dir));
+	strlcpy(base, path, sizeof(base));
+	strlcpy(base, basename(base), sizeof(base));
+	bl = strlen(base);
+	if ((d = opendir(dirname(dir))) == NULL)
+		return -1;
+	while (fd < 0 && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, base, bl) != 0 ||
+		    (de->d_name[bl] != '.' && de->d_name[bl] != '-') ||
+		    strstr(de->d_name + bl, ".gz") || strstr(de->d_name + bl, ".xz") ||
+		    strstr(de->d_name + bl, ".bz2") || strstr(de->d_name + bl, ".zst"))
+			continue;
+		if ((size_t)snprintf(name, sizeof(name), "%s/%s", dir,
+		    de->d_name) >= sizeof(name) ||
+		    (fd = open(name, O_RDONLY)) < 0)
+			continue;
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+		    st.st_size < pos || pread(fd, buf, taillen, pos - taillen) !=
+		    (ssize_t)taillen || memcmp(buf, tail, taillen) != 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	closedir(d);
+	return fd;
+}
+
 static void
 check(const char *path)
 {
@@ -809,10 +863,22 @@ check(const char *path)
 	off_t before = cur.pos;
 	int fd;
 
-	/* copytruncate: seen before reading, or the read starts mid-line */
+	/* copytruncate: seen before reading, or the read starts mid-line.
+	 * What was not read yet went into the copy: read it there. */
 	if (cur.fd >= 0 && fstat(cur.fd, &cs) == 0 &&
 	    cs.st_size < cur.pos + (off_t)cur.b.len) {
-		lines(&cur, 1);
+		if (cur.taillen > 0 && (fd = findcopy(path, cur.pos, cur.tail,
+		    cur.taillen)) >= 0) {
+			struct input copy = { .fd = fd, .pos = cur.pos };
+			if (lseek(fd, cur.pos, SEEK_SET) == cur.pos &&
+			    drain(&copy) == 0)
+				lines(&copy, 1);
+			ami_buf_free(&copy.b);
+			close(fd);
+			cur.b.len = 0;
+		} else
+			lines(&cur, 1);
+		cur.taillen = 0;
 		setcur(cur.fd, 0);
 	}
 	if (cur.fd >= 0 && drain(&cur) < 0)
