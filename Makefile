@@ -10,9 +10,13 @@ PCRE_CFLAGS := $(shell pkg-config --cflags libpcre2-8)
 PCRE_LIBS := $(shell pkg-config --libs libpcre2-8)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(CFLAGS)
 LIBS = -lmd $(BSD_LIBS) -lpthread
+MYSQL_CONFIG := $(shell command -v mariadb_config || command -v mysql_config)
+MYSQL_CFLAGS := $(shell $(MYSQL_CONFIG) --cflags)
+MYSQL_LIBS := $(shell $(MYSQL_CONFIG) --libs)
 
-TOOLS = amicat amiaction
+TOOLS = amicat amiaction mwinotify
 PCRE_TOOLS = amicat
+MYSQL_TOOLS = mwinotify
 LIBOBJ = $(patsubst %.c,%.o,$(wildcard lib/*.c))
 UNIT = $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 TESTBIN = tests/amisim $(UNIT)
@@ -22,12 +26,15 @@ all: $(TOOLS) $(TESTBIN)
 %.o: %.c lib/ami.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+lib/watchers.o: ALL_CFLAGS += $(MYSQL_CFLAGS)
+
 lib/libami.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
 $(TOOLS): %: cmd/%.o lib/libami.a
-	$(CC) $(LDFLAGS) -o $@ cmd/$@.o lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ cmd/$@.o lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) \
+	    $(if $(filter $@,$(MYSQL_TOOLS)),$(MYSQL_LIBS)) $(LIBS)
 
 tests/amisim: tests/amisim.o lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ tests/amisim.o lib/libami.a $(LIBS)
