@@ -26,21 +26,7 @@ mwi_mariadb_start() {
 		sed 's/^/# /' "$tmp/mariadb-install.log"
 		return 1
 	}
-	# test data is thrown away: no fsync per commit, as a disk-bound
-	# server would never give the throughput the benchmark measures
-	mariadbd --no-defaults $(mwi_mariadb_user) --datadir="$my_dir/data" \
-	    --socket="$my_sock" --port="$my_port" --bind-address=127.0.0.1 \
-	    --pid-file="$my_dir/pid" --skip-log-bin --innodb-buffer-pool-size=32M \
-	    --innodb-flush-log-at-trx-commit=2 --skip-name-resolve \
-	    --log-error="$tmp/mariadb.err" &
-	my_pid=$!
-	pids="$pids $my_pid"
-	wait_for 60 mariadb-admin --no-defaults -uroot --socket="$my_sock" \
-	    ping >/dev/null 2>&1 || {
-		echo "# mariadbd did not start:"
-		sed 's/^/# /' "$tmp/mariadb.err"
-		return 1
-	}
+	mwi_mariadbd || return 1
 	mwi_sql "CREATE DATABASE $1;
 	    CREATE USER 'amitools'@'localhost' IDENTIFIED BY 'mwi-secret';
 	    CREATE USER 'amitools'@'127.0.0.1' IDENTIFIED BY 'mwi-secret';
@@ -49,6 +35,26 @@ mwi_mariadb_start() {
 	my_db=$1
 	(umask 077 && printf '[amitools]\nuser = amitools\npassword = mwi-secret\nsocket = %s\ndatabase = %s\n' \
 	    "$my_sock" "$1" >"$my_cnf")
+}
+
+# mariadbd on the datadir, socket and port of mwi_mariadb_start (again
+# after mwi_mariadb_stop: the same server back)
+mwi_mariadbd() {
+	# test data is thrown away: no fsync per commit, as a disk-bound
+	# server would never give the throughput the benchmark measures
+	mariadbd --no-defaults $(mwi_mariadb_user) --datadir="$my_dir/data" \
+	    --socket="$my_sock" --port="$my_port" --bind-address=127.0.0.1 \
+	    --pid-file="$my_dir/pid" --skip-log-bin --innodb-buffer-pool-size=32M \
+	    --innodb-flush-log-at-trx-commit=2 --skip-name-resolve \
+	    --log-error="$tmp/mariadb.err" 2>>"$tmp/mariadb.err" &
+	my_pid=$!
+	pids="$pids $my_pid"
+	wait_for 60 mariadb-admin --no-defaults -uroot --socket="$my_sock" \
+	    ping >/dev/null 2>&1 || {
+		echo "# mariadbd did not start:"
+		sed 's/^/# /' "$tmp/mariadb.err"
+		return 1
+	}
 }
 
 # mwi_sql SQL [DB]: run SQL as root
