@@ -19,12 +19,12 @@ TLS_LIBS := $(shell pkg-config --libs libtls)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) $(CFLAGS)
 LIBS = $(TLS_LIBS) -lmd $(BSD_LIBS) -lpthread
 
-TOOLS = amicat amiaction dndparse dndctl peerlist
+TOOLS = amicat amiaction dndparse dndctl mwinotify peerlist
 PCRE_TOOLS = amicat dndparse
-MYSQL_TOOLS = dndparse peerlist
-# lib/db.o stays out of libami.a: only MYSQL_TOOLS link libmysqlclient
-DBOBJ = lib/db.o
-LIBOBJ = $(patsubst %.c,%.o,$(filter-out lib/db.c,$(wildcard lib/*.c)))
+MYSQL_TOOLS = dndparse mwinotify peerlist
+# what talks to MySQL stays out of libami.a: only MYSQL_TOOLS link it
+DBOBJ = lib/db.o lib/watchers.o
+LIBOBJ = $(patsubst %.c,%.o,$(filter-out $(DBOBJ:.o=.c),$(wildcard lib/*.c)))
 UNIT = $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 TESTBIN = tests/amisim $(UNIT)
 
@@ -33,14 +33,16 @@ all: $(TOOLS) $(TESTBIN)
 %.o: %.c lib/ami.h
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+lib/watchers.o: ALL_CFLAGS += $(MYSQL_CFLAGS)
+
 lib/libami.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
-$(DBOBJ): lib/db.c lib/ami.h
+$(DBOBJ): %.o: %.c lib/ami.h
 	@test -n "$(MYSQL_LIBS)" || { echo "no MySQL client library (for $(MYSQL_TOOLS)):" \
 	    "apt-get install libmariadb-dev, or default-libmysqlclient-dev" >&2; exit 1; }
-	$(CC) $(ALL_CFLAGS) $(MYSQL_CFLAGS) -c -o $@ lib/db.c
+	$(CC) $(ALL_CFLAGS) $(MYSQL_CFLAGS) -c -o $@ $<
 
 $(filter-out $(MYSQL_TOOLS),$(TOOLS)): %: cmd/%.o lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ cmd/$@.o lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(LIBS)

@@ -328,4 +328,61 @@ unsigned ami_stmt_columns(const struct ami_stmt *);    /* after an exec */
 unsigned long long ami_stmt_affected(const struct ami_stmt *);
 void	ami_stmt_free(struct ami_stmt *);
 
+/* ---- sip.c: the in-dialog NOTIFY of a message-summary subscription ---- */
+struct ami_sip_notify {
+	const char *ruri, *route;          /* contact, record_route (or "") */
+	const char *from_user, *from_domain, *from_tag;   /* to_* of the row */
+	const char *to_user, *to_domain, *to_tag;         /* watcher, from_tag */
+	const char *callid, *contact, *event_id;          /* event_id or "" */
+	const char *via_host, *branch, *user_agent;
+	const char *account;               /* Message-Account URI */
+	unsigned long cseq;
+	long     expires;                  /* seconds the subscription has left */
+	int      via_port, new_msgs, old_msgs;
+};
+/* append the request to b: 0 ok, -1 (b untouched) when a value would
+ * inject a header or break a line, with the field named in err */
+int	ami_sip_notify(struct ami_buf *, const struct ami_sip_notify *,
+	    char *err, size_t errlen);
+struct ami_sip_resp {
+	int         status;
+	const char *reason, *branch;       /* point into the message */
+	size_t      reasonl, branchl;
+};
+/* a response to our NOTIFY: 0 ok, -1 not a response or no branch */
+int	ami_sip_response(const char *, size_t, struct ami_sip_resp *);
+
+/* ---- watchers.c: the SIP proxy's active_watchers table (MySQL) ---- */
+enum ami_layout { AMI_LAYOUT_OPENSIPS, AMI_LAYOUT_KAMAILIO };
+struct ami_watcher {
+	unsigned long id;
+	long     local_cseq, expires;   /* expires: Unix time */
+	char    *f[12];                 /* AMI_W_* below, NUL-terminated */
+};
+enum { AMI_W_TO_USER, AMI_W_TO_DOMAIN, AMI_W_WUSER, AMI_W_WDOMAIN, AMI_W_TO_TAG,
+	AMI_W_FROM_TAG, AMI_W_CALLID, AMI_W_CONTACT, AMI_W_RR, AMI_W_LCONTACT,
+	AMI_W_EVENT_ID, AMI_W_NFIELDS };
+struct ami_watchers;
+/* connect through option-file group (and file when not NULL) and detect
+ * the layout; NULL with err */
+struct ami_watchers *ami_watchers_open(const char *group, const char *file,
+	    char *err, size_t errlen);
+enum ami_layout ami_watchers_layout(const struct ami_watchers *);
+/* active, unexpired message-summary dialogs of watcher user@domain into
+ * *rows (free with ami_watchers_free): count, or -1 with err; *down set
+ * when the server is unreachable (worth retrying) */
+int	ami_watchers_load(struct ami_watchers *, const char *user,
+	    const char *domain, struct ami_watcher **rows, int *down,
+	    char *err, size_t errlen);
+void	ami_watchers_free(struct ami_watcher *, int n);
+/* local_cseq = old + 1 if it still is old: 1 done, 0 it moved (reload),
+ * -1 error */
+int	ami_watchers_bump(struct ami_watchers *, unsigned long id, long old,
+	    int *down, char *err, size_t errlen);
+int	ami_watchers_delete(struct ami_watchers *, unsigned long id,
+	    int *down, char *err, size_t errlen);
+/* active message-summary rows in the table, or -1 */
+long	ami_watchers_count(struct ami_watchers *, char *err, size_t errlen);
+void	ami_watchers_close(struct ami_watchers *);
+
 #endif

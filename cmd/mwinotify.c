@@ -1,0 +1,1123 @@
+/*
+ * mwinotify: voicemail MWI to phones through the SIP proxy.
+ *
+ * Reads MessageWaiting messages (one-line, wire or JSON) on stdin, finds
+ * the phone's message-summary subscriptions in the proxy's active_watchers
+ * table and sends each the in-dialog NOTIFY the proxy itself would send,
+ * to the proxy, over UDP.  Writes one line per NOTIFY with its final
+ * response.  Invariants: a row is used only while active and unexpired;
+ * the CSeq sent is above any the proxy sent in the dialog and is written
+ * back (compare-and-set) before the request leaves; every NOTIFY is a
+ * client transaction of its own (RFC 3261 17.1.2: T1 doubling to T2, given
+ * up after 64*T1), all on one socket, matched by branch, so one silent
+ * phone never holds up the others; a value that would inject a header is
+ * refused and reported; messages read while the database is down wait and
+ * are retried, and any still waiting at the end are reported, never lost.
+ * Exit 0 all NOTIFYs got 2xx, 1 some got another final answer or none
+ * (or nothing to notify), 2 usage, database or system error.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <err.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ami.h"
+
+#define QUEUE_MAX   4096    /* messages waiting for the database */
+#define BUCKETS     8192
+#define BRANCH_MAGIC "z9hG4bK"  /* RFC 3261 8.1.1.7 */
+#define BUMP_TRIES  8
+
+static int pflag, vflag;
+static int Wflag = 30;
+static int wflag = 1024;
+static const char *bflag, *cflag, *dflag, *Fflag, *mflag, *Pflag;
+
+/* the [mwinotify] section; options win */
+static struct {
+	char proxy[256], bind[256], user_agent[128], contact_user[64];
+	char vmexten[64], domain[256], map[1024], dbgroup[64], dbfile[1024];
+	int  cseq_offset;           /* -1: the layout's own */
+	int  t1, t2;                /* ms */
+} cf = { .cseq_offset = -1, .t1 = 500, .t2 = 4000 };
+
+/* per layout: how far above the bumped local_cseq the NOTIFY goes */
+static const struct {
+	const char *name;
+	int offset;
+} layouts[] = {
+	/* OpenSIPS: not observed here; the Kamailio rule is strictly above
+	 * the proxy whether the row holds its last CSeq or one less */
+	[AMI_LAYOUT_OPENSIPS] = { "opensips", 1 },
+	/* Kamailio 5.6, subs_db_mode=3: the row stays one below the CSeq it
+	 * last sent (../shared/fixtures/kamailio/README.md) */
+	[AMI_LAYOUT_KAMAILIO] = { "kamailio", 1 },
+};
+
+struct mapent {
+	char *key, *user, *domain;  /* key "user@context" or "@context" */
+};
+static struct mapent *map;
+static size_t nmap;
+
+/* a MessageWaiting waiting for the database */
+struct job {
+	struct job *next;
+	char    *mailbox, *user, *domain;
+	int      new, old;
+	int64_t  read_at;
+};
+static struct job *qhead, **qtail = &qhead;
+static size_t qlen;
+
+/* a NOTIFY in flight */
+struct txn {
+	struct txn *hnext, *prev, *next;
+	uint64_t n;
+	char    *wire, *mailbox, *watcher, *callid;
+	size_t   len;
+	unsigned long rowid, cseq;
+	int64_t  read_at, due, interval, deadline;
+	int      proceeding;
+};
+static struct txn *buckets[BUCKETS], *inflight;
+static size_t ninflight;
+static uint64_t txnseq;
+static char branchpfx[32];
+
+static struct ami_watchers *db;
+static int64_t db_retry_at, db_backoff;
+static int db_down;
+static char db_err[256];
+
+static int sock = -1;
+static char via_host[64];     /* numeric, [v6] bracketed */
+static int via_port;
+static int status;
+static long sent, answered;
+static volatile sig_atomic_t stop;
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: mwinotify [-pv] [-b addr[:port]] [-c config] [-d group] "
+	    "[-F mycnf]\n\t[-m mapfile] [-P proxy[:port]] [-W seconds] "
+	    "[-w window]\n"
+	    "       mwinotify [options] notify user domain new old\n"
+	    "       mwinotify [options] show user domain\n"
+	    "       mwinotify [options] status\n");
+	exit(2);
+}
+
+static void
+onsignal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *d;
+
+	if ((d = strdup(s)) == NULL)
+		err(2, "strdup");
+	return d;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static void
+setkey(const char *path, int line, const char *k, const char *v)
+{
+	struct { const char *k; char *dst; size_t size; } s[] = {
+		{ "proxy", cf.proxy, sizeof(cf.proxy) },
+		{ "bind", cf.bind, sizeof(cf.bind) },
+		{ "user_agent", cf.user_agent, sizeof(cf.user_agent) },
+		{ "contact_user", cf.contact_user, sizeof(cf.contact_user) },
+		{ "vmexten", cf.vmexten, sizeof(cf.vmexten) },
+		{ "domain", cf.domain, sizeof(cf.domain) },
+		{ "map", cf.map, sizeof(cf.map) },
+		{ "dbgroup", cf.dbgroup, sizeof(cf.dbgroup) },
+		{ "dbfile", cf.dbfile, sizeof(cf.dbfile) },
+	};
+	const char *e;
+	size_t i;
+
+	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		if (strcmp(k, s[i].k) == 0) {
+			if (strlcpy(s[i].dst, v, s[i].size) >= s[i].size)
+				errx(2, "%s:%d: %s is too long", path, line, k);
+			return;
+		}
+	if (strcmp(k, "cseq_offset") == 0)
+		cf.cseq_offset = strtonum(v, 0, 1000, &e);
+	else if (strcmp(k, "t1") == 0)
+		cf.t1 = strtonum(v, 10, 10000, &e);
+	else if (strcmp(k, "t2") == 0)
+		cf.t2 = strtonum(v, 10, 60000, &e);
+	else
+		errx(2, "%s:%d: unknown key %s in [mwinotify]", path, line, k);
+	if (e != NULL)
+		errx(2, "%s:%d: %s is %s", path, line, k, e);
+}
+
+/* the [mwinotify] section of path; a missing file only matters for -c */
+static void
+loadconf(const char *path, int must)
+{
+	char line[1100], *p, *eq, sect[64] = "";
+	int lineno = 0;
+	FILE *fp;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		if ((errno == ENOENT || errno == EACCES) && !must)
+			return;
+		err(2, "%s", path);
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		p = trim(line);
+		if (*p == '\0' || *p == ';' || *p == '#')
+			continue;
+		if (*p == '[' && (eq = strchr(p, ']')) != NULL) {
+			*eq = '\0';
+			strlcpy(sect, trim(p + 1), sizeof(sect));
+			continue;
+		}
+		if (strcmp(sect, "mwinotify") != 0)
+			continue;
+		if ((eq = strchr(p, '=')) == NULL)
+			errx(2, "%s:%d: expected key = value", path, lineno);
+		*eq = '\0';
+		for (char *c = eq + 1; *c; c++)
+			if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) {
+				*c = '\0';
+				break;
+			}
+		setkey(path, lineno, trim(p), trim(eq + 1));
+	}
+	fclose(fp);
+}
+
+/* "mailbox sipuser@domain" or "@context domain" lines */
+static void
+loadmap(const char *path)
+{
+	char line[1024], *k, *v, *at;
+	int lineno = 0;
+	FILE *fp;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		err(2, "%s", path);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		if ((k = strtok(line, " \t\r\n")) == NULL || *k == '#' || *k == ';')
+			continue;
+		if ((v = strtok(NULL, " \t\r\n")) == NULL || strchr(k, '@') == NULL ||
+		    (*k == '@') != (strchr(v, '@') == NULL))
+			errx(2, "%s:%d: expected \"mailbox@context user@domain\" "
+			    "or \"@context domain\"", path, lineno);
+		if ((map = reallocarray(map, nmap + 1, sizeof(*map))) == NULL)
+			err(2, "reallocarray");
+		map[nmap].key = xstrdup(k);
+		if ((at = strchr(v, '@')) != NULL) {
+			*at = '\0';
+			map[nmap].user = xstrdup(v);
+			map[nmap].domain = xstrdup(at + 1);
+		} else {
+			map[nmap].user = NULL;
+			map[nmap].domain = xstrdup(v);
+		}
+		nmap++;
+	}
+	fclose(fp);
+}
+
+/* mailbox user@context to the SIP user and domain of its phone: the map
+ * file, else user = mailbox with the configured domain, else the context */
+static void
+mapbox(const char *mailbox, char **user, char **domain)
+{
+	const char *at = strchr(mailbox, '@');
+	const char *ctx = at != NULL ? at : "@default";
+	size_t i, ul = at != NULL ? (size_t)(at - mailbox) : strlen(mailbox);
+
+	for (i = 0; i < nmap; i++)
+		if (strcmp(map[i].key, mailbox) == 0 && map[i].user != NULL) {
+			*user = xstrdup(map[i].user);
+			*domain = xstrdup(map[i].domain);
+			return;
+		}
+	if ((*user = strndup(mailbox, ul)) == NULL)
+		err(2, "strndup");
+	for (i = 0; i < nmap; i++)
+		if (map[i].user == NULL && strcmp(map[i].key, ctx) == 0) {
+			*domain = xstrdup(map[i].domain);
+			return;
+		}
+	*domain = xstrdup(*cf.domain != '\0' ? cf.domain : ctx + 1);
+}
+
+static void
+report(const char *mailbox, const char *watcher, const char *callid,
+    unsigned long cseq, const char *st, const char *reason, size_t reasonl,
+    const char *extra, int64_t read_at)
+{
+	struct ami_msg m = { 0 };
+	struct ami_buf b = { 0 };
+	char cs[24], el[32];
+
+	snprintf(cs, sizeof(cs), "%lu", cseq);
+	snprintf(el, sizeof(el), "%.3f", (now_us() - read_at) / 1000.0);
+	ami_msg_adds(&m, "Mailbox", mailbox);
+	ami_msg_adds(&m, "Watcher", watcher);
+	ami_msg_adds(&m, "CallID", callid);
+	ami_msg_adds(&m, "CSeq", cs);
+	ami_msg_adds(&m, "Status", st);
+	ami_msg_add(&m, "Reason", 6, reason, reasonl);
+	if (extra != NULL)
+		ami_msg_adds(&m, "Subscription", extra);
+	ami_msg_adds(&m, "Elapsed", el);
+	ami_text_put(&b, &m);
+	fwrite(b.p, 1, b.len, stdout);
+	ami_buf_free(&b);
+	ami_msg_free(&m);
+}
+
+static void
+db_close(const char *why)
+{
+	if (!db_down)
+		warnx("database down (%s); %zu messages wait", why, qlen);
+	db_down = 1;
+	strlcpy(db_err, why, sizeof(db_err));
+	ami_watchers_close(db);
+	db = NULL;
+	db_backoff = db_backoff == 0 ? 500 : db_backoff * 2;
+	if (db_backoff > 10000)
+		db_backoff = 10000;
+	db_retry_at = now_us() / 1000 + db_backoff;
+}
+
+static int
+db_open(void)
+{
+	if (db != NULL)
+		return 0;
+	if ((db = ami_watchers_open(dflag, Fflag, db_err, sizeof(db_err))) == NULL) {
+		db_close(db_err);
+		return -1;
+	}
+	if (db_down)
+		warnx("database back; %zu messages wait", qlen);
+	db_down = 0;
+	db_backoff = 0;
+	if (cf.cseq_offset < 0)
+		cf.cseq_offset = layouts[ami_watchers_layout(db)].offset;
+	return 0;
+}
+
+static void
+hash_add(struct txn *t)
+{
+	struct txn **b = &buckets[t->n % BUCKETS];
+
+	t->hnext = *b;
+	*b = t;
+	t->prev = NULL;
+	t->next = inflight;
+	if (inflight != NULL)
+		inflight->prev = t;
+	inflight = t;
+	ninflight++;
+}
+
+static void
+txn_done(struct txn *t)
+{
+	struct txn **b;
+
+	for (b = &buckets[t->n % BUCKETS]; *b != t; b = &(*b)->hnext)
+		;
+	*b = t->hnext;
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		inflight = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	ninflight--;
+	free(t->wire);
+	free(t->mailbox);
+	free(t->watcher);
+	free(t->callid);
+	free(t);
+}
+
+static void
+xmit(struct txn *t)
+{
+	/* a full socket buffer is a lost datagram: the timer resends it */
+	if (send(sock, t->wire, t->len, 0) == -1 && errno != EAGAIN &&
+	    errno != ECONNREFUSED && errno != EINTR)
+		warn("send");
+}
+
+/* 1 sent, 0 refused (reported), -1 the database went down */
+static int
+notify_row(struct job *j, struct ami_watcher *w)
+{
+	struct ami_sip_notify n = { 0 };
+	struct ami_buf b = { 0 };
+	struct txn *t;
+	char why[256], branch[64], account[400], contact[300], watcher[200];
+	int i, rc, down, nrows;
+	struct ami_watcher *rows;
+
+	for (i = 0; (rc = ami_watchers_bump(db, w->id, w->local_cseq, &down,
+	    why, sizeof(why))) == 0; i++) {
+		/* the proxy sent a NOTIFY meanwhile: start from its CSeq */
+		if (i == BUMP_TRIES) {
+			warnx("%s: row %lu: local_cseq keeps moving; skipped",
+			    j->mailbox, w->id);
+			status = 2;
+			return 0;
+		}
+		if ((nrows = ami_watchers_load(db, w->f[AMI_W_WUSER],
+		    w->f[AMI_W_WDOMAIN], &rows, &down, why, sizeof(why))) < 0)
+			break;
+		for (rc = 0; rc < nrows && rows[rc].id != w->id; rc++)
+			;
+		if (rc == nrows) {
+			ami_watchers_free(rows, nrows);
+			return 0;   /* gone meanwhile: nothing to notify */
+		}
+		w->local_cseq = rows[rc].local_cseq;
+		w->expires = rows[rc].expires;
+		ami_watchers_free(rows, nrows);
+	}
+	if (rc < 0) {
+		if (down) {
+			db_close(why);
+			return -1;
+		}
+		warnx("%s: %s", j->mailbox, why);
+		status = 2;
+		return 0;
+	}
+	snprintf(branch, sizeof(branch), "%s%llu", branchpfx,
+	    (unsigned long long)++txnseq);
+	snprintf(account, sizeof(account), "sip:%s@%s",
+	    *cf.vmexten ? cf.vmexten : j->user, j->domain);
+	if (*w->f[AMI_W_LCONTACT] != '\0')
+		strlcpy(contact, w->f[AMI_W_LCONTACT], sizeof(contact));
+	else
+		snprintf(contact, sizeof(contact), "sip:%s@%s:%d",
+		    cf.contact_user, via_host, via_port);
+	snprintf(watcher, sizeof(watcher), "%s@%s", w->f[AMI_W_WUSER],
+	    w->f[AMI_W_WDOMAIN]);
+	n.ruri = w->f[AMI_W_CONTACT];
+	n.route = w->f[AMI_W_RR];
+	n.from_user = w->f[AMI_W_TO_USER];
+	n.from_domain = w->f[AMI_W_TO_DOMAIN];
+	n.from_tag = w->f[AMI_W_TO_TAG];
+	n.to_user = w->f[AMI_W_WUSER];
+	n.to_domain = w->f[AMI_W_WDOMAIN];
+	n.to_tag = w->f[AMI_W_FROM_TAG];
+	n.callid = w->f[AMI_W_CALLID];
+	n.contact = contact;
+	n.event_id = w->f[AMI_W_EVENT_ID];
+	n.via_host = via_host;
+	n.via_port = via_port;
+	n.branch = branch;
+	n.user_agent = cf.user_agent;
+	n.account = account;
+	n.cseq = w->local_cseq + 1 + cf.cseq_offset;
+	n.expires = w->expires - time(NULL);
+	n.new_msgs = j->new;
+	n.old_msgs = j->old;
+	if (ami_sip_notify(&b, &n, why, sizeof(why)) < 0) {
+		warnx("%s: row %lu: %s", j->mailbox, w->id, why);
+		report(j->mailbox, strpbrk(watcher, "\r\n") ? "-" : watcher,
+		    strpbrk(n.callid, "\r\n") ? "-" : n.callid, n.cseq,
+		    "refused", why, strlen(why), NULL, j->read_at);
+		status = 2;
+		return 0;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		err(2, "calloc");
+	t->n = txnseq;
+	t->wire = b.p;
+	t->len = b.len;
+	t->mailbox = xstrdup(j->mailbox);
+	t->watcher = xstrdup(watcher);
+	t->callid = xstrdup(n.callid);
+	t->rowid = w->id;
+	t->cseq = n.cseq;
+	t->read_at = j->read_at;
+	t->interval = cf.t1;
+	t->due = now_us() / 1000 + cf.t1;
+	t->deadline = now_us() / 1000 + 64LL * cf.t1;
+	hash_add(t);
+	if (vflag)
+		fprintf(stderr, "mwinotify: sent to %s:\n%.*s", Pflag,
+		    (int)t->len, t->wire);
+	xmit(t);
+	sent++;
+	return 1;
+}
+
+/* 1 done (sent, or reported), 0 wait: the database is down */
+static int
+run_job(struct job *j)
+{
+	struct ami_watcher *rows;
+	int n, i, down;
+	char why[256];
+
+	if (db_open() < 0)
+		return 0;
+	if ((n = ami_watchers_load(db, j->user, j->domain, &rows, &down, why,
+	    sizeof(why))) < 0) {
+		if (down) {
+			db_close(why);
+			return 0;
+		}
+		warnx("%s: %s", j->mailbox, why);
+		status = 2;
+		return 1;
+	}
+	if (n == 0 && vflag)
+		warnx("%s: no active subscription of %s@%s", j->mailbox,
+		    j->user, j->domain);
+	/* a retry after an outage resends rows done before it: MWI is state,
+	 * and each resend has a CSeq of its own */
+	for (i = 0; i < n; i++)
+		if (notify_row(j, &rows[i]) < 0)
+			break;
+	ami_watchers_free(rows, n);
+	return i == n;
+}
+
+static void
+job_free(struct job *j)
+{
+	free(j->mailbox);
+	free(j->user);
+	free(j->domain);
+	free(j);
+}
+
+static void
+enqueue(const char *mailbox, const char *user, const char *domain, int new,
+    int old)
+{
+	struct job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		err(2, "calloc");
+	j->mailbox = xstrdup(mailbox);
+	if (user != NULL) {
+		j->user = xstrdup(user);
+		j->domain = xstrdup(domain);
+	} else
+		mapbox(mailbox, &j->user, &j->domain);
+	j->new = new;
+	j->old = old;
+	j->read_at = now_us();
+	*qtail = j;
+	qtail = &j->next;
+	qlen++;
+}
+
+static int
+count_field(const struct ami_msg *m, const char *key, unsigned long line)
+{
+	const char *v, *e;
+	char buf[16];
+	size_t vl;
+	int n;
+
+	if ((v = ami_msg_get(m, key, &vl)) == NULL || vl == 0 || vl >= sizeof(buf)) {
+		warnx("line %lu: MessageWaiting without a valid %s; refused",
+		    line, key);
+		return -1;
+	}
+	memcpy(buf, v, vl);
+	buf[vl] = '\0';
+	n = strtonum(buf, 0, INT_MAX, &e);
+	if (e != NULL) {
+		warnx("line %lu: %s %s is %s; refused", line, key, buf, e);
+		return -1;
+	}
+	return n;
+}
+
+static void
+onmessage(const struct ami_msg *m, unsigned long line)
+{
+	const char *v;
+	char *mailbox;
+	size_t vl;
+	int new, old;
+
+	if (!ami_msg_is(m, "Event", "MessageWaiting"))
+		return;
+	if ((v = ami_msg_get(m, "Mailbox", &vl)) == NULL || vl == 0 ||
+	    memchr(v, '\0', vl) != NULL || memchr(v, '\r', vl) != NULL ||
+	    memchr(v, '\n', vl) != NULL) {
+		warnx("line %lu: MessageWaiting without a usable Mailbox; refused",
+		    line);
+		status = 2;
+		return;
+	}
+	if ((new = count_field(m, "New", line)) < 0 ||
+	    (old = count_field(m, "Old", line)) < 0) {
+		status = 2;
+		return;
+	}
+	if ((mailbox = strndup(v, vl)) == NULL)
+		err(2, "strndup");
+	enqueue(mailbox, NULL, NULL, new, old);
+	free(mailbox);
+}
+
+static void
+onresponse(const char *p, size_t len)
+{
+	struct ami_sip_resp r;
+	struct txn *t;
+	uint64_t n = 0;
+	size_t pl = strlen(branchpfx), i;
+	char st[16], extra[32] = "";
+	int down;
+
+	if (ami_sip_response(p, len, &r) < 0 || r.branchl <= pl ||
+	    memcmp(r.branch, branchpfx, pl) != 0)
+		return;     /* not an answer to one of ours */
+	for (i = pl; i < r.branchl; i++) {
+		if (r.branch[i] < '0' || r.branch[i] > '9' || n > UINT64_MAX / 10)
+			return;
+		n = n * 10 + (r.branch[i] - '0');
+	}
+	for (t = buckets[n % BUCKETS]; t != NULL && t->n != n; t = t->hnext)
+		;
+	if (t == NULL)
+		return;     /* a late duplicate of a finished transaction */
+	if (vflag)
+		fprintf(stderr, "mwinotify: received:\n%.*s\n", (int)len, p);
+	if (r.status < 200) {
+		/* Proceeding: retransmit at T2 from now on (17.1.2.2) */
+		t->proceeding = 1;
+		return;
+	}
+	snprintf(st, sizeof(st), "%d", r.status);
+	if (r.status >= 300 && status == 0)
+		status = 1;
+	if (r.status == 481) {
+		strlcpy(extra, "gone", sizeof(extra));
+		if (pflag && db_open() == 0) {
+			char why[256];
+			if (ami_watchers_delete(db, t->rowid, &down, why,
+			    sizeof(why)) < 0) {
+				warnx("%s: prune row %lu: %s", t->mailbox,
+				    t->rowid, why);
+				if (down)
+					db_close(why);
+			} else
+				strlcpy(extra, "pruned", sizeof(extra));
+		}
+	}
+	report(t->mailbox, t->watcher, t->callid, t->cseq, st, r.reason,
+	    r.reasonl, *extra ? extra : NULL, t->read_at);
+	answered++;
+	txn_done(t);
+}
+
+static void
+readsock(void)
+{
+	char pkt[65536];
+	ssize_t n;
+
+	for (;;) {
+		if ((n = recv(sock, pkt, sizeof(pkt), 0)) == -1) {
+			/* ICMP unreachable from the proxy: timers handle it */
+			if (errno == EAGAIN || errno == ECONNREFUSED)
+				return;
+			if (errno == EINTR)
+				continue;
+			err(2, "recv");
+		}
+		onresponse(pkt, n);
+	}
+}
+
+/* retransmit what is due, give up what is too late; ms to the next timer */
+static int64_t
+timers(int64_t now)
+{
+	struct txn *t, *next;
+	int64_t wait = -1;
+
+	for (t = inflight; t != NULL; t = next) {
+		next = t->next;
+		if (now >= t->deadline) {
+			const char *why = "no final response within 64*T1";
+			report(t->mailbox, t->watcher, t->callid, t->cseq,
+			    "timeout", why, strlen(why), NULL, t->read_at);
+			if (status == 0)
+				status = 1;
+			txn_done(t);
+			continue;
+		}
+		if (now >= t->due) {
+			xmit(t);
+			t->interval = t->proceeding ? cf.t2 :
+			    t->interval * 2 > cf.t2 ? cf.t2 : t->interval * 2;
+			t->due = now + t->interval;
+		}
+		if (t->due > t->deadline)
+			t->due = t->deadline;
+		if (wait < 0 || t->due - now < wait)
+			wait = t->due - now;
+	}
+	return wait;
+}
+
+/* stream (readstdin) or the jobs queued already: until all are answered */
+static void
+run(int readstdin)
+{
+	struct pollfd pfd[2];
+	struct ami_parser in;
+	struct ami_msg m = { 0 };
+	struct job *j;
+	int64_t now, wait, eofat = -1;
+	int rc, eof = !readstdin;
+	ssize_t n;
+
+	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
+	if (eof)
+		eofat = now_us() / 1000;
+	while (!stop) {
+		now = now_us() / 1000;
+		while (qhead != NULL && ninflight < (size_t)wflag &&
+		    (!db_down || now >= db_retry_at)) {
+			if (!run_job(qhead))
+				break;
+			j = qhead;
+			if ((qhead = j->next) == NULL)
+				qtail = &qhead;
+			qlen--;
+			job_free(j);
+		}
+		now = now_us() / 1000;
+		wait = timers(now);
+		if (eof && ninflight == 0 && (qhead == NULL ||
+		    now >= eofat + Wflag * 1000LL))
+			break;
+		if (qhead != NULL && ninflight < (size_t)wflag) {
+			int64_t d = db_down ? db_retry_at - now : 0;
+			if (d < 0)
+				d = 0;
+			if (wait < 0 || d < wait)
+				wait = d;
+		}
+		if (eof && qhead != NULL) {
+			int64_t d = eofat + Wflag * 1000LL - now;
+			if (d < 0)
+				d = 0;
+			if (wait < 0 || d < wait)
+				wait = d;
+		}
+		fflush(stdout);
+		pfd[0].fd = eof || qlen >= QUEUE_MAX || ninflight >= (size_t)wflag ?
+		    -1 : 0;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = sock;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, wait > INT_MAX ? INT_MAX : (int)wait) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(2, "poll");
+		}
+		if (pfd[1].revents)
+			readsock();
+		if (pfd[0].fd == 0 && pfd[0].revents) {
+			if ((n = ami_parser_read(&in, 0)) < 0 && errno != EINTR)
+				err(2, "stdin");
+			while ((rc = ami_parser_next(&in, &m)) != 0) {
+				if (rc < 0) {
+					warnx("%s", in.err);
+					status = 2;
+				} else
+					onmessage(&m, in.line);
+			}
+			if (n == 0) {
+				eof = 1;
+				eofat = now_us() / 1000;
+			}
+		}
+	}
+	while ((j = qhead) != NULL) {
+		warnx("%s: not delivered: %s", j->mailbox, stop ? "interrupted" :
+		    *db_err ? db_err : "database down");
+		qhead = j->next;
+		job_free(j);
+		status = 2;
+	}
+	while (inflight != NULL) {
+		const char *why = "interrupted";
+		report(inflight->mailbox, inflight->watcher, inflight->callid,
+		    inflight->cseq, "abandoned", why, strlen(why), NULL,
+		    inflight->read_at);
+		status = 2;
+		txn_done(inflight);
+	}
+	ami_msg_free(&m);
+	ami_parser_free(&in);
+}
+
+/* host[:port] (or [v6]:port) into h and p */
+static void
+hostport(const char *s, char *h, size_t hl, char *p, size_t pl, const char *defport)
+{
+	const char *c;
+
+	if (*s == '[' && (c = strchr(s, ']')) != NULL) {
+		snprintf(h, hl, "%.*s", (int)(c - s - 1), s + 1);
+		snprintf(p, pl, "%s", c[1] == ':' ? c + 2 : defport);
+	} else if ((c = strrchr(s, ':')) != NULL && strchr(s, ':') == c) {
+		snprintf(h, hl, "%.*s", (int)(c - s), s);
+		snprintf(p, pl, "%s", c + 1);
+	} else {
+		snprintf(h, hl, "%s", s);
+		snprintf(p, pl, "%s", defport);
+	}
+}
+
+static struct addrinfo *
+resolve(const char *s, const char *defport, int passive, char *why, size_t wl)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai;
+	char h[256], p[32];
+	int e;
+
+	hostport(s, h, sizeof(h), p, sizeof(p), defport);
+	if (passive)
+		hints.ai_flags = AI_PASSIVE;
+	if ((e = getaddrinfo(*h ? h : NULL, p, &hints, &ai)) != 0) {
+		snprintf(why, wl, "%s: %s", s, gai_strerror(e));
+		return NULL;
+	}
+	return ai;
+}
+
+static void
+opensock(void)
+{
+	struct addrinfo *pa, *ba = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char why[300], port[NI_MAXSERV];
+	int buf = 4 << 20;
+
+	if ((pa = resolve(Pflag, "5060", 0, why, sizeof(why))) == NULL)
+		errx(2, "proxy %s", why);
+	if ((sock = socket(pa->ai_family, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		err(2, "socket");
+	setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	if (bflag != NULL) {
+		if ((ba = resolve(bflag, "0", 1, why, sizeof(why))) == NULL)
+			errx(2, "bind %s", why);
+		if (bind(sock, ba->ai_addr, ba->ai_addrlen) == -1)
+			err(2, "bind %s", bflag);
+		freeaddrinfo(ba);
+	}
+	/* connected: only the proxy's answers come in, and the kernel picks
+	 * the source address the Via must name */
+	if (connect(sock, pa->ai_addr, pa->ai_addrlen) == -1)
+		err(2, "connect %s", Pflag);
+	freeaddrinfo(pa);
+	if (getsockname(sock, (struct sockaddr *)&ss, &sl) == -1 ||
+	    getnameinfo((struct sockaddr *)&ss, sl, via_host, sizeof(via_host) - 2,
+	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		err(2, "getsockname");
+	if (ss.ss_family == AF_INET6) {
+		size_t l = strlen(via_host);
+		memmove(via_host + 1, via_host, l);
+		via_host[0] = '[';
+		via_host[l + 1] = ']';
+		via_host[l + 2] = '\0';
+	}
+	via_port = atoi(port);
+}
+
+static int
+cmd_show(const char *user, const char *domain)
+{
+	struct ami_watcher *rows;
+	struct ami_msg m = { 0 };
+	struct ami_buf b = { 0 };
+	char why[256], id[24], cs[24], ex[24];
+	int n, i, down;
+
+	if ((db = ami_watchers_open(dflag, Fflag, why, sizeof(why))) == NULL)
+		errx(2, "%s", why);
+	if ((n = ami_watchers_load(db, user, domain, &rows, &down, why,
+	    sizeof(why))) < 0)
+		errx(2, "%s", why);
+	for (i = 0; i < n; i++) {
+		ami_msg_clear(&m);
+		snprintf(id, sizeof(id), "%lu", rows[i].id);
+		snprintf(cs, sizeof(cs), "%ld", rows[i].local_cseq);
+		snprintf(ex, sizeof(ex), "%ld", rows[i].expires - (long)time(NULL));
+		ami_msg_adds(&m, "Id", id);
+		ami_msg_adds(&m, "ToTag", rows[i].f[AMI_W_TO_TAG]);
+		ami_msg_adds(&m, "FromTag", rows[i].f[AMI_W_FROM_TAG]);
+		ami_msg_adds(&m, "CallID", rows[i].f[AMI_W_CALLID]);
+		ami_msg_adds(&m, "Expires", ex);
+		ami_msg_adds(&m, "CSeq", cs);
+		ami_msg_adds(&m, "Contact", rows[i].f[AMI_W_CONTACT]);
+		ami_msg_adds(&m, "RecordRoute", rows[i].f[AMI_W_RR]);
+		ami_msg_adds(&m, "LocalContact", rows[i].f[AMI_W_LCONTACT]);
+		b.len = 0;
+		ami_text_put(&b, &m);
+		fwrite(b.p, 1, b.len, stdout);
+	}
+	ami_watchers_free(rows, n);
+	ami_msg_free(&m);
+	ami_buf_free(&b);
+	if (n == 0)
+		warnx("no active message-summary subscription of %s@%s", user,
+		    domain);
+	return n > 0 ? 0 : 1;
+}
+
+static int
+cmd_status(void)
+{
+	struct addrinfo *ai;
+	struct ami_msg m = { 0 };
+	struct ami_buf b = { 0 };
+	char why[300], addr[NI_MAXHOST + NI_MAXSERV + 4], h[NI_MAXHOST],
+	    p[NI_MAXSERV], nb[24], off[24];
+	long n = -1;
+	int rc = 0;
+
+	if ((db = ami_watchers_open(dflag, Fflag, why, sizeof(why))) != NULL)
+		n = ami_watchers_count(db, why, sizeof(why));
+	if (n < 0) {
+		ami_msg_adds(&m, "Database", "down");
+		ami_msg_adds(&m, "Error", why);
+		rc = 1;
+	} else {
+		snprintf(nb, sizeof(nb), "%ld", n);
+		ami_msg_adds(&m, "Database", "ok");
+		ami_msg_adds(&m, "Layout", layouts[ami_watchers_layout(db)].name);
+		ami_msg_adds(&m, "Subscriptions", nb);
+		if (cf.cseq_offset < 0)
+			cf.cseq_offset = layouts[ami_watchers_layout(db)].offset;
+	}
+	if (Pflag == NULL) {
+		ami_msg_adds(&m, "Proxy", "unset");
+		rc = 1;
+	} else if ((ai = resolve(Pflag, "5060", 0, why, sizeof(why))) == NULL) {
+		ami_msg_adds(&m, "Proxy", Pflag);
+		ami_msg_adds(&m, "Resolved", "no");
+		ami_msg_adds(&m, "Error", why);
+		rc = 1;
+	} else {
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, h, sizeof(h), p,
+		    sizeof(p), NI_NUMERICHOST | NI_NUMERICSERV);
+		snprintf(addr, sizeof(addr), strchr(h, ':') ? "[%s]:%s" : "%s:%s",
+		    h, p);
+		ami_msg_adds(&m, "Proxy", Pflag);
+		ami_msg_adds(&m, "Resolved", addr);
+		freeaddrinfo(ai);
+	}
+	ami_msg_adds(&m, "Bind", bflag ? bflag : "any");
+	ami_msg_adds(&m, "DBGroup", dflag);
+	ami_msg_adds(&m, "UserAgent", cf.user_agent);
+	ami_msg_adds(&m, "ContactUser", cf.contact_user);
+	ami_msg_adds(&m, "Vmexten", *cf.vmexten ? cf.vmexten : "-");
+	ami_msg_adds(&m, "Domain", *cf.domain ? cf.domain : "-");
+	ami_msg_adds(&m, "Map", mflag ? mflag : "-");
+	snprintf(off, sizeof(off), "%d", cf.cseq_offset);
+	ami_msg_adds(&m, "CSeqOffset", cf.cseq_offset < 0 ? "layout" : off);
+	ami_text_put(&b, &m);
+	fwrite(b.p, 1, b.len, stdout);
+	ami_buf_free(&b);
+	ami_msg_free(&m);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sigaction sa = { .sa_handler = onsignal };
+	struct stat st;
+	const char *home, *errstr;
+	char homefile[512];
+	int ch, rc, nw, no;
+
+	while ((ch = getopt(argc, argv, "b:c:d:F:hm:P:pVvW:w:")) != -1) {
+		switch (ch) {
+		case 'b':
+			bflag = optarg;
+			break;
+		case 'c':
+			cflag = optarg;
+			break;
+		case 'd':
+			dflag = optarg;
+			break;
+		case 'F':
+			Fflag = optarg;
+			break;
+		case 'm':
+			mflag = optarg;
+			break;
+		case 'P':
+			Pflag = optarg;
+			break;
+		case 'p':
+			pflag = 1;
+			break;
+		case 'V':
+			printf("mwinotify %s\n", AMI_VERSION);
+			return 0;
+		case 'v':
+			vflag = 1;
+			break;
+		case 'W':
+			Wflag = strtonum(optarg, 0, 86400, &errstr);
+			if (errstr != NULL)
+				errx(2, "-W %s: %s", optarg, errstr);
+			break;
+		case 'w':
+			wflag = strtonum(optarg, 1, 100000, &errstr);
+			if (errstr != NULL)
+				errx(2, "-w %s: %s", optarg, errstr);
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	loadconf("/etc/amitools.conf", 0);
+	if ((home = getenv("HOME")) != NULL) {
+		snprintf(homefile, sizeof(homefile), "%s/.amitools.conf", home);
+		loadconf(homefile, 0);
+	}
+	if (cflag != NULL)
+		loadconf(cflag, 1);
+	if (cf.t2 < cf.t1)
+		errx(2, "t2 (%d ms) is below t1 (%d ms)", cf.t2, cf.t1);
+	if (bflag == NULL && *cf.bind)
+		bflag = cf.bind;
+	if (dflag == NULL)
+		dflag = *cf.dbgroup ? cf.dbgroup : "amitools";
+	if (Fflag == NULL && *cf.dbfile)
+		Fflag = cf.dbfile;
+	if (mflag == NULL && *cf.map)
+		mflag = cf.map;
+	if (Pflag == NULL && *cf.proxy)
+		Pflag = cf.proxy;
+	if (!*cf.user_agent)
+		strlcpy(cf.user_agent, "amitools-mwinotify/" AMI_VERSION,
+		    sizeof(cf.user_agent));
+	if (!*cf.contact_user)
+		strlcpy(cf.contact_user, "asterisk", sizeof(cf.contact_user));
+	if (mflag != NULL)
+		loadmap(mflag);
+	if (fstat(1, &st) == 0 && !S_ISREG(st.st_mode))
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (argc > 0 && strcmp(argv[0], "show") == 0) {
+		if (argc != 3)
+			usage();
+		rc = cmd_show(argv[1], argv[2]);
+	} else if (argc > 0 && strcmp(argv[0], "status") == 0) {
+		if (argc != 1)
+			usage();
+		rc = cmd_status();
+	} else {
+		if (argc > 0 && (strcmp(argv[0], "notify") != 0 || argc != 5))
+			usage();
+		if (Pflag == NULL)
+			errx(2, "no proxy: -P or proxy in [mwinotify]");
+		snprintf(branchpfx, sizeof(branchpfx), BRANCH_MAGIC "-amw%08x-",
+		    arc4random());
+		opensock();
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		if (argc > 0) {
+			nw = strtonum(argv[3], 0, INT_MAX, &errstr);
+			if (errstr != NULL)
+				errx(2, "new %s: %s", argv[3], errstr);
+			no = strtonum(argv[4], 0, INT_MAX, &errstr);
+			if (errstr != NULL)
+				errx(2, "old %s: %s", argv[4], errstr);
+			if (strpbrk(argv[1], "\r\n") || strpbrk(argv[2], "\r\n"))
+				errx(2, "user or domain holds CR or LF");
+			snprintf(homefile, sizeof(homefile), "%s@%s", argv[1],
+			    argv[2]);
+			enqueue(homefile, argv[1], argv[2], nw, no);
+			run(0);
+			if (sent == 0 && status == 0) {
+				warnx("no active message-summary subscription "
+				    "of %s@%s", argv[1], argv[2]);
+				status = 1;
+			}
+		} else
+			run(1);
+		rc = status;
+	}
+	ami_watchers_close(db);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(2, "stdout");
+	return rc;
+}
