@@ -1249,7 +1249,9 @@ run(void)
 					list_close(&lists[0]);
 			}
 		}
-		if (npending > 0 && nlists == 0 && !nflag) {
+		/* -p answers for the whole input: nothing goes in before its
+		 * end, however slowly it comes */
+		if (npending > 0 && nlists == 0 && !nflag && !pflag) {
 			if (now >= retry_at && now - pending_since >= FLUSH_MS) {
 				flush(0);
 				continue;
@@ -1263,7 +1265,7 @@ run(void)
 		}
 		if (rc == 0) {
 			/* the input paused: what it said so far goes in */
-			if (nlists == 0)
+			if (nlists == 0 && !pflag)
 				flush(0);
 			continue;
 		}

@@ -129,6 +129,11 @@ amicat -i "$fx/13_chansip_peers.txt" | grep 'ActionID=13-2 ' >"$tmp/sippeers"
 sed 's/ListItems=3/ListItems=4/' "$tmp/sippeers" | peerlist -p -d amitools >"$tmp/out" 2>"$tmp/err"
 check "-p with a list whose count is wrong: refused" sh -c \
     "grep -q 'the list has 3 items, its end says \"4\"' '$tmp/err' && grep -q -- '-p: in the input, 1 list was not whole and 0 items were outside' '$tmp/err'"
+# the same from a pipe that pauses after the list: still nothing written
+{ sed 's/ListItems=3/ListItems=4/' "$tmp/sippeers"; sleep 1.5; } |
+    peerlist -p -d amitools >/dev/null 2>&1
+check "-p refused, the input pausing before its end: nothing written" \
+    test "$(mariadb_sql db "SELECT ip FROM employee WHERE peer = '916'")" = 10.1.2.3
 peerlist -d amitools <"$tmp/sippeers" >"$tmp/out"
 check "without -p the others are kept" grep -q '^0 added, 1 changed, 2 unchanged, 3 not seen$' "$tmp/out"
 peerlist -p -v -d amitools <"$tmp/sippeers" >"$tmp/out"
