@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@
 #define BUCKETS     8192
 #define BRANCH_MAGIC "z9hG4bK"  /* RFC 3261 8.1.1.7 */
 #define BUMP_TRIES  8
+#define BATCH       64      /* messages per round trip to the database */
 
 static int pflag, vflag;
 static int Wflag = 30;
@@ -399,48 +401,15 @@ xmit(struct txn *t)
 		warn("send");
 }
 
-/* 1 sent, 0 refused (reported), -1 the database went down */
-static int
-notify_row(struct job *j, struct ami_watcher *w)
+/* w->local_cseq is the value this sender has just moved up by one */
+static void
+send_row(struct job *j, struct ami_watcher *w)
 {
 	struct ami_sip_notify n = { 0 };
 	struct ami_buf b = { 0 };
 	struct txn *t;
 	char why[256], branch[64], account[400], contact[300], watcher[200];
-	int i, rc, down, nrows;
-	struct ami_watcher *rows;
 
-	for (i = 0; (rc = ami_watchers_bump(db, w->id, w->local_cseq, &down,
-	    why, sizeof(why))) == 0; i++) {
-		/* the proxy sent a NOTIFY meanwhile: start from its CSeq */
-		if (i == BUMP_TRIES) {
-			warnx("%s: row %lu: local_cseq keeps moving; skipped",
-			    j->mailbox, w->id);
-			status = 2;
-			return 0;
-		}
-		if ((nrows = ami_watchers_load(db, w->f[AMI_W_WUSER],
-		    w->f[AMI_W_WDOMAIN], &rows, &down, why, sizeof(why))) < 0)
-			break;
-		for (rc = 0; rc < nrows && rows[rc].id != w->id; rc++)
-			;
-		if (rc == nrows) {
-			ami_watchers_free(rows, nrows);
-			return 0;   /* gone meanwhile: nothing to notify */
-		}
-		w->local_cseq = rows[rc].local_cseq;
-		w->expires = rows[rc].expires;
-		ami_watchers_free(rows, nrows);
-	}
-	if (rc < 0) {
-		if (down) {
-			db_close(why);
-			return -1;
-		}
-		warnx("%s: %s", j->mailbox, why);
-		status = 2;
-		return 0;
-	}
 	snprintf(branch, sizeof(branch), "%s%llu", branchpfx,
 	    (unsigned long long)++txnseq);
 	snprintf(account, sizeof(account), "sip:%s@%s",
@@ -478,7 +447,7 @@ notify_row(struct job *j, struct ami_watcher *w)
 		    strpbrk(n.callid, "\r\n") ? "-" : n.callid, n.cseq,
 		    "refused", why, strlen(why), NULL, j->read_at);
 		status = 2;
-		return 0;
+		return;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		err(2, "calloc");
@@ -500,39 +469,142 @@ notify_row(struct job *j, struct ami_watcher *w)
 		    (int)t->len, t->wire);
 	xmit(t);
 	sent++;
+}
+
+/* the compare-and-set, again from the row as it is now while the proxy
+ * moves it: 1 sent, 0 skipped (reported), -1 the database went down */
+static int
+notify_row(struct job *j, struct ami_watcher *w)
+{
+	struct ami_watcher *rows;
+	char why[256];
+	int i, rc, down, nrows;
+
+	for (i = 0; (rc = ami_watchers_bump(db, w->id, w->local_cseq, &down,
+	    why, sizeof(why))) == 0; i++) {
+		/* the proxy sent a NOTIFY meanwhile: start from its CSeq */
+		if (i == BUMP_TRIES) {
+			warnx("%s: row %lu: local_cseq keeps moving; skipped",
+			    j->mailbox, w->id);
+			status = 2;
+			return 0;
+		}
+		if ((nrows = ami_watchers_load(db, w->f[AMI_W_WUSER],
+		    w->f[AMI_W_WDOMAIN], &rows, &down, why, sizeof(why))) < 0)
+			break;
+		for (rc = 0; rc < nrows && rows[rc].id != w->id; rc++)
+			;
+		if (rc == nrows) {
+			ami_watchers_free(rows, nrows);
+			return 0;   /* gone meanwhile: nothing to notify */
+		}
+		w->local_cseq = rows[rc].local_cseq;
+		w->expires = rows[rc].expires;
+		ami_watchers_free(rows, nrows);
+	}
+	if (rc < 0) {
+		if (down) {
+			db_close(why);
+			return -1;
+		}
+		warnx("%s: %s", j->mailbox, why);
+		status = 2;
+		return 0;
+	}
+	send_row(j, w);
 	return 1;
 }
 
-/* 1 done (sent, or reported), 0 wait: the database is down */
+/* jobs the same mailbox, case as MySQL compares */
 static int
-run_job(struct job *j)
+wanted(const struct job *j, const struct ami_watcher *w)
 {
+	return strcasecmp(j->user, w->f[AMI_W_WUSER]) == 0 &&
+	    strcasecmp(j->domain, w->f[AMI_W_WDOMAIN]) == 0;
+}
+
+/*
+ * The first k jobs of the queue in two round trips to the database: their
+ * rows in one query, all compare-and-sets in one batch; a row the proxy
+ * moved meanwhile goes the one-by-one way.  1 done (sent, or reported),
+ * 0 wait: the database is down.  A retry after an outage resends rows done
+ * before it: MWI is state, and each resend has a CSeq of its own.
+ */
+static int
+run_batch(struct job **jobs, int k)
+{
+	const char *users[BATCH], *domains[BATCH];
 	struct ami_watcher *rows;
-	int n, i, down;
+	unsigned long *ids = NULL;
+	long *olds = NULL;
+	int *done = NULL, *pj = NULL, *pr = NULL;
+	int n, i, r, np = 0, down, rc = 1, any;
 	char why[256];
 
 	if (db_open() < 0)
 		return 0;
-	if ((n = ami_watchers_load(db, j->user, j->domain, &rows, &down, why,
-	    sizeof(why))) < 0) {
+	for (i = 0; i < k; i++) {
+		users[i] = jobs[i]->user;
+		domains[i] = jobs[i]->domain;
+	}
+	if ((n = ami_watchers_load_many(db, users, domains, k, &rows, &down,
+	    why, sizeof(why))) < 0) {
 		if (down) {
 			db_close(why);
 			return 0;
 		}
-		warnx("%s: %s", j->mailbox, why);
+		for (i = 0; i < k; i++)
+			warnx("%s: %s", jobs[i]->mailbox, why);
 		status = 2;
 		return 1;
 	}
-	if (n == 0 && vflag)
-		warnx("%s: no active subscription of %s@%s", j->mailbox,
-		    j->user, j->domain);
-	/* a retry after an outage resends rows done before it: MWI is state,
-	 * and each resend has a CSeq of its own */
-	for (i = 0; i < n; i++)
-		if (notify_row(j, &rows[i]) < 0)
+	if ((ids = calloc((size_t)k * n + 1, sizeof(*ids))) == NULL ||
+	    (olds = calloc((size_t)k * n + 1, sizeof(*olds))) == NULL ||
+	    (done = calloc((size_t)k * n + 1, sizeof(*done))) == NULL ||
+	    (pj = calloc((size_t)k * n + 1, sizeof(*pj))) == NULL ||
+	    (pr = calloc((size_t)k * n + 1, sizeof(*pr))) == NULL)
+		err(2, "calloc");
+	for (i = 0; i < k; i++) {
+		for (any = 0, r = 0; r < n; r++)
+			if (wanted(jobs[i], &rows[r])) {
+				pj[np] = i;
+				pr[np] = r;
+				ids[np] = rows[r].id;
+				olds[np++] = rows[r].local_cseq;
+				any = 1;
+			}
+		if (!any && vflag)
+			warnx("%s: no active subscription of %s@%s",
+			    jobs[i]->mailbox, jobs[i]->user, jobs[i]->domain);
+	}
+	if (np > 0 && ami_watchers_bump_many(db, ids, olds, np, done, &down, why,
+	    sizeof(why)) < 0) {
+		if (down) {
+			db_close(why);
+			rc = 0;
+		} else {
+			for (i = 0; i < k; i++)
+				warnx("%s: %s", jobs[i]->mailbox, why);
+			status = 2;
+		}
+		goto out;
+	}
+	for (i = 0; i < np; i++) {
+		if (done[i])
+			send_row(jobs[pj[i]], &rows[pr[i]]);
+		else if (notify_row(jobs[pj[i]], &rows[pr[i]]) < 0) {
+			rc = 0;
 			break;
+		}
+	}
+out:
 	ami_watchers_free(rows, n);
-	return i == n;
+	free(ids);
+	free(olds);
+	free(done);
+	free(pj);
+	free(pr);
+	return rc;
 }
 
 static void
@@ -740,13 +812,20 @@ run(int readstdin)
 		now = now_us() / 1000;
 		while (qhead != NULL && ninflight < (size_t)wflag &&
 		    (!db_down || now >= db_retry_at)) {
-			if (!run_job(qhead))
+			struct job *batch[BATCH];
+			int k = 0;
+			for (j = qhead; j != NULL && k < BATCH &&
+			    ninflight + k < (size_t)wflag; j = j->next)
+				batch[k++] = j;
+			if (!run_batch(batch, k))
 				break;
-			j = qhead;
-			if ((qhead = j->next) == NULL)
-				qtail = &qhead;
-			qlen--;
-			job_free(j);
+			while (k-- > 0) {
+				j = qhead;
+				if ((qhead = j->next) == NULL)
+					qtail = &qhead;
+				qlen--;
+				job_free(j);
+			}
 		}
 		now = now_us() / 1000;
 		wait = timers(now);

@@ -374,11 +374,20 @@ enum ami_layout ami_watchers_layout(const struct ami_watchers *);
 int	ami_watchers_load(struct ami_watchers *, const char *user,
 	    const char *domain, struct ami_watcher **rows, int *down,
 	    char *err, size_t errlen);
+/* the same for n watchers at once (one query): the rows of every pair
+ * users[i]@domains[i], and maybe of other combinations too */
+int	ami_watchers_load_many(struct ami_watchers *, const char *const *users,
+	    const char *const *domains, int n, struct ami_watcher **rows,
+	    int *down, char *err, size_t errlen);
 void	ami_watchers_free(struct ami_watcher *, int n);
 /* local_cseq = old + 1 if it still is old: 1 done, 0 it moved (reload),
  * -1 error */
 int	ami_watchers_bump(struct ami_watchers *, unsigned long id, long old,
 	    int *down, char *err, size_t errlen);
+/* the same for n rows in one round trip: done[i] 1 or 0; -1 error */
+int	ami_watchers_bump_many(struct ami_watchers *, const unsigned long *ids,
+	    const long *olds, int n, int *done, int *down, char *err,
+	    size_t errlen);
 int	ami_watchers_delete(struct ami_watchers *, unsigned long id,
 	    int *down, char *err, size_t errlen);
 /* active message-summary rows in the table, or -1 */

@@ -74,7 +74,8 @@ ami_watchers_open(const char *group, const char *file, char *err,
 	mysql_options(w->db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(w->db, MYSQL_OPT_READ_TIMEOUT, &timeout);
 	mysql_options(w->db, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-	if (mysql_real_connect(w->db, NULL, NULL, NULL, NULL, 0, NULL, 0) == NULL) {
+	if (mysql_real_connect(w->db, NULL, NULL, NULL, NULL, 0, NULL,
+	    CLIENT_MULTI_STATEMENTS) == NULL) {
 		snprintf(err, errlen, "database (group %s): %s", group,
 		    mysql_error(w->db));
 		goto bad;
@@ -124,31 +125,54 @@ int
 ami_watchers_load(struct ami_watchers *w, const char *user, const char *domain,
     struct ami_watcher **rows, int *down, char *err, size_t errlen)
 {
+	return ami_watchers_load_many(w, &user, &domain, 1, rows, down, err,
+	    errlen);
+}
+
+/* "'a','b',..." of the n strings, escaped */
+static int
+inlist(MYSQL *db, struct ami_buf *q, const char *const *v, int n)
+{
+	char *e;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if ((e = esc(db, v[i])) == NULL)
+			return -1;
+		ami_buf_adds(q, i ? ", '" : "'");
+		ami_buf_adds(q, e);
+		ami_buf_addc(q, '\'');
+		free(e);
+	}
+	return 0;
+}
+
+int
+ami_watchers_load_many(struct ami_watchers *w, const char *const *users,
+    const char *const *domains, int nw, struct ami_watcher **rows, int *down,
+    char *err, size_t errlen)
+{
 	struct ami_buf q = { 0 };
 	struct ami_watcher *v;
 	MYSQL_RES *res;
 	MYSQL_ROW row;
 	unsigned long *lens;
-	char *eu, *ed = NULL;
 	int n = 0, i;
 
 	*rows = NULL;
 	*down = 0;
-	if ((eu = esc(w->db, user)) == NULL || (ed = esc(w->db, domain)) == NULL) {
-		free(eu);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	/* users IN (...) AND domains IN (...) can use an index on either;
+	 * the caller keeps only the pairs it asked for */
 	ami_buf_adds(&q, "SELECT ");
 	ami_buf_adds(&q, cols);
-	ami_buf_adds(&q, " FROM active_watchers WHERE watcher_username = '");
-	ami_buf_adds(&q, eu);
-	ami_buf_adds(&q, "' AND watcher_domain = '");
-	ami_buf_adds(&q, ed);
-	ami_buf_adds(&q, "' AND event = 'message-summary' AND status = 1 "
+	ami_buf_adds(&q, " FROM active_watchers WHERE watcher_username IN (");
+	if (inlist(w->db, &q, users, nw) < 0)
+		goto oom;
+	ami_buf_adds(&q, ") AND watcher_domain IN (");
+	if (inlist(w->db, &q, domains, nw) < 0)
+		goto oom;
+	ami_buf_adds(&q, ") AND event = 'message-summary' AND status = 1 "
 	    "AND expires > UNIX_TIMESTAMP() ORDER BY id");
-	free(eu);
-	free(ed);
 	if (mysql_real_query(w->db, q.p, q.len) != 0 ||
 	    (res = mysql_store_result(w->db)) == NULL) {
 		ami_buf_free(&q);
@@ -186,6 +210,10 @@ ami_watchers_load(struct ami_watchers *w, const char *user, const char *domain,
 	mysql_free_result(res);
 	*rows = v;
 	return n;
+oom:
+	ami_buf_free(&q);
+	snprintf(err, errlen, "out of memory");
+	return -1;
 }
 
 void
@@ -213,11 +241,52 @@ int
 ami_watchers_bump(struct ami_watchers *w, unsigned long id, long old,
     int *down, char *err, size_t errlen)
 {
-	char q[160];
+	int done;
 
-	snprintf(q, sizeof(q), "UPDATE active_watchers SET local_cseq = "
-	    "local_cseq + 1 WHERE id = %lu AND local_cseq = %ld", id, old);
-	return update(w, q, down, err, errlen);
+	if (ami_watchers_bump_many(w, &id, &old, 1, &done, down, err, errlen) < 0)
+		return -1;
+	return done;
+}
+
+int
+ami_watchers_bump_many(struct ami_watchers *w, const unsigned long *ids,
+    const long *olds, int n, int *done, int *down, char *err, size_t errlen)
+{
+	struct ami_buf q = { 0 };
+	char one[160];
+	int i, rc;
+
+	*down = 0;
+	/* one round trip for the batch, each statement its own compare-and-set
+	 * with its own affected-rows count */
+	for (i = 0; i < n; i++) {
+		snprintf(one, sizeof(one), "%sUPDATE active_watchers SET local_cseq "
+		    "= local_cseq + 1 WHERE id = %lu AND local_cseq = %ld",
+		    i ? ";" : "", ids[i], olds[i]);
+		ami_buf_adds(&q, one);
+	}
+	rc = mysql_real_query(w->db, q.p, q.len);
+	ami_buf_free(&q);
+	for (i = 0; i < n; i++) {
+		if (rc != 0)
+			break;
+		done[i] = mysql_affected_rows(w->db) == 1;
+		if ((rc = mysql_next_result(w->db)) > 0)
+			break;
+		if (rc < 0 && i + 1 < n) {
+			rc = 1;
+			break;
+		}
+		rc = 0;
+	}
+	if (i < n) {
+		/* drain what the server still has, then report */
+		fail(w, "active_watchers", down, err, errlen);
+		while (mysql_next_result(w->db) == 0)
+			;
+		return -1;
+	}
+	return 0;
 }
 
 int
