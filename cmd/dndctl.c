@@ -36,7 +36,6 @@
 #include "ami.h"
 
 #define DEFAULT_LIST "/var/lib/amitools/dnd_list"
-#define PEER_MAX     80
 
 enum { M_DB = 1, M_DEVICE = 2, M_PRESENCE = 4 };
 
@@ -74,36 +73,6 @@ onsignal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-/* the same rule as dndparse: a name safe in a line, a key and Custom: */
-static int
-validpeer(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > PEER_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("_.+@-", s[i]) == NULL)
-			return 0;
-	return 1;
-}
-
-static int
-statevalue(const char *s, size_t n)
-{
-	static const char *on[] = { "enable", "enabled", "on", "yes", "1", "true" };
-	static const char *off[] = { "disable", "disabled", "off", "no", "0", "false" };
-	size_t i;
-
-	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
-		if (strlen(on[i]) == n && strncasecmp(s, on[i], n) == 0)
-			return 1;
-		if (strlen(off[i]) == n && strncasecmp(s, off[i], n) == 0)
-			return 0;
-	}
-	return -1;
 }
 
 /* index of peer in s, or -(insertion point) - 1 */
@@ -186,7 +155,7 @@ readlist(struct set *s)
 			line[--len] = '\0';
 		if (len == 0)
 			continue;
-		if (!validpeer(line, len)) {
+		if (!ami_dnd_peer(line, len)) {
 			warnx("%s:%lu: not a peer name; dropped from the list",
 			    lflag, ln);
 			continue;
@@ -288,7 +257,7 @@ action(const char *name, ...)
 static void
 mirror(const char *peer, int on)
 {
-	char var[PEER_MAX + 64];
+	char var[AMI_PEER_MAX + 64];
 
 	if ((mirrors & M_DB) && on)
 		action("DBPut", "Family", "DND", "Key", peer, "Val", "YES", NULL);
@@ -379,7 +348,7 @@ interpret(const struct ami_msg *m, unsigned long line, struct change *c,
 	    ami_msg_is(m, "UserEvent", "DND")) {
 		peer = ami_msg_get(m, "Peername", &pl);
 		v = ami_msg_get(m, "DND", &vl);
-		if (peer == NULL || v == NULL || (c->on = statevalue(v, vl)) < 0) {
+		if (peer == NULL || v == NULL || (c->on = ami_dnd_state(v, vl)) < 0) {
 			warnx("line %lu: a DND UserEvent needs Peername and DND "
 			    "(enabled or disabled); ignored", line);
 			return -1;
@@ -399,12 +368,12 @@ interpret(const struct ami_msg *m, unsigned long line, struct change *c,
 		c->ifon = 1;
 	} else
 		return 0;
-	if (!validpeer(peer, pl)) {
+	if (!ami_dnd_peer(peer, pl)) {
 		struct ami_buf b = { 0 };
-		ami_text_value(&b, peer, pl > PEER_MAX ? PEER_MAX : pl);
+		ami_text_value(&b, peer, pl > AMI_PEER_MAX ? AMI_PEER_MAX : pl);
 		ami_buf_addc(&b, '\0');
 		warnx("line %lu: peer %s is not a peer name (1 to %d of "
-		    "A-Z a-z 0-9 _ . + @ -); ignored", line, b.p, PEER_MAX);
+		    "A-Z a-z 0-9 _ . + @ -); ignored", line, b.p, AMI_PEER_MAX);
 		ami_buf_free(&b);
 		return -1;
 	}
@@ -540,9 +509,9 @@ main(int argc, char *argv[])
 	    strcmp(cmd, "status") == 0) {
 		if (argc != 2)
 			usage();
-		if (!validpeer(argv[1], strlen(argv[1])))
+		if (!ami_dnd_peer(argv[1], strlen(argv[1])))
 			errx(2, "%s: not a peer name (1 to %d of A-Z a-z 0-9 _ . "
-			    "+ @ -)", argv[1], PEER_MAX);
+			    "+ @ -)", argv[1], AMI_PEER_MAX);
 	} else if (argc != 1)
 		usage();
 

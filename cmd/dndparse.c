@@ -49,7 +49,6 @@
 #define READ_SIZE   (256 * 1024)
 #define LINE_CAP    (64 * 1024)     /* longer is not a phone's line */
 #define OUT_BATCH   (64 * 1024)     /* regular-file stdout is written in these */
-#define PEER_MAX    80
 #define SAVE_MS     1000            /* state file written at most this often */
 #define DB_TTL_MS   60000           /* an address asked of the database again */
 
@@ -195,40 +194,6 @@ tab_free(struct tab *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/*
- * What a peer name may hold: it ends up in Channel=, in the DND list (one
- * peer a line) and inside DEVICE_STATE(Custom:DND...) by way of dndctl.
- */
-static int
-validpeer(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > PEER_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("_.+@-", s[i]) == NULL)
-			return 0;
-	return 1;
-}
-
-/* 1 enabled, 0 disabled, -1 neither */
-static int
-statevalue(const char *s, size_t n)
-{
-	static const char *on[] = { "enable", "enabled", "on", "yes", "1", "true" };
-	static const char *off[] = { "disable", "disabled", "off", "no", "0", "false" };
-	size_t i;
-
-	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
-		if (strlen(on[i]) == n && strncasecmp(s, on[i], n) == 0)
-			return 1;
-		if (strlen(off[i]) == n && strncasecmp(s, off[i], n) == 0)
-			return 0;
-	}
-	return -1;
-}
-
 static size_t
 lower(char *dst, const char *s, size_t n, size_t cap)
 {
@@ -264,9 +229,9 @@ loadmap(const char *path, struct tab *t)
 		me = &m.e[i];
 		if (me->ip == NULL || me->desc == NULL || strcmp(me->ip, "-") == 0)
 			continue;
-		if (!validpeer(me->peer, strlen(me->peer))) {
+		if (!ami_dnd_peer(me->peer, strlen(me->peer))) {
 			warnx("%s: peer %s: want 1 to %d of A-Z a-z 0-9 _ . + "
-			    "@ -; skipped", path, me->peer, PEER_MAX);
+			    "@ -; skipped", path, me->peer, AMI_PEER_MAX);
 			continue;
 		}
 		kl = lower(key, me->ip, strlen(me->ip), sizeof(key));
@@ -384,7 +349,7 @@ flushout(int force)
 static void
 emit(const char *peer, size_t pl, int on)
 {
-	char chan[sizeof(tflag) + PEER_MAX + 2];
+	char chan[sizeof(tflag) + AMI_PEER_MAX + 2];
 	int cl;
 
 	ami_buf_adds(&out, "Action=UserEvent UserEvent=DND Peername=");
@@ -508,7 +473,7 @@ dblookup(const char *key, size_t kl, const char **peer)
 	e = tab_get(&map, key, kl, 1);
 	free(e->v);
 	e->v = NULL;
-	if (rc == 1 && row[0] != NULL && validpeer(row[0], strlen(row[0])) &&
+	if (rc == 1 && row[0] != NULL && ami_dnd_peer(row[0], strlen(row[0])) &&
 	    (e->v = strdup(row[0])) == NULL)
 		err(2, "strdup");
 	e->at = ami_now_ms();
@@ -538,7 +503,7 @@ doline(const char *s, size_t n)
 			break;
 		}
 	if (p == NULL || ov[2 * p->state] == PCRE2_UNSET ||
-	    (on = statevalue(s + ov[2 * p->state], ov[2 * p->state + 1] -
+	    (on = ami_dnd_state(s + ov[2 * p->state], ov[2 * p->state + 1] -
 	    ov[2 * p->state])) < 0) {
 		nunmatched++;
 		return 0;
@@ -547,7 +512,7 @@ doline(const char *s, size_t n)
 	    ov[2 * p->peer + 1] > ov[2 * p->peer]) {
 		peer = s + ov[2 * p->peer];
 		pl = ov[2 * p->peer + 1] - ov[2 * p->peer];
-		if (!validpeer(peer, pl)) {
+		if (!ami_dnd_peer(peer, pl)) {
 			nunknown++;
 			sayline("peer from the pattern is not a peer name; "
 			    "ignored", s, n);
@@ -1004,7 +969,7 @@ main(int argc, char *argv[])
 		errx(2, "-p %s: name too long", p);
 	if (t != NULL && strlcpy(tflag, t, sizeof(tflag)) >= sizeof(tflag))
 		errx(2, "-t %s: name too long", t);
-	if (!validpeer(tflag, strlen(tflag)))
+	if (!ami_dnd_peer(tflag, strlen(tflag)))
 		errx(2, "tech %s: not a channel technology name", tflag);
 	if (dflag != NULL) {
 		*mflag = '\0';

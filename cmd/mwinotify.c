@@ -151,19 +151,6 @@ xstrdup(const char *s)
 	return d;
 }
 
-static char *
-trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 static void
 setkey(const char *path, int line, const char *k, const char *v)
 {
@@ -214,12 +201,12 @@ loadconf(const char *path, int must)
 	}
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
-		p = trim(line);
+		p = ami_trim(line);
 		if (*p == '\0' || *p == ';' || *p == '#')
 			continue;
 		if (*p == '[' && (eq = strchr(p, ']')) != NULL) {
 			*eq = '\0';
-			strlcpy(sect, trim(p + 1), sizeof(sect));
+			strlcpy(sect, ami_trim(p + 1), sizeof(sect));
 			continue;
 		}
 		if (strcmp(sect, "mwinotify") != 0)
@@ -232,7 +219,7 @@ loadconf(const char *path, int must)
 				*c = '\0';
 				break;
 			}
-		setkey(path, lineno, trim(p), trim(eq + 1));
+		setkey(path, lineno, ami_trim(p), ami_trim(eq + 1));
 	}
 	fclose(fp);
 }

@@ -731,19 +731,6 @@ dials(const char *num, char *app)
 	}
 }
 
-static char *
-trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 static void
 readext(const char *path, const char *dir, int depth, int must)
 {
@@ -765,9 +752,9 @@ readext(const char *path, const char *dir, int depth, int must)
 				*c = '\0';
 				break;
 			}
-		s = trim(line);
+		s = ami_trim(line);
 		if (strncmp(s, "#include", 8) == 0 || strncmp(s, "#tryinclude", 11) == 0) {
-			inc = trim(s + (s[1] == 'i' ? 8 : 11));
+			inc = ami_trim(s + (s[1] == 'i' ? 8 : 11));
 			if (*inc == '"' || *inc == '<') {
 				inc++;
 				inc[strcspn(inc, "\">")] = '\0';
@@ -788,16 +775,16 @@ readext(const char *path, const char *dir, int depth, int must)
 		if ((eq = strchr(s, '=')) == NULL)
 			continue;
 		*eq = '\0';
-		key = trim(s);
+		key = ami_trim(s);
 		val = eq + 1 + (eq[1] == '>');
 		if (strcasecmp(key, "exten") == 0) {
 			/* NUMBER[/callerid],PRIORITY,App(args) */
-			val = trim(val);
+			val = ami_trim(val);
 			if ((c = strchr(val, ',')) == NULL)
 				continue;
 			*c = '\0';
 			val[strcspn(val, "/")] = '\0';
-			strlcpy(cur, trim(val), sizeof(cur));
+			strlcpy(cur, ami_trim(val), sizeof(cur));
 			val = c + 1;
 		} else if (strcasecmp(key, "same") != 0 || cur[0] == '\0')
 			continue;

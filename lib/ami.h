@@ -117,6 +117,13 @@ void	ami_text_value(struct ami_buf *, const char *, size_t);
 int	ami_text_decode(char *, size_t, struct ami_msg *, char *err, size_t);
 int	ami_json_decode(char *, size_t, struct ami_msg *, char *err, size_t);
 
+/* ---- dnd.c: the DND words dndparse and dndctl share ---- */
+#define AMI_PEER_MAX 80
+/* 1 to 80 of A-Z a-z 0-9 _ . + @ -: safe in every place a peer goes */
+int	ami_dnd_peer(const char *, size_t);
+/* enable(d)/on/yes/1/true 1, disable(d)/off/no/0/false 0, else -1 */
+int	ami_dnd_state(const char *, size_t);
+
 /* ---- outq.c: stdout through a writer thread ---- */
 struct ami_outq;
 /* bound: bytes queued at most; block: wait for room instead of refusing */
@@ -159,6 +166,8 @@ struct ami_server {
  */
 int	ami_conf_server(struct ami_server *, const char *name, const char *file,
 	    char *err, size_t errlen);
+/* s without white space at either end (cut in place) */
+char	*ami_trim(char *s);
 /* a tool's own section: each listed key found is copied into its val
  * (later files win); a key not listed is an error.  0 ok, -1 with err */
 struct ami_confkey {

@@ -15,8 +15,8 @@
 
 #include "ami.h"
 
-static char *
-trim(char *s)
+char *
+ami_trim(char *s)
 {
 	char *e;
 
@@ -106,14 +106,14 @@ load(struct ami_server *s, const char *path, const char *sect, int must,
 	}
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
-		p = trim(line);
+		p = ami_trim(line);
 		if (*p == '\0' || *p == ';' || *p == '#')
 			continue;
 		if (*p == '[') {
 			if ((eq = strchr(p, ']')) == NULL)
 				goto bad;
 			*eq = '\0';
-			strlcpy(cur, trim(p + 1), sizeof(cur));
+			strlcpy(cur, ami_trim(p + 1), sizeof(cur));
 			continue;
 		}
 		if ((eq = strchr(p, '=')) == NULL)
@@ -125,13 +125,13 @@ load(struct ami_server *s, const char *path, const char *sect, int must,
 				*c = '\0';
 				break;
 			}
-		if (strcmp(trim(p), "secret") == 0 && !checked++ &&
+		if (strcmp(ami_trim(p), "secret") == 0 && !checked++ &&
 		    private(fp, path, err, errlen) < 0)
 			goto fail;
 		if (strcmp(cur, sect) != 0)
 			continue;
 		found = 1;
-		if (set(s, trim(p), trim(eq + 1), path, lineno, err, errlen) < 0)
+		if (set(s, ami_trim(p), ami_trim(eq + 1), path, lineno, err, errlen) < 0)
 			goto fail;
 	}
 	fclose(fp);
@@ -256,12 +256,12 @@ ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
 		lineno = 0;
 		while (fgets(line, sizeof(line), fp) != NULL) {
 			lineno++;
-			p = trim(line);
+			p = ami_trim(line);
 			if (*p == '\0' || *p == ';' || *p == '#')
 				continue;
 			if (*p == '[' && (eq = strchr(p, ']')) != NULL) {
 				*eq = '\0';
-				strlcpy(cur, trim(p + 1), sizeof(cur));
+				strlcpy(cur, ami_trim(p + 1), sizeof(cur));
 				continue;
 			}
 			/* malformed lines are ami_conf_server's to report */
@@ -273,7 +273,7 @@ ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
 					*c = '\0';
 					break;
 				}
-			p = trim(p);
+			p = ami_trim(p);
 			for (k = 0; k < nkeys && strcmp(keys[k].key, p) != 0; k++)
 				;
 			if (k == nkeys) {
@@ -282,7 +282,7 @@ ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
 				fclose(fp);
 				return -1;
 			}
-			if (strlcpy(keys[k].val, trim(eq + 1), keys[k].len) >=
+			if (strlcpy(keys[k].val, ami_trim(eq + 1), keys[k].len) >=
 			    keys[k].len) {
 				snprintf(err, errlen, "%s:%d: %s is too long",
 				    files[i], lineno, p);

@@ -611,19 +611,6 @@ nextline(char **pp)
 	return s;
 }
 
-static char *
-trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 static void
 load_settings(void)
 {
@@ -640,8 +627,8 @@ load_settings(void)
 			if (*l == '#' || (eq = strchr(l, '=')) == NULL)
 				continue;
 			*eq = '\0';
-			k = trim(l);
-			v = trim(eq + 1);
+			k = ami_trim(l);
+			v = ami_trim(eq + 1);
 			if (strcmp(k, "base") == 0 && dir == NULL) {
 				snprintf(path, sizeof(path), "%s/%s",
 				    dirs[ndirs - 1], v);
@@ -819,7 +806,7 @@ load_data(void)
 
 	if ((text = data_file("users", NULL)) != NULL) {
 		for (p = text; (l = nextline(&p)) != NULL;) {
-			l = trim(l);
+			l = ami_trim(l);
 			if (*l == '\0' || *l == ';' || *l == '#')
 				continue;
 			if (*l == '[') {
@@ -833,8 +820,8 @@ load_data(void)
 			if (u == NULL || (s = strchr(l, '=')) == NULL)
 				continue;
 			*s++ = '\0';
-			l = trim(l);
-			s = trim(s);
+			l = ami_trim(l);
+			s = ami_trim(s);
 			if (strcmp(l, "secret") == 0)
 				strlcpy(u->secret, s, sizeof(u->secret));
 			else if (strcmp(l, "read") == 0)
@@ -2672,7 +2659,7 @@ callerid_parse(const char *cid, char *name, size_t nl, char *num, size_t ml)
 		snprintf(name, nl, "%.*s", (int)(lt - cid), cid);
 	} else
 		strlcpy(name, cid, nl);
-	e = trim(name);
+	e = ami_trim(name);
 	memmove(name, e, strlen(e) + 1);
 	if (name[0] == '"' && strlen(name) >= 2 && name[strlen(name) - 1] == '"') {
 		memmove(name, name + 1, strlen(name));
