@@ -13,6 +13,8 @@
  * that would make the very action this pipeline last sent that server for
  * the same key is that action's echo, and is dropped: state copied between
  * servers never loops, and a genuine change, even within a second, passes.
+ * A first SIGINT or SIGTERM ends the input: what was read is still sent
+ * and answered, for TERM_GRACE at most; a second one stops at once.
  * Exit 0 all succeeded, 1 some Response: Error, 2 refused input,
  * connection or system error.
  */
@@ -34,6 +36,7 @@
 #define ID_PREFIX  "amiaction-"
 #define ECHO_BUCKETS 4096
 #define ECHO_TTL   10000    /* ms: an echo that never came is forgotten */
+#define TERM_GRACE 5        /* s: what was read before a signal still goes */
 
 static int jflag, rflag, xflag;
 static int wflag = 128;
@@ -75,7 +78,7 @@ static struct ami_outq *outq;
 static struct ami_buf stage;
 static unsigned long seq;
 static int status;
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, signals;
 
 /* -E: per server and key, the actions sent whose echo is still due */
 struct pending {
@@ -109,7 +112,7 @@ static void
 onsignal(int sig)
 {
 	(void)sig;
-	stop = 1;
+	signals++;
 }
 
 static void
@@ -411,6 +414,11 @@ submit(const struct ami_msg *in, unsigned long line)
 		refuse(line, "no Action field; refused");
 		goto out;
 	}
+	/* the login is the config's; one from input would bring a secret */
+	if (ami_keyeq(v, vl, "Login") || ami_keyeq(v, vl, "Challenge")) {
+		refuse(line, "Login is made from the config only; refused");
+		goto out;
+	}
 	if ((i = ami_msg_find(&act, "ActionID", 0)) >= 0) {
 		userid = strndup(act.f[i].v, act.f[i].vl);
 		ami_msg_del(&act, i);
@@ -444,8 +452,9 @@ submit(const struct ami_msg *in, unsigned long line)
 			targets[ntargets++] = i;
 	if (ntargets == 0) {
 		if (!xflag) {
-			snprintf(why, sizeof(why), "no server named %.*s; refused",
-			    (int)routel, route);
+			char vis[100];
+			snprintf(why, sizeof(why), "no server named %s; refused",
+			    ami_visible(vis, sizeof(vis), route, routel));
 			refuse(line, why);
 		}
 		goto out;
@@ -544,20 +553,26 @@ full(void)
 }
 
 static void
-run(int readstdin)
+run(int readstdin, const sigset_t *open)
 {
 	struct pollfd pfd[MAXSERVERS + 2];
 	struct ami_parser in;
 	struct ami_msg m = { 0 };
-	int64_t now, eofat = -1;
-	int i, timeout, rc, nin, eof = !readstdin;
+	int64_t now, giveupat = -1;     /* once the input has ended */
+	int i, timeout, rc, nin, eof = !readstdin, termed = 0;
 	ssize_t n;
 
 	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
 	if (eof)
-		eofat = ami_now_ms();
-	while (!stop && (!eof || busy())) {
+		giveupat = ami_now_ms() + Wflag * 1000LL;
+	while (!stop && signals < 2 && (!eof || busy())) {
 		now = ami_now_ms();
+		if (signals > 0 && !termed) {
+			termed = 1;
+			eof = 1;
+			if (giveupat < 0 || giveupat > now + TERM_GRACE * 1000)
+				giveupat = now + TERM_GRACE * 1000;
+		}
 		timeout = -1;
 		for (i = 0; i < nservers; i++) {
 			pump(&servers[i]);
@@ -570,7 +585,7 @@ run(int readstdin)
 		pfd[nin].fd = eof || full() ? -1 : 0;
 		pfd[nin].events = POLLIN;
 		if (eof && busy()) {
-			int64_t left = eofat + Wflag * 1000LL - now;
+			int64_t left = giveupat - now;
 			if (left < 0)
 				left = 0;
 			if (timeout < 0 || left < timeout)
@@ -578,10 +593,12 @@ run(int readstdin)
 		}
 		if (ami_outq_flush(outq) < 0)
 			break;
-		if (poll(pfd, nin + 1, timeout) == -1) {
+		/* signals are let in only here, so none is missed before it */
+		if (ppoll(pfd, nin + 1, timeout < 0 ? NULL : &(struct timespec){
+		    timeout / 1000, timeout % 1000 * 1000000L }, open) == -1) {
 			if (errno == EINTR)
 				continue;
-			err(2, "poll");
+			err(2, "ppoll");
 		}
 		if (ami_outq_error(outq))
 			break;
@@ -609,22 +626,26 @@ run(int readstdin)
 			}
 			if (n == 0) {
 				eof = 1;
-				eofat = now;
+				giveupat = now + Wflag * 1000LL;
 			}
 		}
-		if (eof && now >= eofat + Wflag * 1000LL)
+		if (eof && now >= giveupat)
 			for (i = 0; i < nservers; i++) {
 				struct server *s = &servers[i];
 				if (s->queue.len + s->inflight.len == 0)
 					continue;
 				/* up but silent is as undelivered as down */
-				if (s->c.state == AMI_UP)
+				if (termed)
+					snprintf(s->c.err, sizeof(s->c.err),
+					    "no answer within %d s of the signal",
+					    TERM_GRACE);
+				else if (s->c.state == AMI_UP)
 					snprintf(s->c.err, sizeof(s->c.err),
 					    "no answer within %d s (-W)", Wflag);
 				giveup(s);
 			}
 	}
-	if (stop && busy())
+	if ((stop || signals > 1) && busy())
 		for (i = 0; i < nservers; i++) {
 			snprintf(servers[i].c.err, sizeof(servers[i].c.err),
 			    "interrupted");
@@ -638,6 +659,7 @@ int
 main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = onsignal };
+	sigset_t sigs, open;
 	struct ami_msg one = { 0 };
 	const char *hosts[MAXSERVERS], *errstr, *eq;
 	char errbuf[256];
@@ -707,6 +729,10 @@ main(int argc, char *argv[])
 	}
 	if (Wflag < 0)
 		Wflag = argc > 0 ? 5 : 30;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, &open);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	srandom(time(NULL) ^ getpid());
@@ -717,12 +743,15 @@ main(int argc, char *argv[])
 		for (i = 1; i < argc; i++) {
 			if ((eq = strchr(argv[i], '=')) == NULL || eq == argv[i])
 				errx(2, "%s: expected key=value", argv[i]);
+			if (ami_keyeq(argv[i], eq - argv[i], "Secret"))
+				errx(2, "Secret: every user sees the command line; "
+				    "the secret belongs in the config");
 			ami_msg_add(&one, argv[i], eq - argv[i], eq + 1, strlen(eq + 1));
 		}
 		submit(&one, 0);
 		ami_msg_free(&one);
 	}
-	run(argc == 0);
+	run(argc == 0, &open);
 	for (i = 0; i < nservers; i++) {
 		ami_conn_logoff(&servers[i].c);
 		ami_conn_free(&servers[i].c);

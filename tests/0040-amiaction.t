@@ -190,4 +190,32 @@ check "Server=y goes to y only; no Server goes to all" sh -c \
     "[ \$(grep -c UserEvent=R '$tmp/y.log') -eq 1 ] && [ \$(grep -c UserEvent=R '$tmp/x.log') -eq 0 ] && [ \$(cat '$tmp/x.log' '$tmp/y.log' '$tmp/z.log' | grep -c UserEvent=All) -eq 3 ]"
 check "the routing field is not sent as a header" sh -c "! grep -q 'UserEvent=R.*Server' '$tmp/y.log'"
 
+# -- SIGTERM: what was read is still answered, then Logoff; twice: at once --
+term_run() {   # term_run NAME MUTE_MS SIGNALS: 3 actions read, then signalled
+	amisim_start "$1" -L "$tmp/$1.log" -f "mute=$2"
+	rm -f "$tmp/fifo" && mkfifo "$tmp/fifo"
+	amiaction -c "$tmp/$1.conf" <"$tmp/fifo" >"$tmp/$1.out" 2>"$tmp/$1.err" &
+	_apid=$!
+	exec 3>"$tmp/fifo"
+	printf 'Action=UserEvent UserEvent=T%s\n' 1 2 3 >&3
+	wait_for 10 has_count 3 UserEvent=T "$tmp/$1.log"
+	for _s in $(seq "$3"); do kill -TERM "$_apid"; done
+	wait "$_apid"
+	_st=$?
+	exec 3>&-
+	amisim_stop "$1"
+	return $_st
+}
+term_run tg 1000 1
+check "SIGTERM while answers are owed: exit 0" test $? -eq 0
+check "the three answers printed" has_count 3 '^Response=Success' "$tmp/tg.out"
+check "then a Logoff" sh -c "tail -1 '$tmp/tg.log' | grep -q '^Action=Logoff'"
+check "nothing said" test ! -s "$tmp/tg.err"
+term_run tt 60000 2
+check "SIGTERM twice: exit 2 at once" test $? -eq 2
+check "each unanswered action named" has_count 3 'line [123]: Action UserEvent not delivered' "$tmp/tt.err"
+term_run tl 7000 1
+check "no answer within the grace: exit 2" test $? -eq 2
+check "said so, for each" has_count 3 'within 5 s of the signal' "$tmp/tl.err"
+
 done_testing

@@ -23,6 +23,8 @@
  *   -f FAULT  for the first connection only:
  *             close=N    close after N messages (responses and events)
  *             stall=MS   after login neither read nor write for MS ms
+ *             mute=MS    after login read (and log) actions but answer
+ *                        nothing for MS ms
  *             garbage    junk bytes before the first event after login
  *             split      write one byte per write(2)
  *             refuse     Login fails whatever the secret
@@ -235,6 +237,7 @@ struct client {
 	/* faults */
 	long     close_after, nsent;
 	int      stall_pending, garbage_pending, split, noread;
+	int      mute;          /* the stall still reads */
 	int64_t  stall_ms, stall_until;
 	/* replay */
 	int      replaying;
@@ -316,6 +319,7 @@ static long processed_calls;
 /* faults for the first connection */
 static long f_close = -1;
 static int64_t f_stall = -1;
+static int f_mute;
 static int f_garbage, f_split, f_refuse, f_noread;
 
 /* replay */
@@ -1913,6 +1917,7 @@ act_login(struct client *c)
 		if (f_stall >= 0) {
 			c->stall_pending = 1;
 			c->stall_ms = f_stall;
+			c->mute = f_mute;
 		}
 	}
 	if ((c->send_events & EV_SYSTEM) && (c->readperm & EV_SYSTEM)) {
@@ -3433,8 +3438,9 @@ fault(const char *s)
 		f_close = strtonum(s + 6, 0, LONG_MAX, &e);
 		if (e != NULL)
 			errx(2, "-f %s: %s", s, e);
-	} else if (strncmp(s, "stall=", 6) == 0) {
-		f_stall = strtonum(s + 6, 0, INT_MAX, &e);
+	} else if (strncmp(s, "stall=", 6) == 0 || strncmp(s, "mute=", 5) == 0) {
+		f_mute = s[0] == 'm';
+		f_stall = strtonum(strchr(s, '=') + 1, 0, INT_MAX, &e);
 		if (e != NULL)
 			errx(2, "-f %s: %s", s, e);
 	} else if (strcmp(s, "garbage") == 0)
@@ -3446,8 +3452,8 @@ fault(const char *s)
 	else if (strcmp(s, "noread") == 0)
 		f_noread = 1;
 	else
-		errx(2, "-f %s: unknown fault (close=N stall=MS garbage split "
-		    "refuse noread)", s);
+		errx(2, "-f %s: unknown fault (close=N stall=MS mute=MS garbage "
+		    "split refuse noread)", s);
 }
 
 static void
@@ -3652,9 +3658,10 @@ main(int argc, char *argv[])
 			pfd[np].fd = c->fd;
 			pfd[np].events = 0;
 			pfd[np].revents = 0;
-			if (c->stall_until <= now && c->block_until == 0) {
-				if (!(c->authed && c->noread) || c->shut)
-					pfd[np].events |= POLLIN;
+			if (c->block_until == 0 && (c->stall_until <= now ||
+			    c->mute) && (!(c->authed && c->noread) || c->shut))
+				pfd[np].events |= POLLIN;
+			if (c->block_until == 0 && c->stall_until <= now) {
 				if (c->off < c->out.len || c->rp_cur > 0 ||
 				    (c->replaying && c->rp_left > 0) ||
 				    (c->shut && c->drain_until == 0) ||
