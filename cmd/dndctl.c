@@ -369,12 +369,10 @@ interpret(const struct ami_msg *m, unsigned long line, struct change *c,
 	} else
 		return 0;
 	if (!ami_dnd_peer(peer, pl)) {
-		struct ami_buf b = { 0 };
-		ami_text_value(&b, peer, pl > AMI_PEER_MAX ? AMI_PEER_MAX : pl);
-		ami_buf_addc(&b, '\0');
+		char vis[AMI_PEER_MAX + 40];
 		warnx("line %lu: peer %s is not a peer name (1 to %d of "
-		    "A-Z a-z 0-9 _ . + @ -); ignored", line, b.p, AMI_PEER_MAX);
-		ami_buf_free(&b);
+		    "A-Z a-z 0-9 _ . + @ -); ignored", line,
+		    ami_visible(vis, sizeof(vis), peer, pl), AMI_PEER_MAX);
 		return -1;
 	}
 	if ((c->peer = strndup(peer, pl)) == NULL)

@@ -304,10 +304,10 @@ see(struct val name, unsigned long line)
 			break;
 	}
 	if (name.n == 0 || i < name.n || name.n > PEER_MAX) {
-		warnx("line %lu: peer name \"%.*s\" is empty, over %d bytes, "
-		    "or has blanks or bytes that are not UTF-8; skipped", line,
-		    (int)(name.n > 100 ? 100 : name.n), name.p ? name.p : "",
-		    PEER_MAX);
+		char vis[120];
+		warnx("line %lu: peer name %s is empty, over %d bytes, or has "
+		    "blanks or bytes that are not UTF-8; skipped", line,
+		    ami_visible(vis, sizeof(vis), name.p, name.n), PEER_MAX);
 		return NULL;
 	}
 	key = xstrndup(name.p, name.n);
@@ -607,8 +607,9 @@ list_event(const struct ami_msg *m, unsigned long line)
 		return;
 	}
 	if (errstr != NULL || (unsigned long)want != l->items) {
-		warnx("line %lu: the list has %lu items, its end says \"%s\"",
-		    line, l->items, num);
+		char vis[40];
+		warnx("line %lu: the list has %lu items, its end says %s",
+		    line, l->items, ami_visible(vis, sizeof(vis), items.p, items.n));
 		brokenlists++;
 	} else
 		wholelists++;

@@ -113,6 +113,9 @@ void	ami_text_put(struct ami_buf *, const struct ami_msg *);   /* + '\n' */
 void	ami_json_put(struct ami_buf *, const struct ami_msg *);   /* + '\n' */
 /* append a value the way the one-line format writes it */
 void	ami_text_value(struct ami_buf *, const char *, size_t);
+/* the same into buf (cut to fit): input named in a diagnostic stays on
+ * one line whatever bytes it holds; returns buf */
+const char *ami_visible(char *buf, size_t cap, const char *, size_t);
 /* decode one line into m, in place (it is modified); 0 ok, -1 with err */
 int	ami_text_decode(char *, size_t, struct ami_msg *, char *err, size_t);
 int	ami_json_decode(char *, size_t, struct ami_msg *, char *err, size_t);

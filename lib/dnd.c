@@ -18,7 +18,7 @@ ami_dnd_peer(const char *s, size_t n)
 	if (n == 0 || n > AMI_PEER_MAX)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("_.+@-", s[i]) == NULL)
+		if (!isalnum((unsigned char)s[i]) && memchr("_.+@-", s[i], 5) == NULL)
 			return 0;
 	return 1;
 }

@@ -155,6 +155,18 @@ ami_text_value(struct ami_buf *b, const char *s, size_t n)
 	token(b, s, n, 0);
 }
 
+const char *
+ami_visible(char *buf, size_t cap, const char *s, size_t n)
+{
+	struct ami_buf b = { 0 };
+
+	ami_text_value(&b, s, n < cap ? n : cap);
+	ami_buf_addc(&b, '\0');
+	strlcpy(buf, b.p, cap);
+	ami_buf_free(&b);
+	return buf;
+}
+
 void
 ami_text_put(struct ami_buf *b, const struct ami_msg *m)
 {

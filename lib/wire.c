@@ -78,8 +78,9 @@ ami_wire_check(const struct ami_msg *m, char *err, size_t errlen)
 			return -1;
 		}
 		if ((why = badbyte(f->k, f->kl, 1)) != NULL) {
-			snprintf(err, errlen, "header name \"%.*s\" contains %s",
-			    (int)(f->kl > 40 ? 40 : f->kl), f->k, why);
+			char vis[60];
+			snprintf(err, errlen, "header name %s contains %s; refused",
+			    ami_visible(vis, sizeof(vis), f->k, f->kl), why);
 			return -1;
 		}
 		if ((why = badbyte(f->v, f->vl, 0)) != NULL) {

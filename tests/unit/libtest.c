@@ -349,6 +349,12 @@ test_check(void)
 	ami_msg_adds(&m, "Bad: Key", "v");
 	ok(ami_wire_check(&m, err, sizeof(err)) < 0, "colon in a header name refused");
 	ami_msg_clear(&m);
+	ami_msg_adds(&m, "Action", "Setvar");
+	ami_msg_add(&m, "Key\r\nAction: Originate", 22, "v", 1);
+	ok(ami_wire_check(&m, err, sizeof(err)) < 0 && strchr(err, '\r') == NULL &&
+	    strstr(err, "\"Key\\r\\nAction: Originate\"") != NULL,
+	    "CR/LF in a header name refused, said escaped: %s", err);
+	ami_msg_clear(&m);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	ami_msg_adds(&m, "Action", "UserEvent");
@@ -366,6 +372,9 @@ test_check(void)
 	ok(ami_wire_check(&m, err, sizeof(err)) < 0 && strstr(err, "128") != NULL,
 	    "129 headers refused");
 	ami_msg_free(&m);
+	ok(ami_dnd_peer("100", 3) && !ami_dnd_peer("100\0", 4) &&
+	    !ami_dnd_peer("1\r0", 3) && !ami_dnd_peer("", 0),
+	    "a peer name: a NUL, a CR or nothing is not one");
 }
 
 static void
