@@ -18,6 +18,13 @@
  * file (-s) holds the device, inode and offset just past the last line
  * whose action has been written, so a restart neither replays nor skips.
  *
+ * A phone that floods (or a sender forging its lines) is held to a rate:
+ * RATE_BURST changes at once, then one each -r seconds.  A change that
+ * comes sooner is held, a later one replaces it, and the latest goes out
+ * when the phone's turn comes, or at the end: the last state is never
+ * lost.  While a change is held the state file stays where it was, so
+ * a crash reads lines again (repeats of states sent) rather than lose it.
+ *
  * With -d an address is looked up in the employee table once a DB_TTL_MS
  * (found or not, so new phones show soon).  While the database is down the
  * line waits, and every line behind it: nothing is decided without it.
@@ -51,6 +58,9 @@
 #define OUT_BATCH   (64 * 1024)     /* regular-file stdout is written in these */
 #define SAVE_MS     1000            /* state file written at most this often */
 #define DB_TTL_MS   60000           /* an address asked of the database again */
+#define RATE_BURST  3               /* changes a phone may make at once */
+#define PEERS_MAX   100000          /* peers remembered; more is a flood */
+#define WARNED_MAX  10000           /* unknown addresses named, each once */
 
 /*
  * SPA phones: "[0]Enable DND" / "[0]Disable DND" after the daemon's
@@ -65,6 +75,7 @@ static const char builtin[] =
 
 static const char *cflag, *dflag, *Fflag, *sflag;
 static char mflag[PATH_MAX], pflag[PATH_MAX], tflag[64] = "PJSIP";
+static int rflag = 5;
 
 struct pat {
 	pcre2_code *re;
@@ -82,7 +93,10 @@ struct ent {
 	size_t   kl;
 	uint32_t h;
 	int      st;                    /* peers: last state sent, -1 none */
-	int64_t  at;                    /* -d: when the database said v */
+	int      held;                  /* peers: the change held back, or -1 */
+	int64_t  at;                    /* -d: when the database said v;
+	                                   peers: the next change is due then
+	                                   (+ RATE_BURST-1 turns) */
 };
 struct tab {
 	struct ent *e;
@@ -108,12 +122,14 @@ static struct ami_buf out;
 static int outreg;
 static volatile sig_atomic_t gotusr1, gothup, stop;
 static unsigned long long nlines, nmatched, nsent, nrepeat, nunknown, nunmatched;
+static unsigned long long nheld;        /* changes held back, ever */
+static size_t holding;                  /* peers with a change held now */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: dndparse [-c config] [-d group | -m mapfile] "
-	    "[-F file [-s statefile]]\n\t[-p patterns] [-t tech]\n");
+	    "[-F file [-s statefile]]\n\t[-p patterns] [-r seconds] [-t tech]\n");
 	exit(2);
 }
 
@@ -177,6 +193,7 @@ tab_get(struct tab *t, const char *k, size_t kl, int add)
 	t->e[i].kl = kl;
 	t->e[i].h = h;
 	t->e[i].st = -1;
+	t->e[i].held = -1;
 	t->n++;
 	return &t->e[i];
 }
@@ -361,24 +378,62 @@ emit(const char *peer, size_t pl, int on)
 	    " Status=\"DND disabled\"\n");
 }
 
+/* the rate: may peer e change now?  If so, its turn is taken */
+static int
+turn(struct ent *e, int64_t now)
+{
+	int64_t step = rflag * 1000LL;
+
+	if (rflag == 0)
+		return 1;
+	if (now < e->at - (RATE_BURST - 1) * step)
+		return 0;
+	e->at = (e->at > now ? e->at : now) + step;
+	return 1;
+}
+
+/* send what is held and due (all: everything held); ms to the next due */
+static int
+release(int all)
+{
+	int64_t now = ami_now_ms(), due, next = -1;
+	struct ent *e;
+	size_t i;
+
+	for (i = 0; holding > 0 && i < peers.cap; i++) {
+		e = &peers.e[i];
+		if (e->k == NULL || e->held < 0)
+			continue;
+		if (all || turn(e, now)) {
+			emit(e->k, e->kl, e->held);
+			e->st = e->held;
+			e->held = -1;
+			holding--;
+			nsent++;
+			continue;
+		}
+		due = e->at - (RATE_BURST - 1) * rflag * 1000LL;
+		if (next < 0 || due < next)
+			next = due;
+	}
+	return next < 0 ? -1 : next - now > INT_MAX ? INT_MAX : (int)(next - now);
+}
+
 /* a diagnostic naming the input line, its bytes made visible */
 static void
 sayline(const char *what, const char *s, size_t n)
 {
-	struct ami_buf b = { 0 };
+	char vis[400];
 
-	ami_text_value(&b, s, n > 300 ? 300 : n);
-	ami_buf_addc(&b, '\0');
-	warnx("%s: %s", what, b.p);
-	ami_buf_free(&b);
+	warnx("%s: %s", what, ami_visible(vis, sizeof(vis), s, n));
 }
 
 static void
 counters(void)
 {
-	warnx("lines %llu, matched %llu (sent %llu, repeated %llu), unknown "
-	    "%llu, unmatched %llu", nlines, nmatched, nsent, nrepeat,
-	    nunknown, nunmatched);
+	warnx("lines %llu, matched %llu (sent %llu, repeated %llu, held %llu), "
+	    "unknown %llu, unmatched %llu", nlines, nmatched, nsent, nrepeat,
+	    nheld, nunknown, nunmatched);
 }
 
 static void
@@ -532,7 +587,8 @@ doline(const char *s, size_t n)
 			peer = (e = tab_get(&map, key, kl, 0)) ? e->v : NULL;
 		if (peer == NULL) {
 			nunknown++;
-			if (tab_get(&warned, key, kl, 0) == NULL) {
+			if (warned.n < WARNED_MAX &&
+			    tab_get(&warned, key, kl, 0) == NULL) {
 				tab_get(&warned, key, kl, 1);
 				ami_text_value(&what, ip, il > 255 ? 255 : il);
 				ami_buf_adds(&what, " is not in ");
@@ -542,6 +598,9 @@ doline(const char *s, size_t n)
 				ami_buf_addc(&what, '\0');
 				sayline(what.p, s, n);
 				ami_buf_free(&what);
+				if (warned.n == WARNED_MAX)
+					warnx("%d unknown addresses named; more "
+					    "are only counted", WARNED_MAX);
 			}
 			return 0;
 		}
@@ -551,14 +610,31 @@ doline(const char *s, size_t n)
 		return 0;
 	}
 	nmatched++;
-	e = tab_get(&peers, peer, pl, 1);
-	if (e->st == on) {
+	if ((e = tab_get(&peers, peer, pl, 0)) == NULL) {
+		if (peers.n == PEERS_MAX) {
+			nunknown++;
+			sayline("too many peers to remember; ignored", s, n);
+			return 0;
+		}
+		e = tab_get(&peers, peer, pl, 1);
+	}
+	if (on == (e->held >= 0 ? e->held : e->st)) {
 		nrepeat++;
 		return 0;
 	}
-	e->st = on;
-	nsent++;
-	emit(peer, pl, on);
+	if (e->held >= 0) {             /* back to what was sent: nothing to do */
+		e->held = -1;
+		holding--;
+		nrepeat++;
+	} else if (turn(e, ami_now_ms())) {
+		e->st = on;
+		nsent++;
+		emit(peer, pl, on);
+	} else {
+		e->held = on;
+		holding++;
+		nheld++;
+	}
 	return 0;
 }
 
@@ -622,6 +698,7 @@ readstdin(const sigset_t *open)
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
 	struct input in = { .fd = 0 };
 	ssize_t n;
+	int ms;
 
 	for (;;) {
 		signals(open);
@@ -629,8 +706,9 @@ readstdin(const sigset_t *open)
 			break;
 		/* about to wait: what is decided goes out first */
 		if (poll(&pfd, 1, 0) == 0) {
+			ms = release(0);
 			flushout(1);
-			waitfor(0, -1, open);
+			waitfor(0, ms, open);
 			continue;
 		}
 		ami_buf_grow(&in.b, READ_SIZE);
@@ -646,6 +724,7 @@ readstdin(const sigset_t *open)
 		flushout(0);
 	}
 	lines(&in, 1);
+	release(1);
 	ami_buf_free(&in.b);
 }
 
@@ -877,7 +956,7 @@ static void
 follow(const char *path, const sigset_t *open)
 {
 	char dir[PATH_MAX], evbuf[4096];
-	int ifd, ms;
+	int ifd, ms, holdms;
 	int64_t now;
 
 	strlcpy(dir, path, sizeof(dir));
@@ -894,19 +973,23 @@ follow(const char *path, const sigset_t *open)
 	while (!stop) {
 		signals(open);
 		check(path);
+		holdms = release(0);
 		flushout(1);
 		now = ami_now_ms();
-		if (dirty && now - lastsave >= SAVE_MS)
+		if (dirty && holding == 0 && now - lastsave >= SAVE_MS)
 			savestate();
 		/* the directory may be on a file system inotify can't see */
 		ms = 1000;
-		if (dirty && sflag != NULL)
+		if (dirty && holding == 0 && sflag != NULL)
 			ms = lastsave + SAVE_MS - now;
+		if (holdms >= 0 && holdms < ms)
+			ms = holdms;
 		waitfor(ifd, ms < 0 ? 0 : ms, open);
 		while (read(ifd, evbuf, sizeof(evbuf)) > 0)
 			;
 	}
 	check(path);
+	release(1);
 	flushout(1);
 	savestate();
 	close(ifd);
@@ -921,13 +1004,13 @@ main(int argc, char *argv[])
 		{ "patterns", pflag, sizeof(pflag) },
 		{ "tech", tflag, sizeof(tflag) },
 	};
-	const char *m = NULL, *p = NULL, *t = NULL;
+	const char *m = NULL, *p = NULL, *t = NULL, *errstr;
 	sigset_t block, open;
 	struct stat st;
 	char errbuf[256];
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:d:F:hm:p:s:t:V")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:F:hm:p:r:s:t:V")) != -1) {
 		switch (ch) {
 		case 'c':
 			cflag = optarg;
@@ -943,6 +1026,11 @@ main(int argc, char *argv[])
 			break;
 		case 'p':
 			p = optarg;
+			break;
+		case 'r':
+			rflag = strtonum(optarg, 0, 3600, &errstr);
+			if (errstr != NULL)
+				errx(2, "-r %s: %s", optarg, errstr);
 			break;
 		case 's':
 			sflag = optarg;

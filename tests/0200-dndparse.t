@@ -128,7 +128,7 @@ echo 'some other line' >&3
 check "the unknown address is said at once" wait_for 10 grep -q '192.168.161.200 is not in' "$tmp/err"
 kill -USR1 $dp
 check "SIGUSR1: the counters" wait_for 10 grep -q \
-    'lines 3, matched 1 (sent 1, repeated 0), unknown 1, unmatched 1' "$tmp/err"
+    'lines 3, matched 1 (sent 1, repeated 0, held 0), unknown 1, unmatched 1' "$tmp/err"
 cp "$sx/peers.map" "$tmp/map3"
 echo '192.168.161.200 990 New phone' >>"$tmp/map3"
 cp "$sx/peers.map" "$tmp/livemap"
@@ -149,6 +149,44 @@ check "SIGHUP: the map is read again, the new phone maps" wait_for 10 grep -q 'P
 exec 3>&-
 wait $dp
 check "end of input: exit 0" test $? -eq 0
+
+# -- a flood from one phone: RATE_BURST (3) changes at once, then one each
+# -r seconds; a change that comes sooner is held, the latest goes out --
+flood() {   # 5 x Enable/Disable from 937 (.6), then one change of 916 (.7)
+	for i in 1 2 3 4 5; do
+		echo 'Aug 29 11:46:46 192.168.161.6 [0]Enable DND'
+		echo 'Aug 29 11:46:46 192.168.161.6 [0]Disable DND'
+	done
+	echo 'Aug 29 11:46:47 192.168.161.7 [0]Enable DND'
+}
+dndparse -m "$sx/peers.map" -r 60 <"$tmp/fifo" >"$tmp/out" 2>"$tmp/err" &
+dp=$!
+pids="$pids $dp"
+exec 3>"$tmp/fifo"
+flood >&3
+wait_for 10 has_count 4 UserEvent "$tmp/out"
+check "a flood: 3 changes of 937 at once, the rest held" has_count 3 Peername=937 "$tmp/out"
+check "the other phone is not held back" has_count 1 'Peername=916 DND=enabled' "$tmp/out"
+kill -USR1 $dp
+check "the counters: 4 held, 3 taken back" wait_for 10 grep -q \
+    'lines 11, matched 11 (sent 4, repeated 3, held 4)' "$tmp/err"
+exec 3>&-
+wait $dp
+check "end of input: exit 0" test $? -eq 0
+check "and the held change goes out: 937's last state, disabled" sh -c \
+    "[ \$(grep -c Peername=937 '$tmp/out') -eq 4 ] && tail -1 '$tmp/out' | grep -q 'Peername=937 DND=disabled'"
+dndparse -m "$sx/peers.map" -r 1 <"$tmp/fifo" >"$tmp/out" 2>"$tmp/err" &
+dp=$!
+pids="$pids $dp"
+exec 3>"$tmp/fifo"
+flood >&3
+check "-r 1: the held change goes out when 937's turn comes, the input still open" \
+    wait_for 10 has_count 4 Peername=937 "$tmp/out"
+check "as its last state" sh -c "grep Peername=937 '$tmp/out' | tail -1 | grep -q DND=disabled"
+exec 3>&-
+wait $dp
+dndparse -r 3601 </dev/null 2>"$tmp/err"
+check "-r over an hour: exit 2, said" sh -c "[ $? -eq 2 ] && grep -q -- '-r 3601: too large' '$tmp/err'"
 
 # -- -F: follow a file across rotation; the state file --
 # phone i: 10.0.A.B -> peer 1000+i, so every line is a change of its own

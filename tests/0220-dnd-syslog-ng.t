@@ -42,7 +42,8 @@ fi
 printf '127.0.0.1 100 the phone\n10.0.0.7 200 another phone\n' >"$tmp/map"
 amisim_start a -L "$tmp/a.log"
 mkfifo "$tmp/pipe"
-dndparse -m "$tmp/map" -F "$log" -s "$tmp/state" >"$tmp/pipe" 2>"$tmp/dp.err" &
+# -r 0: one phone changes on every line here, each to be counted
+dndparse -m "$tmp/map" -r 0 -F "$log" -s "$tmp/state" >"$tmp/pipe" 2>"$tmp/dp.err" &
 dp=$!
 amiaction -c "$tmp/a.conf" <"$tmp/pipe" >"$tmp/aa.out" 2>"$tmp/aa.err" &
 ap=$!

@@ -69,7 +69,7 @@ run() {
 	n=$(wc -l <"$d/got")
 	kill -USR1 $dp
 	check "$style: no line read twice (the counters: $n sent, none repeated)" \
-	    wait_for 10 grep -q "^dndparse: lines [0-9]*, matched $n (sent $n, repeated 0)" "$d/err"
+	    wait_for 10 grep -q "^dndparse: lines [0-9]*, matched $n (sent $n, repeated 0, held 0)" "$d/err"
 	kill $dp
 	wait $dp
 	check "$style: nothing else said" sh -c "! grep -v '^dndparse: lines' '$d/err' | grep -q ."
