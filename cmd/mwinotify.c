@@ -100,10 +100,10 @@ static size_t ninflight;
 static uint64_t txnseq;
 static char branchpfx[32];
 
-static struct ami_watchers *db;
+static struct ami_db *db;
+static struct ami_watchers *aw;
 static int64_t db_retry_at, db_backoff;
 static int db_down;
-static char db_err[256];
 
 static int sock = -1;
 static char via_host[64];     /* numeric, [v6] bracketed */
@@ -309,15 +309,14 @@ report(const char *mailbox, const char *watcher, const char *callid,
 	ami_msg_free(&m);
 }
 
+/* the database failed us: wait before the next try */
 static void
-db_close(const char *why)
+db_failed(void)
 {
 	if (!db_down)
-		warnx("database down (%s); %zu messages wait", why, qlen);
+		warnx("database down (%s); %zu messages wait", ami_db_error(db),
+		    qlen);
 	db_down = 1;
-	strlcpy(db_err, why, sizeof(db_err));
-	ami_watchers_close(db);
-	db = NULL;
 	db_backoff = db_backoff == 0 ? 500 : db_backoff * 2;
 	if (db_backoff > 10000)
 		db_backoff = 10000;
@@ -327,10 +326,9 @@ db_close(const char *why)
 static int
 db_open(void)
 {
-	if (db != NULL)
-		return 0;
-	if ((db = ami_watchers_open(dflag, Fflag, db_err, sizeof(db_err))) == NULL) {
-		db_close(db_err);
+	if ((aw == NULL && (aw = ami_watchers_open(db)) == NULL) ||
+	    ami_db_connect(db) < 0) {
+		db_failed();
 		return -1;
 	}
 	if (db_down)
@@ -338,7 +336,7 @@ db_open(void)
 	db_down = 0;
 	db_backoff = 0;
 	if (cf.cseq_offset < 0)
-		cf.cseq_offset = layouts[ami_watchers_layout(db)].offset;
+		cf.cseq_offset = layouts[ami_watchers_layout(aw)].offset;
 	return 0;
 }
 
@@ -464,11 +462,10 @@ static int
 notify_row(struct job *j, struct ami_watcher *w)
 {
 	struct ami_watcher *rows;
-	char why[256];
-	int i, rc, down, nrows;
+	int i, rc, nrows;
 
-	for (i = 0; (rc = ami_watchers_bump(db, w->id, w->local_cseq, &down,
-	    why, sizeof(why))) == 0; i++) {
+	for (i = 0; (rc = ami_watchers_bump(aw, w->id, w->local_cseq)) == 0;
+	    i++) {
 		/* the proxy sent a NOTIFY meanwhile: start from its CSeq */
 		if (i == BUMP_TRIES) {
 			warnx("%s: row %lu: local_cseq keeps moving; skipped",
@@ -476,8 +473,8 @@ notify_row(struct job *j, struct ami_watcher *w)
 			status = 2;
 			return 0;
 		}
-		if ((nrows = ami_watchers_load(db, w->f[AMI_W_WUSER],
-		    w->f[AMI_W_WDOMAIN], &rows, &down, why, sizeof(why))) < 0)
+		if ((nrows = ami_watchers_load(aw, w->f[AMI_W_WUSER],
+		    w->f[AMI_W_WDOMAIN], &rows)) < 0)
 			break;
 		for (rc = 0; rc < nrows && rows[rc].id != w->id; rc++)
 			;
@@ -490,11 +487,11 @@ notify_row(struct job *j, struct ami_watcher *w)
 		ami_watchers_free(rows, nrows);
 	}
 	if (rc < 0) {
-		if (down) {
-			db_close(why);
+		if (!ami_db_up(db)) {
+			db_failed();
 			return -1;
 		}
-		warnx("%s: %s", j->mailbox, why);
+		warnx("%s: %s", j->mailbox, ami_db_error(db));
 		status = 2;
 		return 0;
 	}
@@ -525,8 +522,7 @@ run_batch(struct job **jobs, int k)
 	unsigned long *ids = NULL;
 	long *olds = NULL;
 	int *done = NULL, *pj = NULL, *pr = NULL;
-	int n, i, r, np = 0, down, rc = 1, any;
-	char why[256];
+	int n, i, r, np = 0, rc = 1, any;
 
 	if (db_open() < 0)
 		return 0;
@@ -534,14 +530,13 @@ run_batch(struct job **jobs, int k)
 		users[i] = jobs[i]->user;
 		domains[i] = jobs[i]->domain;
 	}
-	if ((n = ami_watchers_load_many(db, users, domains, k, &rows, &down,
-	    why, sizeof(why))) < 0) {
-		if (down) {
-			db_close(why);
+	if ((n = ami_watchers_load_many(aw, users, domains, k, &rows)) < 0) {
+		if (!ami_db_up(db)) {
+			db_failed();
 			return 0;
 		}
 		for (i = 0; i < k; i++)
-			warnx("%s: %s", jobs[i]->mailbox, why);
+			warnx("%s: %s", jobs[i]->mailbox, ami_db_error(db));
 		status = 2;
 		return 1;
 	}
@@ -564,14 +559,13 @@ run_batch(struct job **jobs, int k)
 			warnx("%s: no active subscription of %s@%s",
 			    jobs[i]->mailbox, jobs[i]->user, jobs[i]->domain);
 	}
-	if (np > 0 && ami_watchers_bump_many(db, ids, olds, np, done, &down, why,
-	    sizeof(why)) < 0) {
-		if (down) {
-			db_close(why);
+	if (np > 0 && ami_watchers_bump_many(aw, ids, olds, np, done) < 0) {
+		if (!ami_db_up(db)) {
+			db_failed();
 			rc = 0;
 		} else {
 			for (i = 0; i < k; i++)
-				warnx("%s: %s", jobs[i]->mailbox, why);
+				warnx("%s: %s", jobs[i]->mailbox, ami_db_error(db));
 			status = 2;
 		}
 		goto out;
@@ -685,7 +679,6 @@ onresponse(const char *p, size_t len)
 	uint64_t n = 0;
 	size_t pl = strlen(branchpfx), i;
 	char st[16], extra[32] = "";
-	int down;
 
 	if (ami_sip_response(p, len, &r) < 0 || r.branchl <= pl ||
 	    memcmp(r.branch, branchpfx, pl) != 0)
@@ -712,13 +705,11 @@ onresponse(const char *p, size_t len)
 	if (r.status == 481) {
 		strlcpy(extra, "gone", sizeof(extra));
 		if (pflag && db_open() == 0) {
-			char why[256];
-			if (ami_watchers_delete(db, t->rowid, &down, why,
-			    sizeof(why)) < 0) {
+			if (ami_watchers_delete(aw, t->rowid) < 0) {
 				warnx("%s: prune row %lu: %s", t->mailbox,
-				    t->rowid, why);
-				if (down)
-					db_close(why);
+				    t->rowid, ami_db_error(db));
+				if (!ami_db_up(db))
+					db_failed();
 			} else
 				strlcpy(extra, "pruned", sizeof(extra));
 		}
@@ -864,7 +855,7 @@ run(int readstdin)
 	}
 	while ((j = qhead) != NULL) {
 		warnx("%s: not delivered: %s", j->mailbox, stop ? "interrupted" :
-		    *db_err ? db_err : "database down");
+		    ami_db_error(db));
 		qhead = j->next;
 		job_free(j);
 		status = 2;
@@ -964,14 +955,12 @@ cmd_show(const char *user, const char *domain)
 	struct ami_watcher *rows;
 	struct ami_msg m = { 0 };
 	struct ami_buf b = { 0 };
-	char why[256], id[24], cs[24], ex[24];
-	int n, i, down;
+	char id[24], cs[24], ex[24];
+	int n, i;
 
-	if ((db = ami_watchers_open(dflag, Fflag, why, sizeof(why))) == NULL)
-		errx(2, "%s", why);
-	if ((n = ami_watchers_load(db, user, domain, &rows, &down, why,
-	    sizeof(why))) < 0)
-		errx(2, "%s", why);
+	if ((aw = ami_watchers_open(db)) == NULL ||
+	    (n = ami_watchers_load(aw, user, domain, &rows)) < 0)
+		errx(2, "database %s: %s", dflag, ami_db_error(db));
 	for (i = 0; i < n; i++) {
 		ami_msg_clear(&m);
 		snprintf(id, sizeof(id), "%lu", rows[i].id);
@@ -1010,19 +999,19 @@ cmd_status(void)
 	long n = -1;
 	int rc = 0;
 
-	if ((db = ami_watchers_open(dflag, Fflag, why, sizeof(why))) != NULL)
-		n = ami_watchers_count(db, why, sizeof(why));
+	if ((aw = ami_watchers_open(db)) != NULL)
+		n = ami_watchers_count(aw);
 	if (n < 0) {
 		ami_msg_adds(&m, "Database", "down");
-		ami_msg_adds(&m, "Error", why);
+		ami_msg_adds(&m, "Error", ami_db_error(db));
 		rc = 1;
 	} else {
 		snprintf(nb, sizeof(nb), "%ld", n);
 		ami_msg_adds(&m, "Database", "ok");
-		ami_msg_adds(&m, "Layout", layouts[ami_watchers_layout(db)].name);
+		ami_msg_adds(&m, "Layout", layouts[ami_watchers_layout(aw)].name);
 		ami_msg_adds(&m, "Subscriptions", nb);
 		if (cf.cseq_offset < 0)
-			cf.cseq_offset = layouts[ami_watchers_layout(db)].offset;
+			cf.cseq_offset = layouts[ami_watchers_layout(aw)].offset;
 	}
 	if (Pflag == NULL) {
 		ami_msg_adds(&m, "Proxy", "unset");
@@ -1138,6 +1127,7 @@ main(int argc, char *argv[])
 		strlcpy(cf.contact_user, "asterisk", sizeof(cf.contact_user));
 	if (mflag != NULL)
 		loadmap(mflag);
+	db = ami_db_new(dflag, Fflag);
 	if (fstat(1, &st) == 0 && !S_ISREG(st.st_mode))
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -1182,7 +1172,8 @@ main(int argc, char *argv[])
 			run(1);
 		rc = status;
 	}
-	ami_watchers_close(db);
+	ami_watchers_close(aw);
+	ami_db_free(db);
 	if (fflush(stdout) == EOF || ferror(stdout))
 		err(2, "stdout");
 	return rc;
