@@ -474,8 +474,10 @@ notify_row(struct job *j, struct ami_watcher *w)
 			return 0;
 		}
 		if ((nrows = ami_watchers_load(aw, w->f[AMI_W_WUSER],
-		    w->f[AMI_W_WDOMAIN], &rows)) < 0)
+		    w->f[AMI_W_WDOMAIN], &rows)) < 0) {
+			rc = -1;
 			break;
+		}
 		for (rc = 0; rc < nrows && rows[rc].id != w->id; rc++)
 			;
 		if (rc == nrows) {
