@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <limits.h>
@@ -151,10 +150,25 @@ xstrdup(const char *s)
 	return d;
 }
 
+/* a number of the [mwinotify] section, when set */
 static void
-setkey(const char *path, int line, const char *k, const char *v)
+confnum(const char *key, const char *v, int *n, int min, int max)
 {
-	struct { const char *k; char *dst; size_t size; } s[] = {
+	const char *e;
+
+	if (*v == '\0')
+		return;
+	*n = strtonum(v, min, max, &e);
+	if (e != NULL)
+		errx(2, "[mwinotify] %s = %s: %s", key, v, e);
+}
+
+/* the [mwinotify] section of the configuration files */
+static void
+loadconf(void)
+{
+	char offset[32] = "", t1[32] = "", t2[32] = "", why[1200];
+	struct ami_confkey keys[] = {
 		{ "proxy", cf.proxy, sizeof(cf.proxy) },
 		{ "bind", cf.bind, sizeof(cf.bind) },
 		{ "user_agent", cf.user_agent, sizeof(cf.user_agent) },
@@ -164,64 +178,17 @@ setkey(const char *path, int line, const char *k, const char *v)
 		{ "map", cf.map, sizeof(cf.map) },
 		{ "dbgroup", cf.dbgroup, sizeof(cf.dbgroup) },
 		{ "dbfile", cf.dbfile, sizeof(cf.dbfile) },
+		{ "cseq_offset", offset, sizeof(offset) },
+		{ "t1", t1, sizeof(t1) },
+		{ "t2", t2, sizeof(t2) },
 	};
-	const char *e;
-	size_t i;
 
-	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		if (strcmp(k, s[i].k) == 0) {
-			if (strlcpy(s[i].dst, v, s[i].size) >= s[i].size)
-				errx(2, "%s:%d: %s is too long", path, line, k);
-			return;
-		}
-	if (strcmp(k, "cseq_offset") == 0)
-		cf.cseq_offset = strtonum(v, 0, 1000, &e);
-	else if (strcmp(k, "t1") == 0)
-		cf.t1 = strtonum(v, 10, 10000, &e);
-	else if (strcmp(k, "t2") == 0)
-		cf.t2 = strtonum(v, 10, 60000, &e);
-	else
-		errx(2, "%s:%d: unknown key %s in [mwinotify]", path, line, k);
-	if (e != NULL)
-		errx(2, "%s:%d: %s is %s", path, line, k, e);
-}
-
-/* the [mwinotify] section of path; a missing file only matters for -c */
-static void
-loadconf(const char *path, int must)
-{
-	char line[1100], *p, *eq, sect[64] = "";
-	int lineno = 0;
-	FILE *fp;
-
-	if ((fp = fopen(path, "r")) == NULL) {
-		if ((errno == ENOENT || errno == EACCES) && !must)
-			return;
-		err(2, "%s", path);
-	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		lineno++;
-		p = ami_trim(line);
-		if (*p == '\0' || *p == ';' || *p == '#')
-			continue;
-		if (*p == '[' && (eq = strchr(p, ']')) != NULL) {
-			*eq = '\0';
-			strlcpy(sect, ami_trim(p + 1), sizeof(sect));
-			continue;
-		}
-		if (strcmp(sect, "mwinotify") != 0)
-			continue;
-		if ((eq = strchr(p, '=')) == NULL)
-			errx(2, "%s:%d: expected key = value", path, lineno);
-		*eq = '\0';
-		for (char *c = eq + 1; *c; c++)
-			if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) {
-				*c = '\0';
-				break;
-			}
-		setkey(path, lineno, ami_trim(p), ami_trim(eq + 1));
-	}
-	fclose(fp);
+	if (ami_conf_section("mwinotify", cflag, keys,
+	    sizeof(keys) / sizeof(keys[0]), why, sizeof(why)) < 0)
+		errx(2, "%s", why);
+	confnum("cseq_offset", offset, &cf.cseq_offset, 0, 1000);
+	confnum("t1", t1, &cf.t1, 10, 10000);
+	confnum("t2", t2, &cf.t2, 10, 60000);
 }
 
 /* "mailbox sipuser@domain" or "@context domain" lines */
@@ -1053,8 +1020,8 @@ main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = onsignal };
 	struct stat st;
-	const char *home, *errstr;
-	char homefile[512];
+	const char *errstr;
+	char mailbox[512];
 	int ch, rc, nw, no;
 
 	while ((ch = getopt(argc, argv, "b:c:d:F:hm:P:pVvW:w:")) != -1) {
@@ -1103,13 +1070,7 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 
-	loadconf("/etc/amitools.conf", 0);
-	if ((home = getenv("HOME")) != NULL) {
-		snprintf(homefile, sizeof(homefile), "%s/.amitools.conf", home);
-		loadconf(homefile, 0);
-	}
-	if (cflag != NULL)
-		loadconf(cflag, 1);
+	loadconf();
 	if (cf.t2 < cf.t1)
 		errx(2, "t2 (%d ms) is below t1 (%d ms)", cf.t2, cf.t1);
 	if (bflag == NULL && *cf.bind)
@@ -1161,9 +1122,9 @@ main(int argc, char *argv[])
 				errx(2, "old %s: %s", argv[4], errstr);
 			if (strpbrk(argv[1], "\r\n") || strpbrk(argv[2], "\r\n"))
 				errx(2, "user or domain holds CR or LF");
-			snprintf(homefile, sizeof(homefile), "%s@%s", argv[1],
+			snprintf(mailbox, sizeof(mailbox), "%s@%s", argv[1],
 			    argv[2]);
-			enqueue(homefile, argv[1], argv[2], nw, no);
+			enqueue(mailbox, argv[1], argv[2], nw, no);
 			run(0);
 			if (sent == 0 && status == 0) {
 				warnx("no active message-summary subscription "
