@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <limits.h>
@@ -100,10 +99,10 @@ static size_t ninflight;
 static uint64_t txnseq;
 static char branchpfx[32];
 
-static struct ami_watchers *db;
+static struct ami_db *db;
+static struct ami_watchers *aw;
 static int64_t db_retry_at, db_backoff;
 static int db_down;
-static char db_err[256];
 
 static int sock = -1;
 static char via_host[64];     /* numeric, [v6] bracketed */
@@ -151,10 +150,25 @@ xstrdup(const char *s)
 	return d;
 }
 
+/* a number of the [mwinotify] section, when set */
 static void
-setkey(const char *path, int line, const char *k, const char *v)
+confnum(const char *key, const char *v, int *n, int min, int max)
 {
-	struct { const char *k; char *dst; size_t size; } s[] = {
+	const char *e;
+
+	if (*v == '\0')
+		return;
+	*n = strtonum(v, min, max, &e);
+	if (e != NULL)
+		errx(2, "[mwinotify] %s = %s: %s", key, v, e);
+}
+
+/* the [mwinotify] section of the configuration files */
+static void
+loadconf(void)
+{
+	char offset[32] = "", t1[32] = "", t2[32] = "", why[1200];
+	struct ami_confkey keys[] = {
 		{ "proxy", cf.proxy, sizeof(cf.proxy) },
 		{ "bind", cf.bind, sizeof(cf.bind) },
 		{ "user_agent", cf.user_agent, sizeof(cf.user_agent) },
@@ -164,64 +178,17 @@ setkey(const char *path, int line, const char *k, const char *v)
 		{ "map", cf.map, sizeof(cf.map) },
 		{ "dbgroup", cf.dbgroup, sizeof(cf.dbgroup) },
 		{ "dbfile", cf.dbfile, sizeof(cf.dbfile) },
+		{ "cseq_offset", offset, sizeof(offset) },
+		{ "t1", t1, sizeof(t1) },
+		{ "t2", t2, sizeof(t2) },
 	};
-	const char *e;
-	size_t i;
 
-	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		if (strcmp(k, s[i].k) == 0) {
-			if (strlcpy(s[i].dst, v, s[i].size) >= s[i].size)
-				errx(2, "%s:%d: %s is too long", path, line, k);
-			return;
-		}
-	if (strcmp(k, "cseq_offset") == 0)
-		cf.cseq_offset = strtonum(v, 0, 1000, &e);
-	else if (strcmp(k, "t1") == 0)
-		cf.t1 = strtonum(v, 10, 10000, &e);
-	else if (strcmp(k, "t2") == 0)
-		cf.t2 = strtonum(v, 10, 60000, &e);
-	else
-		errx(2, "%s:%d: unknown key %s in [mwinotify]", path, line, k);
-	if (e != NULL)
-		errx(2, "%s:%d: %s is %s", path, line, k, e);
-}
-
-/* the [mwinotify] section of path; a missing file only matters for -c */
-static void
-loadconf(const char *path, int must)
-{
-	char line[1100], *p, *eq, sect[64] = "";
-	int lineno = 0;
-	FILE *fp;
-
-	if ((fp = fopen(path, "r")) == NULL) {
-		if ((errno == ENOENT || errno == EACCES) && !must)
-			return;
-		err(2, "%s", path);
-	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		lineno++;
-		p = ami_trim(line);
-		if (*p == '\0' || *p == ';' || *p == '#')
-			continue;
-		if (*p == '[' && (eq = strchr(p, ']')) != NULL) {
-			*eq = '\0';
-			strlcpy(sect, ami_trim(p + 1), sizeof(sect));
-			continue;
-		}
-		if (strcmp(sect, "mwinotify") != 0)
-			continue;
-		if ((eq = strchr(p, '=')) == NULL)
-			errx(2, "%s:%d: expected key = value", path, lineno);
-		*eq = '\0';
-		for (char *c = eq + 1; *c; c++)
-			if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) {
-				*c = '\0';
-				break;
-			}
-		setkey(path, lineno, ami_trim(p), ami_trim(eq + 1));
-	}
-	fclose(fp);
+	if (ami_conf_section("mwinotify", cflag, keys,
+	    sizeof(keys) / sizeof(keys[0]), why, sizeof(why)) < 0)
+		errx(2, "%s", why);
+	confnum("cseq_offset", offset, &cf.cseq_offset, 0, 1000);
+	confnum("t1", t1, &cf.t1, 10, 10000);
+	confnum("t2", t2, &cf.t2, 10, 60000);
 }
 
 /* "mailbox sipuser@domain" or "@context domain" lines */
@@ -309,15 +276,14 @@ report(const char *mailbox, const char *watcher, const char *callid,
 	ami_msg_free(&m);
 }
 
+/* the database failed us: wait before the next try */
 static void
-db_close(const char *why)
+db_failed(void)
 {
 	if (!db_down)
-		warnx("database down (%s); %zu messages wait", why, qlen);
+		warnx("database down (%s); %zu messages wait", ami_db_error(db),
+		    qlen);
 	db_down = 1;
-	strlcpy(db_err, why, sizeof(db_err));
-	ami_watchers_close(db);
-	db = NULL;
 	db_backoff = db_backoff == 0 ? 500 : db_backoff * 2;
 	if (db_backoff > 10000)
 		db_backoff = 10000;
@@ -327,10 +293,9 @@ db_close(const char *why)
 static int
 db_open(void)
 {
-	if (db != NULL)
-		return 0;
-	if ((db = ami_watchers_open(dflag, Fflag, db_err, sizeof(db_err))) == NULL) {
-		db_close(db_err);
+	if ((aw == NULL && (aw = ami_watchers_open(db)) == NULL) ||
+	    ami_db_connect(db) < 0) {
+		db_failed();
 		return -1;
 	}
 	if (db_down)
@@ -338,7 +303,7 @@ db_open(void)
 	db_down = 0;
 	db_backoff = 0;
 	if (cf.cseq_offset < 0)
-		cf.cseq_offset = layouts[ami_watchers_layout(db)].offset;
+		cf.cseq_offset = layouts[ami_watchers_layout(aw)].offset;
 	return 0;
 }
 
@@ -464,11 +429,10 @@ static int
 notify_row(struct job *j, struct ami_watcher *w)
 {
 	struct ami_watcher *rows;
-	char why[256];
-	int i, rc, down, nrows;
+	int i, rc, nrows;
 
-	for (i = 0; (rc = ami_watchers_bump(db, w->id, w->local_cseq, &down,
-	    why, sizeof(why))) == 0; i++) {
+	for (i = 0; (rc = ami_watchers_bump(aw, w->id, w->local_cseq)) == 0;
+	    i++) {
 		/* the proxy sent a NOTIFY meanwhile: start from its CSeq */
 		if (i == BUMP_TRIES) {
 			warnx("%s: row %lu: local_cseq keeps moving; skipped",
@@ -476,9 +440,11 @@ notify_row(struct job *j, struct ami_watcher *w)
 			status = 2;
 			return 0;
 		}
-		if ((nrows = ami_watchers_load(db, w->f[AMI_W_WUSER],
-		    w->f[AMI_W_WDOMAIN], &rows, &down, why, sizeof(why))) < 0)
+		if ((nrows = ami_watchers_load(aw, w->f[AMI_W_WUSER],
+		    w->f[AMI_W_WDOMAIN], &rows)) < 0) {
+			rc = -1;
 			break;
+		}
 		for (rc = 0; rc < nrows && rows[rc].id != w->id; rc++)
 			;
 		if (rc == nrows) {
@@ -490,11 +456,11 @@ notify_row(struct job *j, struct ami_watcher *w)
 		ami_watchers_free(rows, nrows);
 	}
 	if (rc < 0) {
-		if (down) {
-			db_close(why);
+		if (!ami_db_up(db)) {
+			db_failed();
 			return -1;
 		}
-		warnx("%s: %s", j->mailbox, why);
+		warnx("%s: %s", j->mailbox, ami_db_error(db));
 		status = 2;
 		return 0;
 	}
@@ -525,8 +491,7 @@ run_batch(struct job **jobs, int k)
 	unsigned long *ids = NULL;
 	long *olds = NULL;
 	int *done = NULL, *pj = NULL, *pr = NULL;
-	int n, i, r, np = 0, down, rc = 1, any;
-	char why[256];
+	int n, i, r, np = 0, rc = 1, any;
 
 	if (db_open() < 0)
 		return 0;
@@ -534,14 +499,13 @@ run_batch(struct job **jobs, int k)
 		users[i] = jobs[i]->user;
 		domains[i] = jobs[i]->domain;
 	}
-	if ((n = ami_watchers_load_many(db, users, domains, k, &rows, &down,
-	    why, sizeof(why))) < 0) {
-		if (down) {
-			db_close(why);
+	if ((n = ami_watchers_load_many(aw, users, domains, k, &rows)) < 0) {
+		if (!ami_db_up(db)) {
+			db_failed();
 			return 0;
 		}
 		for (i = 0; i < k; i++)
-			warnx("%s: %s", jobs[i]->mailbox, why);
+			warnx("%s: %s", jobs[i]->mailbox, ami_db_error(db));
 		status = 2;
 		return 1;
 	}
@@ -564,14 +528,13 @@ run_batch(struct job **jobs, int k)
 			warnx("%s: no active subscription of %s@%s",
 			    jobs[i]->mailbox, jobs[i]->user, jobs[i]->domain);
 	}
-	if (np > 0 && ami_watchers_bump_many(db, ids, olds, np, done, &down, why,
-	    sizeof(why)) < 0) {
-		if (down) {
-			db_close(why);
+	if (np > 0 && ami_watchers_bump_many(aw, ids, olds, np, done) < 0) {
+		if (!ami_db_up(db)) {
+			db_failed();
 			rc = 0;
 		} else {
 			for (i = 0; i < k; i++)
-				warnx("%s: %s", jobs[i]->mailbox, why);
+				warnx("%s: %s", jobs[i]->mailbox, ami_db_error(db));
 			status = 2;
 		}
 		goto out;
@@ -685,7 +648,6 @@ onresponse(const char *p, size_t len)
 	uint64_t n = 0;
 	size_t pl = strlen(branchpfx), i;
 	char st[16], extra[32] = "";
-	int down;
 
 	if (ami_sip_response(p, len, &r) < 0 || r.branchl <= pl ||
 	    memcmp(r.branch, branchpfx, pl) != 0)
@@ -712,13 +674,11 @@ onresponse(const char *p, size_t len)
 	if (r.status == 481) {
 		strlcpy(extra, "gone", sizeof(extra));
 		if (pflag && db_open() == 0) {
-			char why[256];
-			if (ami_watchers_delete(db, t->rowid, &down, why,
-			    sizeof(why)) < 0) {
+			if (ami_watchers_delete(aw, t->rowid) < 0) {
 				warnx("%s: prune row %lu: %s", t->mailbox,
-				    t->rowid, why);
-				if (down)
-					db_close(why);
+				    t->rowid, ami_db_error(db));
+				if (!ami_db_up(db))
+					db_failed();
 			} else
 				strlcpy(extra, "pruned", sizeof(extra));
 		}
@@ -864,7 +824,7 @@ run(int readstdin)
 	}
 	while ((j = qhead) != NULL) {
 		warnx("%s: not delivered: %s", j->mailbox, stop ? "interrupted" :
-		    *db_err ? db_err : "database down");
+		    ami_db_error(db));
 		qhead = j->next;
 		job_free(j);
 		status = 2;
@@ -964,14 +924,12 @@ cmd_show(const char *user, const char *domain)
 	struct ami_watcher *rows;
 	struct ami_msg m = { 0 };
 	struct ami_buf b = { 0 };
-	char why[256], id[24], cs[24], ex[24];
-	int n, i, down;
+	char id[24], cs[24], ex[24];
+	int n, i;
 
-	if ((db = ami_watchers_open(dflag, Fflag, why, sizeof(why))) == NULL)
-		errx(2, "%s", why);
-	if ((n = ami_watchers_load(db, user, domain, &rows, &down, why,
-	    sizeof(why))) < 0)
-		errx(2, "%s", why);
+	if ((aw = ami_watchers_open(db)) == NULL ||
+	    (n = ami_watchers_load(aw, user, domain, &rows)) < 0)
+		errx(2, "database %s: %s", dflag, ami_db_error(db));
 	for (i = 0; i < n; i++) {
 		ami_msg_clear(&m);
 		snprintf(id, sizeof(id), "%lu", rows[i].id);
@@ -1010,19 +968,19 @@ cmd_status(void)
 	long n = -1;
 	int rc = 0;
 
-	if ((db = ami_watchers_open(dflag, Fflag, why, sizeof(why))) != NULL)
-		n = ami_watchers_count(db, why, sizeof(why));
+	if ((aw = ami_watchers_open(db)) != NULL)
+		n = ami_watchers_count(aw);
 	if (n < 0) {
 		ami_msg_adds(&m, "Database", "down");
-		ami_msg_adds(&m, "Error", why);
+		ami_msg_adds(&m, "Error", ami_db_error(db));
 		rc = 1;
 	} else {
 		snprintf(nb, sizeof(nb), "%ld", n);
 		ami_msg_adds(&m, "Database", "ok");
-		ami_msg_adds(&m, "Layout", layouts[ami_watchers_layout(db)].name);
+		ami_msg_adds(&m, "Layout", layouts[ami_watchers_layout(aw)].name);
 		ami_msg_adds(&m, "Subscriptions", nb);
 		if (cf.cseq_offset < 0)
-			cf.cseq_offset = layouts[ami_watchers_layout(db)].offset;
+			cf.cseq_offset = layouts[ami_watchers_layout(aw)].offset;
 	}
 	if (Pflag == NULL) {
 		ami_msg_adds(&m, "Proxy", "unset");
@@ -1062,8 +1020,8 @@ main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = onsignal };
 	struct stat st;
-	const char *home, *errstr;
-	char homefile[512];
+	const char *errstr;
+	char mailbox[512];
 	int ch, rc, nw, no;
 
 	while ((ch = getopt(argc, argv, "b:c:d:F:hm:P:pVvW:w:")) != -1) {
@@ -1112,13 +1070,7 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 
-	loadconf("/etc/amitools.conf", 0);
-	if ((home = getenv("HOME")) != NULL) {
-		snprintf(homefile, sizeof(homefile), "%s/.amitools.conf", home);
-		loadconf(homefile, 0);
-	}
-	if (cflag != NULL)
-		loadconf(cflag, 1);
+	loadconf();
 	if (cf.t2 < cf.t1)
 		errx(2, "t2 (%d ms) is below t1 (%d ms)", cf.t2, cf.t1);
 	if (bflag == NULL && *cf.bind)
@@ -1138,6 +1090,7 @@ main(int argc, char *argv[])
 		strlcpy(cf.contact_user, "asterisk", sizeof(cf.contact_user));
 	if (mflag != NULL)
 		loadmap(mflag);
+	db = ami_db_new(dflag, Fflag);
 	if (fstat(1, &st) == 0 && !S_ISREG(st.st_mode))
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -1169,9 +1122,9 @@ main(int argc, char *argv[])
 				errx(2, "old %s: %s", argv[4], errstr);
 			if (strpbrk(argv[1], "\r\n") || strpbrk(argv[2], "\r\n"))
 				errx(2, "user or domain holds CR or LF");
-			snprintf(homefile, sizeof(homefile), "%s@%s", argv[1],
+			snprintf(mailbox, sizeof(mailbox), "%s@%s", argv[1],
 			    argv[2]);
-			enqueue(homefile, argv[1], argv[2], nw, no);
+			enqueue(mailbox, argv[1], argv[2], nw, no);
 			run(0);
 			if (sent == 0 && status == 0) {
 				warnx("no active message-summary subscription "
@@ -1182,7 +1135,8 @@ main(int argc, char *argv[])
 			run(1);
 		rc = status;
 	}
-	ami_watchers_close(db);
+	ami_watchers_close(aw);
+	ami_db_free(db);
 	if (fflush(stdout) == EOF || ferror(stdout))
 		err(2, "stdout");
 	return rc;

@@ -955,22 +955,33 @@ batch(const char *head, const char *group, const char *tail,
 	return 0;
 }
 
-/* a peer's change is done: count it, forget what was said */
+/* the pending changes are done (and, at the end, ngone peers found
+ * gone): count them, forget what was said */
 static void
-settle(struct peer *p, int isnew, int diff)
+settle(const int *isnew, const int *diff, int final, size_t ngone)
 {
+	struct peer *p;
+	size_t i;
 	int f;
 
-	if (isnew && !p->changed)
-		p->added = 1;
-	else if (diff && !p->added)
-		p->changed = 1;
-	for (f = 0; f < NF; f++) {
-		free(p->v[f]);
-		p->v[f] = NULL;
+	for (i = 0; i < npending; i++) {
+		p = pending[i];
+		if (isnew[i] && !p->changed)
+			p->added = 1;
+		else if (diff[i] && !p->added)
+			p->changed = 1;
+		for (f = 0; f < NF; f++) {
+			free(p->v[f]);
+			p->v[f] = NULL;
+		}
+		p->iprank = 0;
+		p->pending = 0;
 	}
-	p->iprank = 0;
-	p->pending = 0;
+	npending = 0;
+	if (final) {
+		notseen = ngone;
+		pruned = pflag && !stop ? ngone : 0;
+	}
 }
 
 static void
@@ -1036,13 +1047,7 @@ flush_db(int final, struct ami_buf *out)
 		goto out;
 	rc = 0;
 done:
-	for (i = 0; i < npending; i++)
-		settle(pending[i], isnew[i], diff[i]);
-	npending = 0;
-	if (final) {
-		notseen = ngone;
-		pruned = pflag && !stop ? ngone : 0;
-	}
+	settle(isnew, diff, final, ngone);
 out:
 	if (rc < 0) {
 		ami_db_rollback(db);
@@ -1132,13 +1137,7 @@ flush_map(int final, struct ami_buf *out)
 	if (!nflag && dirty && ami_map_write(&map, mflag, why, sizeof(why)) < 0)
 		goto out;
 	rc = 0;
-	for (i = 0; i < npending; i++)
-		settle(pending[i], isnew[i], diff[i]);
-	npending = 0;
-	if (final) {
-		notseen = ngone;
-		pruned = pflag && !stop ? ngone : 0;
-	}
+	settle(isnew, diff, final, ngone);
 out:
 	free(isnew);
 	free(diff);

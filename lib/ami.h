@@ -315,6 +315,9 @@ int	ami_map_lock(const char *path, char *err, size_t);
 struct ami_db;
 struct ami_stmt;
 struct ami_db *ami_db_new(const char *group, const char *file);  /* no I/O */
+/* before the first connect: flags for mysql_real_connect() and one
+ * timeout (seconds) for connect, read and write instead of 10 s and 60 s */
+void	ami_db_options(struct ami_db *, unsigned long flags, unsigned timeout);
 void	ami_db_free(struct ami_db *);
 int	ami_db_connect(struct ami_db *);    /* when not connected; 0 up */
 int	ami_db_up(const struct ami_db *);
@@ -326,6 +329,12 @@ const char *ami_db_error(const struct ami_db *);
 unsigned ami_db_errno(const struct ami_db *);
 int	ami_db_transient(const struct ami_db *);
 int64_t	ami_db_retry_at(const struct ami_db *);  /* ami_now_ms() time */
+/* for what statements cannot do (several in one query): the connection,
+ * a MYSQL * (made when needed; NULL, the error kept, when that failed).
+ * After a call on it failed, ami_db_fail keeps its error as any other (or
+ * msg, a failure of the caller's own) and returns -1 */
+void   *ami_db_mysql(struct ami_db *);
+int	ami_db_fail(struct ami_db *, const char *msg);
 /* a prepared statement: no I/O here; prepared at its first run on each
  * connection.  Parameters and columns are NUL-terminated strings. */
 struct ami_stmt *ami_db_prepare(struct ami_db *, const char *sql);
@@ -375,35 +384,30 @@ enum { AMI_W_TO_USER, AMI_W_TO_DOMAIN, AMI_W_WUSER, AMI_W_WDOMAIN, AMI_W_TO_TAG,
 	AMI_W_FROM_TAG, AMI_W_CALLID, AMI_W_CONTACT, AMI_W_RR, AMI_W_LCONTACT,
 	AMI_W_EVENT_ID, AMI_W_NFIELDS };
 struct ami_watchers;
-/* connect through option-file group (and file when not NULL) and detect
- * the layout; NULL with err */
-struct ami_watchers *ami_watchers_open(const char *group, const char *file,
-	    char *err, size_t errlen);
+/* the table on db, connected first here (the connection needs options
+ * of its own): connects and detects the layout; NULL, the error in db,
+ * when either failed.  Every call below fails the same way,
+ * with -1: the connection is lost (worth retrying) when !ami_db_up(db) */
+struct ami_watchers *ami_watchers_open(struct ami_db *);
 enum ami_layout ami_watchers_layout(const struct ami_watchers *);
 /* active, unexpired message-summary dialogs of watcher user@domain into
- * *rows (free with ami_watchers_free): count, or -1 with err; *down set
- * when the server is unreachable (worth retrying) */
+ * *rows (free with ami_watchers_free): count, or -1 */
 int	ami_watchers_load(struct ami_watchers *, const char *user,
-	    const char *domain, struct ami_watcher **rows, int *down,
-	    char *err, size_t errlen);
+	    const char *domain, struct ami_watcher **rows);
 /* the same for n watchers at once (one query): the rows of every pair
  * users[i]@domains[i], and maybe of other combinations too */
 int	ami_watchers_load_many(struct ami_watchers *, const char *const *users,
-	    const char *const *domains, int n, struct ami_watcher **rows,
-	    int *down, char *err, size_t errlen);
+	    const char *const *domains, int n, struct ami_watcher **rows);
 void	ami_watchers_free(struct ami_watcher *, int n);
 /* local_cseq = old + 1 if it still is old: 1 done, 0 it moved (reload),
  * -1 error */
-int	ami_watchers_bump(struct ami_watchers *, unsigned long id, long old,
-	    int *down, char *err, size_t errlen);
+int	ami_watchers_bump(struct ami_watchers *, unsigned long id, long old);
 /* the same for n rows in one round trip: done[i] 1 or 0; -1 error */
 int	ami_watchers_bump_many(struct ami_watchers *, const unsigned long *ids,
-	    const long *olds, int n, int *done, int *down, char *err,
-	    size_t errlen);
-int	ami_watchers_delete(struct ami_watchers *, unsigned long id,
-	    int *down, char *err, size_t errlen);
+	    const long *olds, int n, int *done);
+int	ami_watchers_delete(struct ami_watchers *, unsigned long id);
 /* active message-summary rows in the table, or -1 */
-long	ami_watchers_count(struct ami_watchers *, char *err, size_t errlen);
+long	ami_watchers_count(struct ami_watchers *);
 void	ami_watchers_close(struct ami_watchers *);
 
 #endif

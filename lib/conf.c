@@ -264,9 +264,15 @@ ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
 				strlcpy(cur, ami_trim(p + 1), sizeof(cur));
 				continue;
 			}
-			/* malformed lines are ami_conf_server's to report */
-			if (strcmp(cur, sect) != 0 || (eq = strchr(p, '=')) == NULL)
+			/* other sections are ami_conf_server's to check, and a
+			 * tool with a section may read no server */
+			if (strcmp(cur, sect) != 0)
 				continue;
+			if ((eq = strchr(p, '=')) == NULL) {
+				snprintf(err, errlen, "%s:%d: expected key = value",
+				    files[i], lineno);
+				goto fail;
+			}
 			*eq = '\0';
 			for (c = eq + 1; *c; c++)
 				if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) {
@@ -279,18 +285,19 @@ ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
 			if (k == nkeys) {
 				snprintf(err, errlen, "%s:%d: unknown key %s in [%s]",
 				    files[i], lineno, p, sect);
-				fclose(fp);
-				return -1;
+				goto fail;
 			}
 			if (strlcpy(keys[k].val, ami_trim(eq + 1), keys[k].len) >=
 			    keys[k].len) {
 				snprintf(err, errlen, "%s:%d: %s is too long",
 				    files[i], lineno, p);
-				fclose(fp);
-				return -1;
+				goto fail;
 			}
 		}
 		fclose(fp);
 	}
 	return 0;
+fail:
+	fclose(fp);
+	return -1;
 }

@@ -35,6 +35,8 @@ typedef __typeof__(*((MYSQL_BIND *)0)->is_null) dbbool;
 struct ami_db {
 	MYSQL   *my;            /* NULL while not connected */
 	char    *group, *file;
+	unsigned long flags;    /* for mysql_real_connect */
+	unsigned ct, io;        /* timeouts, seconds */
 	unsigned gen;           /* per connection: statements prepare again */
 	unsigned tries;         /* failures since a statement last succeeded */
 	int64_t  retry_at;
@@ -105,8 +107,17 @@ ami_db_new(const char *group, const char *file)
 	    (db->group = strdup(group)) == NULL ||
 	    (file != NULL && (db->file = strdup(file)) == NULL))
 		err(2, "calloc");
+	db->ct = CONNECT_TIMEOUT;
+	db->io = IO_TIMEOUT;
 	nlive++;
 	return db;
+}
+
+void
+ami_db_options(struct ami_db *db, unsigned long flags, unsigned timeout)
+{
+	db->flags = flags;
+	db->ct = db->io = timeout;
 }
 
 void
@@ -126,20 +137,20 @@ ami_db_free(struct ami_db *db)
 int
 ami_db_connect(struct ami_db *db)
 {
-	unsigned int ct = CONNECT_TIMEOUT, io = IO_TIMEOUT;
 	MYSQL *my;
 
 	if (db->my != NULL)
 		return 0;
 	if ((my = mysql_init(NULL)) == NULL)
 		errx(2, "mysql_init: out of memory");
-	mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
-	mysql_options(my, MYSQL_OPT_READ_TIMEOUT, &io);
-	mysql_options(my, MYSQL_OPT_WRITE_TIMEOUT, &io);
+	mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &db->ct);
+	mysql_options(my, MYSQL_OPT_READ_TIMEOUT, &db->io);
+	mysql_options(my, MYSQL_OPT_WRITE_TIMEOUT, &db->io);
 	mysql_options(my, MYSQL_READ_DEFAULT_GROUP, db->group);
 	if (db->file != NULL)
 		mysql_options(my, MYSQL_READ_DEFAULT_FILE, db->file);
-	if (mysql_real_connect(my, NULL, NULL, NULL, NULL, 0, NULL, 0) == NULL ||
+	if (mysql_real_connect(my, NULL, NULL, NULL, NULL, 0, NULL,
+	    db->flags) == NULL ||
 	    mysql_set_character_set(my, "utf8mb4") != 0) {
 		seterr(db, mysql_errno(my), mysql_error(my));
 		mysql_close(my);
@@ -148,6 +159,22 @@ ami_db_connect(struct ami_db *db)
 	db->my = my;
 	db->gen++;
 	return 0;
+}
+
+void *
+ami_db_mysql(struct ami_db *db)
+{
+	return ami_db_connect(db) < 0 ? NULL : db->my;
+}
+
+int
+ami_db_fail(struct ami_db *db, const char *msg)
+{
+	if (msg != NULL)
+		seterr(db, CR_UNKNOWN_ERROR, msg);
+	else
+		seterr(db, mysql_errno(db->my), mysql_error(db->my));
+	return -1;
 }
 
 int

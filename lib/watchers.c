@@ -6,18 +6,17 @@
  * local_cseq is only ever moved by a compare-and-set, so a NOTIFY the
  * proxy sends at the same moment is never overtaken silently.
  */
-#include <errno.h>
+#include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <mysql.h>
-#include <errmsg.h>
 
 #include "ami.h"
 
 struct ami_watchers {
-	MYSQL   *db;
+	struct ami_db *db;
 	enum ami_layout layout;
 };
 
@@ -26,65 +25,49 @@ static const char *cols =
     "watcher_domain, to_tag, from_tag, callid, contact, "
     "COALESCE(record_route, ''), local_contact, COALESCE(event_id, '')";
 
-/* errors after which the server is gone, not the statement wrong */
-static int
-lost(MYSQL *db)
+/* sql on db's connection (made when needed): the connection, or NULL
+ * with the error kept */
+static MYSQL *
+run(struct ami_db *db, const char *sql)
 {
-	switch (mysql_errno(db)) {
-	case CR_SERVER_GONE_ERROR:
-	case CR_SERVER_LOST:
-	case CR_CONN_HOST_ERROR:
-	case CR_CONNECTION_ERROR:
-	case CR_SERVER_LOST_EXTENDED:
-	case 1053:      /* ER_SERVER_SHUTDOWN */
-	case 1927:      /* ER_CONNECTION_KILLED */
-		return 1;
+	MYSQL *my;
+
+	if ((my = ami_db_mysql(db)) == NULL)
+		return NULL;
+	if (mysql_query(my, sql) != 0) {
+		ami_db_fail(db, NULL);
+		return NULL;
 	}
-	return 0;
+	return my;
 }
 
-static int
-fail(struct ami_watchers *w, const char *what, int *down, char *err,
-    size_t errlen)
+/* the same for a query with a result set */
+static MYSQL_RES *
+rows_of(struct ami_db *db, const char *sql)
 {
-	snprintf(err, errlen, "%s: %s", what, mysql_error(w->db));
-	if (down != NULL)
-		*down = lost(w->db);
-	return -1;
+	MYSQL_RES *res;
+	MYSQL *my;
+
+	if ((my = run(db, sql)) == NULL)
+		return NULL;
+	if ((res = mysql_store_result(my)) == NULL)
+		ami_db_fail(db, NULL);
+	return res;
 }
 
 struct ami_watchers *
-ami_watchers_open(const char *group, const char *file, char *err,
-    size_t errlen)
+ami_watchers_open(struct ami_db *db)
 {
 	struct ami_watchers *w;
 	MYSQL_RES *res;
 	MYSQL_ROW row;
-	unsigned int timeout = 5;
 	int kam = 0, ops = 0;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL || (w->db = mysql_init(NULL)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		free(w);
+	/* several compare-and-sets a round trip; and a server that stalls
+	 * must not hold up the NOTIFYs in flight for long */
+	ami_db_options(db, CLIENT_MULTI_STATEMENTS, 5);
+	if ((res = rows_of(db, "SHOW COLUMNS FROM active_watchers")) == NULL)
 		return NULL;
-	}
-	if (file != NULL)
-		mysql_options(w->db, MYSQL_READ_DEFAULT_FILE, file);
-	mysql_options(w->db, MYSQL_READ_DEFAULT_GROUP, group);
-	mysql_options(w->db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	mysql_options(w->db, MYSQL_OPT_READ_TIMEOUT, &timeout);
-	mysql_options(w->db, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-	if (mysql_real_connect(w->db, NULL, NULL, NULL, NULL, 0, NULL,
-	    CLIENT_MULTI_STATEMENTS) == NULL) {
-		snprintf(err, errlen, "database (group %s): %s", group,
-		    mysql_error(w->db));
-		goto bad;
-	}
-	if (mysql_query(w->db, "SHOW COLUMNS FROM active_watchers") != 0 ||
-	    (res = mysql_store_result(w->db)) == NULL) {
-		snprintf(err, errlen, "active_watchers: %s", mysql_error(w->db));
-		goto bad;
-	}
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		kam |= strcmp(row[0], "from_user") == 0 ||
 		    strcmp(row[0], "updated") == 0;
@@ -92,16 +75,15 @@ ami_watchers_open(const char *group, const char *file, char *err,
 	}
 	mysql_free_result(res);
 	if (kam == ops) {
-		snprintf(err, errlen, "active_watchers: neither the OpenSIPS nor "
-		    "the Kamailio layout");
-		goto bad;
+		ami_db_fail(db, "active_watchers: neither the OpenSIPS nor the "
+		    "Kamailio layout");
+		return NULL;
 	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		err(2, "calloc");
+	w->db = db;
 	w->layout = kam ? AMI_LAYOUT_KAMAILIO : AMI_LAYOUT_OPENSIPS;
 	return w;
-bad:
-	mysql_close(w->db);
-	free(w);
-	return NULL;
 }
 
 enum ami_layout
@@ -111,79 +93,72 @@ ami_watchers_layout(const struct ami_watchers *w)
 }
 
 static char *
-esc(MYSQL *db, const char *s)
+esc(MYSQL *my, const char *s)
 {
 	size_t n = strlen(s);
 	char *e;
 
-	if ((e = malloc(2 * n + 1)) != NULL)
-		mysql_real_escape_string(db, e, s, n);
+	if ((e = malloc(2 * n + 1)) == NULL)
+		err(2, "malloc");
+	mysql_real_escape_string(my, e, s, n);
 	return e;
 }
 
 int
 ami_watchers_load(struct ami_watchers *w, const char *user, const char *domain,
-    struct ami_watcher **rows, int *down, char *err, size_t errlen)
+    struct ami_watcher **rows)
 {
-	return ami_watchers_load_many(w, &user, &domain, 1, rows, down, err,
-	    errlen);
+	return ami_watchers_load_many(w, &user, &domain, 1, rows);
 }
 
 /* "'a','b',..." of the n strings, escaped */
-static int
-inlist(MYSQL *db, struct ami_buf *q, const char *const *v, int n)
+static void
+inlist(MYSQL *my, struct ami_buf *q, const char *const *v, int n)
 {
 	char *e;
 	int i;
 
 	for (i = 0; i < n; i++) {
-		if ((e = esc(db, v[i])) == NULL)
-			return -1;
+		e = esc(my, v[i]);
 		ami_buf_adds(q, i ? ", '" : "'");
 		ami_buf_adds(q, e);
 		ami_buf_addc(q, '\'');
 		free(e);
 	}
-	return 0;
 }
 
 int
 ami_watchers_load_many(struct ami_watchers *w, const char *const *users,
-    const char *const *domains, int nw, struct ami_watcher **rows, int *down,
-    char *err, size_t errlen)
+    const char *const *domains, int nw, struct ami_watcher **rows)
 {
 	struct ami_buf q = { 0 };
 	struct ami_watcher *v;
 	MYSQL_RES *res;
 	MYSQL_ROW row;
+	MYSQL *my;
 	unsigned long *lens;
 	int n = 0, i;
 
 	*rows = NULL;
-	*down = 0;
+	if ((my = ami_db_mysql(w->db)) == NULL)
+		return -1;
 	/* users IN (...) AND domains IN (...) can use an index on either;
 	 * the caller keeps only the pairs it asked for */
 	ami_buf_adds(&q, "SELECT ");
 	ami_buf_adds(&q, cols);
 	ami_buf_adds(&q, " FROM active_watchers WHERE watcher_username IN (");
-	if (inlist(w->db, &q, users, nw) < 0)
-		goto oom;
+	inlist(my, &q, users, nw);
 	ami_buf_adds(&q, ") AND watcher_domain IN (");
-	if (inlist(w->db, &q, domains, nw) < 0)
-		goto oom;
+	inlist(my, &q, domains, nw);
 	ami_buf_adds(&q, ") AND event = 'message-summary' AND status = 1 "
 	    "AND expires > UNIX_TIMESTAMP() ORDER BY id");
-	if (mysql_real_query(w->db, q.p, q.len) != 0 ||
-	    (res = mysql_store_result(w->db)) == NULL) {
-		ami_buf_free(&q);
-		return fail(w, "active_watchers", down, err, errlen);
-	}
+	ami_buf_addc(&q, '\0');
+	res = rows_of(w->db, q.p);
 	ami_buf_free(&q);
-	if ((v = calloc(mysql_num_rows(res) + 1, sizeof(*v))) == NULL) {
-		mysql_free_result(res);
-		snprintf(err, errlen, "out of memory");
+	if (res == NULL)
 		return -1;
-	}
+	if ((v = calloc(mysql_num_rows(res) + 1, sizeof(*v))) == NULL)
+		err(2, "calloc");
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		lens = mysql_fetch_lengths(res);
 		v[n].id = strtoul(row[0], NULL, 10);
@@ -193,27 +168,17 @@ ami_watchers_load_many(struct ami_watchers *w, const char *const *users,
 			/* a NUL inside a value would cut it short unseen: make it
 			 * a byte the NOTIFY builder refuses */
 			if ((v[n].f[i] = malloc(lens[i + 3] + 1)) == NULL)
-				break;
+				err(2, "malloc");
 			memcpy(v[n].f[i], row[i + 3], lens[i + 3]);
 			v[n].f[i][lens[i + 3]] = '\0';
 			if (strlen(v[n].f[i]) != lens[i + 3])
 				v[n].f[i][strlen(v[n].f[i])] = '\n';
 		}
 		n++;
-		if (i < AMI_W_NFIELDS) {
-			mysql_free_result(res);
-			ami_watchers_free(v, n);
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
 	}
 	mysql_free_result(res);
 	*rows = v;
 	return n;
-oom:
-	ami_buf_free(&q);
-	snprintf(err, errlen, "out of memory");
-	return -1;
 }
 
 void
@@ -227,36 +192,25 @@ ami_watchers_free(struct ami_watcher *v, int n)
 	free(v);
 }
 
-static int
-update(struct ami_watchers *w, const char *q, int *down, char *err,
-    size_t errlen)
-{
-	*down = 0;
-	if (mysql_query(w->db, q) != 0)
-		return fail(w, "active_watchers", down, err, errlen);
-	return mysql_affected_rows(w->db) == 1;
-}
-
 int
-ami_watchers_bump(struct ami_watchers *w, unsigned long id, long old,
-    int *down, char *err, size_t errlen)
+ami_watchers_bump(struct ami_watchers *w, unsigned long id, long old)
 {
 	int done;
 
-	if (ami_watchers_bump_many(w, &id, &old, 1, &done, down, err, errlen) < 0)
+	if (ami_watchers_bump_many(w, &id, &old, 1, &done) < 0)
 		return -1;
 	return done;
 }
 
 int
 ami_watchers_bump_many(struct ami_watchers *w, const unsigned long *ids,
-    const long *olds, int n, int *done, int *down, char *err, size_t errlen)
+    const long *olds, int n, int *done)
 {
 	struct ami_buf q = { 0 };
+	MYSQL *my;
 	char one[160];
 	int i, rc;
 
-	*down = 0;
 	/* one round trip for the batch, each statement its own compare-and-set
 	 * with its own affected-rows count */
 	for (i = 0; i < n; i++) {
@@ -265,52 +219,51 @@ ami_watchers_bump_many(struct ami_watchers *w, const unsigned long *ids,
 		    i ? ";" : "", ids[i], olds[i]);
 		ami_buf_adds(&q, one);
 	}
-	rc = mysql_real_query(w->db, q.p, q.len);
+	ami_buf_addc(&q, '\0');
+	my = run(w->db, q.p);
 	ami_buf_free(&q);
+	if (my == NULL)
+		return -1;
 	for (i = 0; i < n; i++) {
-		if (rc != 0)
+		done[i] = mysql_affected_rows(my) == 1;
+		if ((rc = mysql_next_result(my)) > 0 || (rc < 0 && i + 1 < n))
 			break;
-		done[i] = mysql_affected_rows(w->db) == 1;
-		if ((rc = mysql_next_result(w->db)) > 0)
-			break;
-		if (rc < 0 && i + 1 < n) {
-			rc = 1;
-			break;
-		}
-		rc = 0;
 	}
 	if (i < n) {
-		/* drain what the server still has, then report */
-		fail(w, "active_watchers", down, err, errlen);
-		while (mysql_next_result(w->db) == 0)
-			;
+		ami_db_fail(w->db, NULL);
+		/* drain what the server still has, unless the connection
+		 * went with the error */
+		if (ami_db_up(w->db))
+			while (mysql_next_result(my) == 0)
+				;
 		return -1;
 	}
 	return 0;
 }
 
 int
-ami_watchers_delete(struct ami_watchers *w, unsigned long id, int *down,
-    char *err, size_t errlen)
+ami_watchers_delete(struct ami_watchers *w, unsigned long id)
 {
+	MYSQL *my;
 	char q[80];
 
 	snprintf(q, sizeof(q), "DELETE FROM active_watchers WHERE id = %lu", id);
-	return update(w, q, down, err, errlen);
+	if ((my = run(w->db, q)) == NULL)
+		return -1;
+	return mysql_affected_rows(my) == 1;
 }
 
 long
-ami_watchers_count(struct ami_watchers *w, char *err, size_t errlen)
+ami_watchers_count(struct ami_watchers *w)
 {
 	MYSQL_RES *res;
 	MYSQL_ROW row;
 	long n;
 
-	if (mysql_query(w->db, "SELECT COUNT(*) FROM active_watchers WHERE "
+	if ((res = rows_of(w->db, "SELECT COUNT(*) FROM active_watchers WHERE "
 	    "event = 'message-summary' AND status = 1 AND "
-	    "expires > UNIX_TIMESTAMP()") != 0 ||
-	    (res = mysql_store_result(w->db)) == NULL)
-		return fail(w, "active_watchers", NULL, err, errlen);
+	    "expires > UNIX_TIMESTAMP()")) == NULL)
+		return -1;
 	row = mysql_fetch_row(res);
 	n = row != NULL && row[0] != NULL ? strtol(row[0], NULL, 10) : 0;
 	mysql_free_result(res);
@@ -320,8 +273,5 @@ ami_watchers_count(struct ami_watchers *w, char *err, size_t errlen)
 void
 ami_watchers_close(struct ami_watchers *w)
 {
-	if (w == NULL)
-		return;
-	mysql_close(w->db);
 	free(w);
 }

@@ -5,34 +5,33 @@
 # only active unexpired rows, retransmission to a slow phone, give-up on a
 # silent one, 481 reported (and pruned with -p), CR/LF never on the wire.
 . "$(dirname "$0")/lib.sh"
-. "$top/tests/mariadb.sh"
 . "$top/tests/sipp.sh"
 
-mwi_mariadb_start opensips || exit 1
-
-mwi_sql "source $fixtures/sql/opensips-active_watchers.sql" opensips
-mwi_sql "CREATE DATABASE kamailio; GRANT ALL ON kamailio.* TO 'amitools'@'localhost';"
-mwi_sql "source /usr/share/kamailio/mysql/standard-create.sql" kamailio
-mwi_sql "source /usr/share/kamailio/mysql/presence-create.sql" kamailio
-printf '[kam]\nuser = amitools\npassword = mwi-secret\nsocket = %s\ndatabase = kamailio\n' \
-    "$my_sock" >>"$my_cnf"
+# the OpenSIPS layout in database amitools, Kamailio's in kamailio
+mariadb_start db || exit 1
+my_cnf=$tmp/db/my.cnf
+mariadb_sql db "source $fixtures/sql/opensips-active_watchers.sql"
+mariadb_sql db "CREATE DATABASE kamailio; GRANT ALL ON kamailio.* TO 'amitools'@'localhost';
+    USE kamailio; source /usr/share/kamailio/mysql/standard-create.sql;
+    source /usr/share/kamailio/mysql/presence-create.sql"
+printf '[kam]\nuser = amitools\npassword = %s\nsocket = %s\ndatabase = kamailio\n' \
+    "$(sed -n 's/^password = //p' "$my_cnf" | sed 1q)" "$tmp/db/sock" >>"$my_cnf"
 printf '[mwinotify]\ndomain = pbx.test\nvmexten = *97\nuser_agent = mwi-test\n' >"$tmp/mwi.conf"
 
 # row DB WATCHER CALLID CSEQ CONTACT RR [EXPIRES-FROM-NOW STATUS EVENT]
 row() {
-	mwi_sql "INSERT INTO active_watchers (presentity_uri, watcher_username,
+	mariadb_sql db "INSERT INTO $1.active_watchers (presentity_uri, watcher_username,
 	    watcher_domain, to_user, to_domain, event, to_tag, from_tag, callid,
 	    local_cseq, remote_cseq, contact, record_route, expires, status,
 	    socket_info, local_contact $([ "$1" = kamailio ] && echo ', from_user, from_domain, updated, updated_winfo'))
 	    VALUES ('sip:$2@pbx.test', '$2', 'pbx.test', '$2', 'pbx.test',
 	    '${9:-message-summary}', 'tt-$3', 'ft-$3', '$3', $4, 1, '$5', '$6',
 	    UNIX_TIMESTAMP() + ${7:-3600}, ${8:-1}, 'udp:127.0.0.1:5060',
-	    'sip:pbx.test:5060' $([ "$1" = kamailio ] && echo ", '$2', 'pbx.test', 0, 0"))" "$1"
+	    'sip:pbx.test:5060' $([ "$1" = kamailio ] && echo ", '$2', 'pbx.test', 0, 0"))"
 }
 
 cseq_of() {
-	mariadb --no-defaults -uroot --socket="$my_sock" -N -e \
-	    "SELECT local_cseq FROM active_watchers WHERE callid = '$2'" "$1"
+	mariadb_sql db "SELECT local_cseq FROM $1.active_watchers WHERE callid = '$2'"
 }
 
 mw() {
@@ -40,16 +39,16 @@ mw() {
 }
 
 for layout in opensips kamailio; do
-	grp=amitools
-	[ $layout = kamailio ] && grp=kam
+	grp=amitools db=amitools
+	[ $layout = kamailio ] && grp=kam db=kamailio
 	sipp_start ph_$layout "$top/tests/sipp/notify_200.xml" -m 1 || exit 1
 	eval "sp=\$port_ph_$layout"
-	row $layout 100 "cid-$layout@phone" 5 "sip:100@127.0.0.1:$sp;transport=udp" "<sip:127.0.0.1:$sp;lr>"
+	row $db 100 "cid-$layout@phone" 5 "sip:100@127.0.0.1:$sp;transport=udp" "<sip:127.0.0.1:$sp;lr>"
 	# rows no NOTIFY may use: expired, terminated, pending, another event
-	row $layout 100 "expired-$layout" 5 "sip:100@127.0.0.1:$sp" "" -10
-	row $layout 100 "terminated-$layout" 5 "sip:100@127.0.0.1:$sp" "" 3600 3
-	row $layout 100 "pending-$layout" 5 "sip:100@127.0.0.1:$sp" "" 3600 2
-	row $layout 100 "presence-$layout" 5 "sip:100@127.0.0.1:$sp" "" 3600 1 presence
+	row $db 100 "expired-$layout" 5 "sip:100@127.0.0.1:$sp" "" -10
+	row $db 100 "terminated-$layout" 5 "sip:100@127.0.0.1:$sp" "" 3600 3
+	row $db 100 "pending-$layout" 5 "sip:100@127.0.0.1:$sp" "" 3600 2
+	row $db 100 "presence-$layout" 5 "sip:100@127.0.0.1:$sp" "" 3600 1 presence
 
 	# two changes in one stream: both in flight at once in one dialog
 	{ mw 100@default 2 1; mw 100@default 0 3; } | mwinotify -c "$tmp/mwi.conf" \
@@ -61,7 +60,7 @@ for layout in opensips kamailio; do
 	check "$layout: the second one's CSeq is above (8)" grep -q "CSeq=8 Status=200" "$tmp/out1"
 	check "$layout: only the active unexpired message-summary row" has_count 2 . "$tmp/out1"
 	check "$layout: local_cseq written back for each (5 -> 7)" \
-	    test "$(cseq_of $layout cid-$layout@phone)" -eq 7
+	    test "$(cseq_of $db cid-$layout@phone)" -eq 7
 	sipp_wait ph_$layout
 	check "$layout: the phone's checks held (bodies, CSeq rising)" test $? -eq 0
 	sipp_received ph_$layout | tr -d '\r' | sed -n '1,/^Voice-Message/p' |
@@ -98,7 +97,7 @@ check "and the Kamailio one" grep -q 'Layout=kamailio' "$tmp/out"
 
 # -- a slow phone: answered after two retransmissions (T1 = 500 ms) --
 sipp_start late "$top/tests/sipp/notify_late.xml" -m 1 || exit 1
-row opensips 101 cid-late 1 "sip:101@127.0.0.1:$port_late" ""
+row amitools 101 cid-late 1 "sip:101@127.0.0.1:$port_late" ""
 mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_late notify 101 pbx.test 1 0 >"$tmp/out"
 st=$?
 check "late 200: exit 0" test $st -eq 0
@@ -110,23 +109,23 @@ check "each the same transaction (one branch)" test "$(grep -o 'branch=[^;]*' "$
 
 # -- 481: reported, kept; with -p deleted --
 sipp_start gone "$top/tests/sipp/notify_481.xml" -m 2 || exit 1
-row opensips 102 cid-gone1 1 "sip:102@127.0.0.1:$port_gone" ""
+row amitools 102 cid-gone1 1 "sip:102@127.0.0.1:$port_gone" ""
 mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_gone notify 102 pbx.test 1 0 >"$tmp/out"
 st=$?
 check "481: exit 1" test $st -eq 1
 check "481 reported, subscription gone" grep -q 'CallID=cid-gone1 CSeq=3 Status=481 Reason="Subscription Does Not Exist" Subscription=gone' "$tmp/out"
-check "without -p the row stays" test "$(cseq_of opensips cid-gone1)" -eq 2
-row opensips 102 cid-gone2 1 "sip:102@127.0.0.1:$port_gone" ""
-mwi_sql "DELETE FROM active_watchers WHERE callid = 'cid-gone1'" opensips
+check "without -p the row stays" test "$(cseq_of amitools cid-gone1)" -eq 2
+row amitools 102 cid-gone2 1 "sip:102@127.0.0.1:$port_gone" ""
+mariadb_sql db "DELETE FROM active_watchers WHERE callid = 'cid-gone1'"
 mw 102@default 1 0 | mwinotify -p -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_gone >"$tmp/out"
 check "-p: 481 reported as pruned" grep -q 'CallID=cid-gone2 CSeq=3 Status=481 .*Subscription=pruned' "$tmp/out"
-check "-p: the row is deleted" test -z "$(cseq_of opensips cid-gone2)"
+check "-p: the row is deleted" test -z "$(cseq_of amitools cid-gone2)"
 sipp_wait gone
 check "the 481 phone saw both" test $? -eq 0
 
 # -- a silent phone: retransmitted T1, 2T1, ... capped at T2; given up at 64*T1 --
 sipp_start silent "$top/tests/sipp/notify_silent.xml" -m 1 || exit 1
-row opensips 103 cid-silent 1 "sip:103@127.0.0.1:$port_silent" ""
+row amitools 103 cid-silent 1 "sip:103@127.0.0.1:$port_silent" ""
 printf '[mwinotify]\ndomain = pbx.test\nt1 = 50\nt2 = 400\n' >"$tmp/fast.conf"
 mwinotify -c "$tmp/fast.conf" -F "$my_cnf" -P 127.0.0.1:$port_silent notify 103 pbx.test 1 0 >"$tmp/out"
 st=$?
@@ -140,11 +139,11 @@ kill "$pid_silent"
 
 # -- values that would inject headers are refused, never sent --
 sipp_start inj "$top/tests/sipp/notify_200.xml" -m 1 || exit 1
-mwi_sql "INSERT INTO active_watchers (presentity_uri, watcher_username, watcher_domain,
+mariadb_sql db "INSERT INTO active_watchers (presentity_uri, watcher_username, watcher_domain,
     to_user, to_domain, event, to_tag, from_tag, callid, local_cseq, remote_cseq, contact,
     expires, status, socket_info, local_contact) VALUES ('sip:105@pbx.test', '105',
     'pbx.test', '105', 'pbx.test', 'message-summary', 'tt', 'ft', CONCAT('evil', CHAR(13, 10),
-    'X-Evil: 1'), 1, 1, 'sip:105@127.0.0.1:$port_inj', UNIX_TIMESTAMP() + 3600, 1, 'x', '')" opensips
+    'X-Evil: 1'), 1, 1, 'sip:105@127.0.0.1:$port_inj', UNIX_TIMESTAMP() + 3600, 1, 'x', '')"
 mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_inj notify 105 pbx.test 1 0 >"$tmp/out" 2>"$tmp/err"
 st=$?
 check "a callid with CR LF: exit 2" test $st -eq 2

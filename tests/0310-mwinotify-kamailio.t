@@ -7,17 +7,20 @@
 # rises (its own un-SUBSCRIBE included); the 200 comes back.  Then, with
 # the cfg's WITH_DLGCHECK, a NOTIFY for the dialog that is gone gets 481.
 . "$(dirname "$0")/lib.sh"
-. "$top/tests/mariadb.sh"
 . "$top/tests/sipp.sh"
 
-mwi_mariadb_start kamailio || exit 1
-mwi_sql "source /usr/share/kamailio/mysql/standard-create.sql" kamailio
-mwi_sql "source /usr/share/kamailio/mysql/presence-create.sql" kamailio
+# Kamailio's tables in database amitools
+mariadb_start db || exit 1
+my_cnf=$tmp/db/my.cnf
+my_pw=$(sed -n 's/^password = //p' "$my_cnf" | sed 1q)
+my_port=$(cat "$tmp/db/port")
+mariadb_sql db "source /usr/share/kamailio/mysql/standard-create.sql"
+mariadb_sql db "source /usr/share/kamailio/mysql/presence-create.sql"
 
 kport=$(free_udp_port)
 mkdir -p "$tmp/kamrun"
 sed -e "s/127\.0\.0\.1:5082/127.0.0.1:$kport/g" \
-    -e "s|mysql://root@127\.0\.0\.1:3308/kamailio|mysql://amitools:mwi-secret@127.0.0.1:$my_port/kamailio|g" \
+    -e "s|mysql://root@127\.0\.0\.1:3308/kamailio|mysql://amitools:$my_pw@127.0.0.1:$my_port/amitools|g" \
     "$fixtures/kamailio/kamailio.cfg" >"$tmp/kamailio.cfg"
 check "the cfg points at this test's ports" test "$(grep -c "$kport\|$my_port" "$tmp/kamailio.cfg")" -eq 5
 kamailio -f "$tmp/kamailio.cfg" -DD -E -Y "$tmp/kamrun" -P "$tmp/kamrun/pid" \
@@ -46,8 +49,8 @@ ppid=$!
 pids="$pids $ppid"
 
 rows_are() {
-	test "$(mariadb --no-defaults -uroot --socket="$my_sock" -N -e \
-	    "SELECT COUNT(*) FROM active_watchers WHERE event = 'message-summary' AND status = 1" kamailio)" = "$1"
+	test "$(mariadb_sql db "SELECT COUNT(*) FROM active_watchers WHERE
+	    event = 'message-summary' AND status = 1")" = "$1"
 }
 # Kamailio's own first NOTIFY is answered before ours may come
 first_notify_done() {
@@ -56,11 +59,11 @@ first_notify_done() {
 check "the phone's SUBSCRIBE made an active_watchers row" wait_for 20 rows_are 1
 check "Kamailio's initial NOTIFY reached the phone" wait_for 20 first_notify_done
 # kept for the 481 case below: the dialog as it was while it lived
-mwi_sql "CREATE DATABASE stale; CREATE TABLE stale.active_watchers LIKE kamailio.active_watchers;
-    INSERT INTO stale.active_watchers SELECT * FROM kamailio.active_watchers;
+mariadb_sql db "CREATE DATABASE stale; CREATE TABLE stale.active_watchers LIKE active_watchers;
+    INSERT INTO stale.active_watchers SELECT * FROM active_watchers;
     GRANT ALL ON stale.* TO 'amitools'@'localhost';"
-printf '[stale]\nuser = amitools\npassword = mwi-secret\nsocket = %s\ndatabase = stale\n' \
-    "$my_sock" >>"$my_cnf"
+printf '[stale]\nuser = amitools\npassword = %s\nsocket = %s\ndatabase = stale\n' \
+    "$my_pw" "$tmp/db/sock" >>"$my_cnf"
 
 mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" show 100 127.0.0.1 >"$tmp/show"
 check "show: the dialog Kamailio built" grep -q '^Id=[0-9]* ToTag=[^ ]* FromTag=[0-9]*SIPpTag001 CallID=' "$tmp/show"
@@ -93,6 +96,6 @@ mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -d stale -p notify 100 127.0.0.1 1 0 >
 st=$?
 check "a NOTIFY for a gone subscription: exit 1" test $st -eq 1
 check "481 reported and the stale row pruned" grep -q 'Status=481 .*Subscription=pruned' "$tmp/out"
-check "stale row deleted" test "$(mariadb --no-defaults -uroot --socket="$my_sock" -N -e 'SELECT COUNT(*) FROM active_watchers' stale)" = 0
+check "stale row deleted" test "$(mariadb_sql db 'SELECT COUNT(*) FROM stale.active_watchers')" = 0
 
 done_testing

@@ -4,21 +4,21 @@
 # read while MariaDB is down wait and go out once it is back; what still
 # waits at the end is reported, never dropped silently.
 . "$(dirname "$0")/lib.sh"
-. "$top/tests/mariadb.sh"
 . "$top/tests/sipp.sh"
 
-mwi_mariadb_start opensips || exit 1
-mwi_sql "source $fixtures/sql/opensips-active_watchers.sql" opensips
+mariadb_start db || exit 1
+my_cnf=$tmp/db/my.cnf
+mariadb_sql db "source $fixtures/sql/opensips-active_watchers.sql"
 printf '[mwinotify]\nproxy = 127.0.0.1:9\nvmexten = *97\n' >"$tmp/mwi.conf"
 mwi="mwinotify -c $tmp/mwi.conf -F $my_cnf"
 
 row() {
-	mwi_sql "INSERT INTO active_watchers (presentity_uri, watcher_username,
+	mariadb_sql db "INSERT INTO active_watchers (presentity_uri, watcher_username,
 	    watcher_domain, to_user, to_domain, event, to_tag, from_tag, callid,
 	    local_cseq, remote_cseq, contact, record_route, expires, status,
 	    socket_info, local_contact) VALUES ('sip:$1@$2', '$1', '$2', '$1',
 	    '$2', 'message-summary', 'tt-$3', 'ft-$3', '$3', 4, 1, '$4', '$5',
-	    UNIX_TIMESTAMP() + 600, 1, 'udp:127.0.0.1:5060', 'sip:$2')" opensips
+	    UNIX_TIMESTAMP() + 600, 1, 'udp:127.0.0.1:5060', 'sip:$2')"
 }
 
 # -- show --
@@ -81,12 +81,12 @@ mwinotify -c "$tmp/ph.conf" -F "$my_cnf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
 mpid=$!
 pids="$pids $mpid"
 exec 3>"$tmp/in"
-mwi_mariadb_stop
+mariadb_stop db
 printf 'Event=MessageWaiting Mailbox=500@default New=1 Old=0\n' >&3
 check "the outage is reported" wait_for 20 grep -q 'database down' "$tmp/err"
 check "the message waits (nothing sent)" test ! -s "$tmp/out"
 # not holding the FIFO open: mwinotify must see its end
-mwi_mariadbd 3>&- || exit 1
+mariadb_start db 3>&- || exit 1
 check "sent once the database is back" wait_for 30 grep -q 'CallID=cid-outage CSeq=6 Status=200' "$tmp/out"
 check "the recovery is reported" grep -q 'database back; 1 messages wait' "$tmp/err"
 printf 'Event=MessageWaiting Mailbox=500@default New=0 Old=1\n' >&3
@@ -98,7 +98,7 @@ check "with the next NOTIFY in the dialog" grep -q 'CallID=cid-outage CSeq=7 Sta
 sipp_wait ph
 check "the phone got both, CSeq rising" test $? -eq 0
 
-mwi_mariadb_stop
+mariadb_stop db
 printf 'Event=MessageWaiting Mailbox=500@default New=1 Old=0\n' |
     mwinotify -W 1 -c "$tmp/ph.conf" -F "$my_cnf" >"$tmp/out" 2>"$tmp/err"
 check "database down to the end: exit 2" test $? -eq 2

@@ -104,7 +104,8 @@ amisim_stop() {
 # [amitools-tcp] over TCP.  MYSQL_HOME names that directory, so the tools
 # read it among the standard option files; HOME too, so no ~/.my.cnf of
 # whoever runs the tests can change them.  Called again after
-# mariadb_stop NAME, it starts the same server on the same data.
+# mariadb_stop NAME, it starts the same server on the same data.  Options
+# after NAME go to mariadbd (a benchmark's --innodb-flush-log-at-trx-commit=2).
 mariadb_start() {
 	_d=$tmp/$1
 	_user=
@@ -119,10 +120,13 @@ mariadb_start() {
 		}
 		python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' >"$_d/port"
 	fi
+	_mname=$1
+	shift
 	mariadbd --no-defaults --datadir="$_d/data" --socket="$_d/sock" \
 	    --port="$(cat "$_d/port")" --bind-address=127.0.0.1 --pid-file="$_d/pid" \
 	    --log-error="$_d/err.log" --innodb-buffer-pool-size=32M \
-	    --skip-name-resolve $_user 2>>"$_d/err.log" &
+	    --skip-name-resolve $_user "$@" 2>>"$_d/err.log" &
+	set -- "$_mname"
 	eval "pid_$1=$!"
 	pids="$pids $!"
 	wait_for 30 _mariadb_up "$1" || {
