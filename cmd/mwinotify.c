@@ -605,7 +605,9 @@ count_field(const struct ami_msg *m, const char *key, unsigned long line)
 	buf[vl] = '\0';
 	n = strtonum(buf, 0, INT_MAX, &e);
 	if (e != NULL) {
-		warnx("line %lu: %s %s is %s; refused", line, key, buf, e);
+		char vis[64];
+		warnx("line %lu: %s %s is %s; refused", line, key,
+		    ami_visible(vis, sizeof(vis), v, vl), e);
 		return -1;
 	}
 	return n;
