@@ -59,6 +59,17 @@ $(UNIT): %: %.o lib/libami.a
 check: all
 	prove tests/
 
+# the tool tests again with every tool under valgrind (see tests/lib.sh);
+# any error or leak a process logged fails it
+VALGRIND_OUT = tests/valgrind.out
+check-valgrind: all
+	rm -rf $(VALGRIND_OUT) && mkdir -p $(VALGRIND_OUT)
+	AMITOOLS_VALGRIND=$(CURDIR)/$(VALGRIND_OUT) prove tests/
+	@bad=$$(find $(VALGRIND_OUT) -type f -size +0 | sort); \
+	n=$$(ls $(VALGRIND_OUT) | wc -l); \
+	if [ -n "$$bad" ]; then head -60 $$bad; echo "valgrind: errors in $$(echo $$bad | wc -w) of $$n processes"; exit 1; fi; \
+	echo "valgrind: $$n processes, no errors, no leaks"
+
 bench: all
 	bench/run
 
@@ -96,6 +107,7 @@ install: $(TOOLS)
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7
 
 clean:
+	rm -rf $(VALGRIND_OUT)
 	rm -f $(TOOLS) $(TESTBIN) lib/*.o lib/libami.a cmd/*.o tests/*.o tests/unit/*.o
 
-.PHONY: all check bench demo fuzz install clean
+.PHONY: all check check-valgrind bench demo fuzz install clean

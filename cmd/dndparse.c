@@ -734,29 +734,44 @@ static struct input cur = { .fd = -1 };
 static int dirty;
 static int64_t lastsave;
 
-static void
+/*
+ * Replace the state file whole, or leave the old one: a full disk is said
+ * once, then tried again each SAVE_MS, as what it costs is only lines
+ * read again after a restart.  -1 when the file could not be written.
+ */
+static int
 savestate(void)
 {
+	static int failing;
 	char tmp[PATH_MAX + 8];
 	FILE *fp;
 
 	if (sflag == NULL || cur.fd < 0)
-		return;
+		return 0;
 	flushout(1);
+	lastsave = ami_now_ms();
 	snprintf(tmp, sizeof(tmp), "%s.tmp", sflag);
-	if ((fp = fopen(tmp, "w")) == NULL) {
-		warn("%s", tmp);
-		return;
-	}
+	if ((fp = fopen(tmp, "w")) == NULL)
+		goto fail;
 	fprintf(fp, "%llu %llu %lld\n", (unsigned long long)cur.dev,
 	    (unsigned long long)cur.ino, (long long)cur.pos);
-	if (fclose(fp) == EOF || rename(tmp, sflag) == -1) {
-		warn("%s", sflag);
-		unlink(tmp);
-		return;
+	if (fflush(fp) == EOF || fsync(fileno(fp)) == -1) {
+		fclose(fp);
+		goto fail;
 	}
+	if (fclose(fp) == EOF || rename(tmp, sflag) == -1)
+		goto fail;
+	if (failing)
+		warnx("%s: saved again", sflag);
+	failing = 0;
 	dirty = 0;
-	lastsave = ami_now_ms();
+	return 0;
+fail:
+	if (!failing)
+		warn("%s: not saved, the old one stays; trying again", sflag);
+	failing = 1;
+	unlink(tmp);
+	return -1;
 }
 
 static void
@@ -952,7 +967,8 @@ check(const char *path)
 		dirty = 1;
 }
 
-static void
+/* 0, or -1 when the last state could not be saved */
+static int
 follow(const char *path, const sigset_t *open)
 {
 	char dir[PATH_MAX], evbuf[4096];
@@ -991,8 +1007,8 @@ follow(const char *path, const sigset_t *open)
 	check(path);
 	release(1);
 	flushout(1);
-	savestate();
 	close(ifd);
+	return savestate();
 }
 
 int
@@ -1008,7 +1024,7 @@ main(int argc, char *argv[])
 	sigset_t block, open;
 	struct stat st;
 	char errbuf[256];
-	int ch;
+	int ch, status = 0;
 
 	while ((ch = getopt(argc, argv, "c:d:F:hm:p:r:s:t:V")) != -1) {
 		switch (ch) {
@@ -1084,7 +1100,7 @@ main(int argc, char *argv[])
 	sigaction(SIGTERM, &sa, NULL);
 	waitmask = &open;
 	if (Fflag != NULL)
-		follow(Fflag, &open);
+		status = follow(Fflag, &open) < 0 ? 2 : 0;
 	else
 		readstdin(&open);
 	signals(&open);
@@ -1097,5 +1113,5 @@ main(int argc, char *argv[])
 	freepats(&pats);
 	ami_stmt_free(byip);
 	ami_db_free(db);
-	return 0;
+	return status;
 }

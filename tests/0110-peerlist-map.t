@@ -110,6 +110,27 @@ check "said, with the reason" grep -q \
 check_same "the old map whole" "$map" "$tmp/before"
 check "no temporary file left behind" test "$(ls -A "$tmp/m" | grep -c '^\.')" -eq 0
 
+# -- a full disk, for real: ENOSPC on a small tmpfs, the same promise --
+mkdir "$tmp/small"
+if mount -t tmpfs -o size=256k tmpfs "$tmp/small"; then
+	mounts="$mounts $tmp/small"
+	cp "$tmp/before" "$tmp/small/peers.map"
+	dd if=/dev/zero of="$tmp/small/fill" bs=4k 2>/dev/null
+	peerlist -m "$tmp/small/peers.map" <"$tmp/bulk2" >"$tmp/out" 2>"$tmp/err"
+	st=$?
+	check "ENOSPC: exit 2" test $st -eq 2
+	check "said, with the reason" grep -q \
+	    "peers.map: .*No space left on device; the file is left as it was" "$tmp/err"
+	check_same "the old map whole" "$tmp/small/peers.map" "$tmp/before"
+	check "no temporary file left behind" test "$(ls -A "$tmp/small" | grep -c '^\.')" -eq 0
+	rm "$tmp/small/fill"
+	peerlist -m "$tmp/small/peers.map" <"$tmp/bulk2" >/dev/null
+	check "room again: written" grep -q '^10\.4\.' "$tmp/small/peers.map"
+	umount "$tmp/small"
+else
+	notok "full disk: a tmpfs could not be mounted (run as root)"
+fi
+
 # -- a map that is not a map is not overwritten --
 printf '# fine\n10.0.0.1 100 ok\nlonely\n' >"$tmp/m/bad.map"
 cp "$tmp/m/bad.map" "$tmp/before"

@@ -262,4 +262,37 @@ check "a file that is gone: said, and waited for" wait_for 10 grep -q 'does not 
 lines 300 301 >"$log"
 check "once it is there, read from its start" wait_for 10 has_count 2 Peername "$tmp/out4"
 kill $dp; wait $dp
+
+# -- the state file on a full disk: said once, the old one kept, tried
+# again; a stop that cannot save it is exit 2 --
+mkdir "$tmp/small"
+if mount -t tmpfs -o size=64k tmpfs "$tmp/small"; then
+	mounts="$mounts $tmp/small"
+	S=$tmp/small/state
+	cp "$tmp/state" "$S"
+	cp "$S" "$tmp/before"
+	dd if=/dev/zero of="$tmp/small/fill" bs=4k 2>/dev/null
+	dndparse -m "$tmp/fmap" -F "$log" -s "$S" >"$tmp/out5" 2>"$tmp/err" &
+	dp=$!
+	pids="$pids $dp"
+	lines 302 310 >>"$log"
+	check "full disk: the lines still go out" wait_for 10 has_count 9 Peername "$tmp/out5"
+	check "the state file not saved: said" wait_for 10 grep -q \
+	    'small/state: not saved, the old one stays; trying again: No space left on device' "$tmp/err"
+	check_same "the old state file intact" "$S" "$tmp/before"
+	check "no temporary file left" test ! -e "$S.tmp"
+	rm "$tmp/small/fill"
+	check "room again: saved, and said" wait_for 10 grep -q 'small/state: saved again' "$tmp/err"
+	check "the state file names the file and the offset" \
+	    test "$(cut -d' ' -f2,3 "$S")" = "$(stat -c '%i %s' "$log")"
+	check "the full disk was said once" has_count 1 'not saved' "$tmp/err"
+	dd if=/dev/zero of="$tmp/small/fill" bs=4k 2>/dev/null
+	lines 311 311 >>"$log"
+	wait_for 10 has_count 10 Peername "$tmp/out5"
+	kill $dp; wait $dp
+	check "a stop that cannot save the state file: exit 2" test $? -eq 2
+	umount "$tmp/small"
+else
+	notok "full disk: a 64k tmpfs could not be mounted (run as root)"
+fi
 done_testing

@@ -33,7 +33,7 @@ wait_for 20 udp_listening "$kport" || {
 	exit 1
 }
 
-amisim_start pbx -C "$tmp/pbx.ctl"
+amisim_start pbx -C "$tmp/pbx.ctl" -L "$tmp/pbx.log"
 cat >"$tmp/mwi.conf" <<EOT
 [mwinotify]
 proxy = 127.0.0.1:$kport
@@ -74,10 +74,8 @@ apid=$!
 mwinotify -v -c "$tmp/mwi.conf" -F "$my_cnf" <"$tmp/mw.fifo" >"$tmp/out" 2>"$tmp/err" &
 mpid=$!
 pids="$pids $apid $mpid"
-amicat_up() {
-	ss -tnH state established "dport = :$port_pbx" | grep -q .
-}
-check "amicat is logged in" wait_for 10 amicat_up
+# the Login handled: events from now on reach amicat
+check "amicat is logged in" wait_for 30 grep -q '^Action=Login ' "$tmp/pbx.log"
 echo "mwi 100@default 2 1" >"$tmp/pbx.ctl"
 check "mwinotify reports Kamailio's 200 for the relayed NOTIFY" \
     wait_for 20 grep -q '^Mailbox=100@default Watcher=100@127.0.0.1 CallID=.* Status=200 Reason=OK' "$tmp/out"

@@ -4,6 +4,22 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 PATH=$top:$PATH
 fixtures=${AMITOOLS_FIXTURES:-$top/tests/fixtures}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/amitools-test.XXXXXX")
+# AMITOOLS_VALGRIND=DIR (make check-valgrind): every tool runs under
+# valgrind, each process writing its errors and leaks, if any, to
+# DIR/TOOL.PID; the exit status 99 marks them too, as no tool uses it
+if [ -n "${AMITOOLS_VALGRIND:-}" ]; then
+	mkdir "$tmp/valgrind"
+	for _t in amicat amiaction dndctl dndparse mwinotify peerlist; do
+		cat >"$tmp/valgrind/$_t" <<-EOF
+		#!/bin/sh
+		exec valgrind -q --leak-check=full --error-exitcode=99 \\
+		    --suppressions=$top/tests/valgrind.supp \\
+		    --log-file=$AMITOOLS_VALGRIND/$_t.%p $top/$_t "\$@"
+		EOF
+		chmod +x "$tmp/valgrind/$_t"
+	done
+	PATH=$tmp/valgrind:$PATH
+fi
 ntest=0
 nfail=0
 pids=""
