@@ -69,6 +69,23 @@ check "a marker not named by -e is not printed, only said" sh -c \
     "! grep -q Amitools '$tmp/out' && grep -q reconnected '$tmp/err'"
 amisim_stop c2
 
+# -- the server dies mid-event: the half is never printed --
+amisim_start k -L "$tmp/k.log" -f cut=10
+amicat -c "$tmp/k.conf" -e UserEvent,AmitoolsReconnect >"$tmp/out" 2>"$tmp/err" &
+kp=$!
+pids="$pids $kp"
+wait_for 10 grep -q '^Action=Login ' "$tmp/k.log"
+for i in $(seq 1 15); do      # the 10 messages, the half, and more
+	amiaction -c "$tmp/k.conf" UserEvent UserEvent=K Seq=$i Tail=end >/dev/null
+done
+check "cut mid-event: the reconnect marker" wait_for 10 grep -q AmitoolsReconnect "$tmp/out"
+amiaction -c "$tmp/k.conf" UserEvent UserEvent=K Seq=last Tail=end >/dev/null
+check "then events again" wait_for 10 grep -q 'Seq=last' "$tmp/out"
+kill $kp; wait $kp
+check "every event printed whole" sh -c \
+    "[ \$(grep -c 'UserEvent=K' '$tmp/out') -ge 2 ] && ! grep 'UserEvent=K' '$tmp/out' | grep -qv 'Seq=[0-9a-z]* Tail=end'"
+amisim_stop k
+
 # -- the server stops answering: keepalive notices --
 amisim_start k -R "$tmp/seq50.ami" -N 50 -f stall=4000
 sed -i 's/keepalive = 20/keepalive = 1/' "$tmp/k.conf"

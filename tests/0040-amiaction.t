@@ -119,6 +119,19 @@ check_same "server side: each of 1000 actions exactly once" "$tmp/got" "$tmp/wan
 check "1000 responses printed" test "$(count '^Response=Success' "$tmp/out")" -eq 1000
 amisim_stop c
 
+# -- the server dies mid-response: the half is never printed, and the
+# action it answered is sent again (at least once: AMI has no way to ask) --
+amisim_start k -L "$tmp/k.log" -f cut=300
+seq 1 1000 | sed 's/^/Action=UserEvent UserEvent=K Seq=/' >"$tmp/in"
+amiaction -c "$tmp/k.conf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+check "a response cut in half: exit 0" test $? -eq 0
+check "1000 responses printed, each whole" sh -c \
+    "[ \$(grep -c '^Response=Success Message=\"Event Sent\"\$' '$tmp/out') -eq 1000 ] && [ \$(wc -l <'$tmp/out') -eq 1000 ]"
+grep 'UserEvent=K' "$tmp/k.log" | sed 's/.*Seq=//' | sort -n >"$tmp/got"
+check "server side: every action, the one whose answer was cut twice" sh -c \
+    "[ \$(sort -un '$tmp/got' | wc -l) -eq 1000 ] && [ \$(uniq -d '$tmp/got' | wc -l) -eq 1 ] && [ \$(wc -l <'$tmp/got') -eq 1001 ]"
+amisim_stop k
+
 # -- the server is not there yet, then comes up --
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 umask 077

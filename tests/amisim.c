@@ -22,6 +22,8 @@
  *   -C FIFO   control channel, see below (created when missing)
  *   -f FAULT  for the first connection only:
  *             close=N    close after N messages (responses and events)
+ *             cut=N      the same, but write the first half of message N+1
+ *                        first (a server killed mid-message)
  *             stall=MS   after login neither read nor write for MS ms
  *             mute=MS    after login read (and log) actions but answer
  *                        nothing for MS ms
@@ -236,6 +238,7 @@ struct client {
 	int64_t  drain_until;
 	/* faults */
 	long     close_after, nsent;
+	int      cut;           /* half of the next message, then close */
 	int      stall_pending, garbage_pending, split, noread;
 	int      mute;          /* the stall still reads */
 	int64_t  stall_ms, stall_until;
@@ -318,6 +321,7 @@ static long processed_calls;
 
 /* faults for the first connection */
 static long f_close = -1;
+static int f_cut;
 static int64_t f_stall = -1;
 static int f_mute;
 static int f_garbage, f_split, f_refuse, f_noread;
@@ -1220,6 +1224,11 @@ send_block(struct client *c, const char *s, size_t n)
 
 	if (c->dead || c->shut || n == 0)
 		return;
+	if (c->close_after >= 0 && c->nsent >= c->close_after && c->cut) {
+		ami_buf_add(&c->out, s, n / 2);
+		client_shut(c);
+		return;
+	}
 	if (c->close_after >= 0 && c->nsent >= c->close_after)
 		return;
 	if (c->garbage_pending && n > 6 && strncmp(s, "Event:", 6) == 0) {
@@ -1228,7 +1237,7 @@ send_block(struct client *c, const char *s, size_t n)
 	}
 	ami_buf_add(&c->out, s, n);
 	c->nsent++;
-	if (c->close_after >= 0 && c->nsent >= c->close_after)
+	if (c->close_after >= 0 && c->nsent >= c->close_after && !c->cut)
 		client_shut(c);
 }
 
@@ -3021,7 +3030,7 @@ input_lines(struct client *c)
 
 	for (;;) {
 		if (c->shut || c->dead || c->block_until > 0 ||
-		    (c->close_after >= 0 && c->nsent >= c->close_after))
+		    (c->close_after >= 0 && c->nsent >= c->close_after && !c->cut))
 			return 0;
 		for (x = 0; x < c->inlen; x++) {
 			if (c->inbuf[x] == '\r' && x + 1 < c->inlen &&
@@ -3118,6 +3127,7 @@ accept_client(void)
 	sockname(fd, 1, c->raddr, sizeof(c->raddr));
 	if (c->conn == 1) {
 		c->close_after = f_close;
+		c->cut = f_cut;
 		c->split = f_split;
 	}
 	clients = xgrow(clients, &cap, nclients, sizeof(*clients));
@@ -3434,8 +3444,9 @@ fault(const char *s)
 {
 	const char *e;
 
-	if (strncmp(s, "close=", 6) == 0) {
-		f_close = strtonum(s + 6, 0, LONG_MAX, &e);
+	if (strncmp(s, "close=", 6) == 0 || strncmp(s, "cut=", 4) == 0) {
+		f_cut = s[1] == 'u';
+		f_close = strtonum(strchr(s, '=') + 1, 0, LONG_MAX, &e);
 		if (e != NULL)
 			errx(2, "-f %s: %s", s, e);
 	} else if (strncmp(s, "stall=", 6) == 0 || strncmp(s, "mute=", 5) == 0) {
@@ -3452,8 +3463,8 @@ fault(const char *s)
 	else if (strcmp(s, "noread") == 0)
 		f_noread = 1;
 	else
-		errx(2, "-f %s: unknown fault (close=N stall=MS mute=MS garbage "
-		    "split refuse noread)", s);
+		errx(2, "-f %s: unknown fault (close=N cut=N stall=MS mute=MS "
+		    "garbage split refuse noread)", s);
 }
 
 static void
