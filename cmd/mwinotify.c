@@ -41,6 +41,7 @@
 #define BRANCH_MAGIC "z9hG4bK"  /* RFC 3261 8.1.1.7 */
 #define BUMP_TRIES  8
 #define BATCH       64      /* messages per round trip to the database */
+#define TERM_GRACE  5       /* s: what was read before a signal still goes */
 
 static int pflag, vflag;
 static int Wflag = 30;
@@ -109,7 +110,8 @@ static char via_host[64];     /* numeric, [v6] bracketed */
 static int via_port;
 static int status;
 static long sent, answered;
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t signals;
+static const sigset_t *waitmask;        /* signals let in while waiting */
 
 static int64_t
 now_us(void)
@@ -137,7 +139,7 @@ static void
 onsignal(int sig)
 {
 	(void)sig;
-	stop = 1;
+	signals++;
 }
 
 static char *
@@ -750,15 +752,24 @@ run(int readstdin)
 	struct ami_parser in;
 	struct ami_msg m = { 0 };
 	struct job *j;
-	int64_t now, wait, eofat = -1;
+	int64_t now, wait, eofat = -1, termat = -1;
 	int rc, eof = !readstdin;
 	ssize_t n;
 
 	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
 	if (eof)
 		eofat = now_us() / 1000;
-	while (!stop) {
+	for (;;) {
 		now = now_us() / 1000;
+		/* a first signal ends the input; what was read has a grace */
+		if (signals > 0 && termat < 0) {
+			termat = now + TERM_GRACE * 1000;
+			if (!eof)
+				eofat = now;
+			eof = 1;
+		}
+		if (signals > 1 || (termat >= 0 && now >= termat))
+			break;
 		while (qhead != NULL && ninflight < (size_t)wflag &&
 		    (!db_down || now >= db_retry_at)) {
 			struct job *batch[BATCH];
@@ -795,16 +806,20 @@ run(int readstdin)
 			if (wait < 0 || d < wait)
 				wait = d;
 		}
+		if (termat >= 0 && (wait < 0 || termat - now < wait))
+			wait = termat - now;
 		fflush(stdout);
 		pfd[0].fd = eof || qlen >= QUEUE_MAX || ninflight >= (size_t)wflag ?
 		    -1 : 0;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = sock;
 		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, wait > INT_MAX ? INT_MAX : (int)wait) == -1) {
+		/* signals are let in only here, so none is missed before it */
+		if (ppoll(pfd, 2, wait < 0 ? NULL : &(struct timespec){
+		    wait / 1000, wait % 1000 * 1000000L }, waitmask) == -1) {
 			if (errno == EINTR)
 				continue;
-			err(2, "poll");
+			err(2, "ppoll");
 		}
 		if (pfd[1].revents)
 			readsock();
@@ -825,8 +840,8 @@ run(int readstdin)
 		}
 	}
 	while ((j = qhead) != NULL) {
-		warnx("%s: not delivered: %s", j->mailbox, stop ? "interrupted" :
-		    ami_db_error(db));
+		warnx("%s: not delivered: %s", j->mailbox, signals ?
+		    "interrupted" : ami_db_error(db));
 		qhead = j->next;
 		job_free(j);
 		status = 2;
@@ -1021,6 +1036,7 @@ int
 main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = onsignal };
+	sigset_t sigs, open;
 	struct stat st;
 	const char *errstr;
 	char mailbox[512];
@@ -1113,6 +1129,11 @@ main(int argc, char *argv[])
 		snprintf(branchpfx, sizeof(branchpfx), BRANCH_MAGIC "-amw%08x-",
 		    arc4random());
 		opensock();
+		sigemptyset(&sigs);
+		sigaddset(&sigs, SIGINT);
+		sigaddset(&sigs, SIGTERM);
+		sigprocmask(SIG_BLOCK, &sigs, &open);
+		waitmask = &open;
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		if (argc > 0) {

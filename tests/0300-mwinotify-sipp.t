@@ -107,6 +107,25 @@ sipp_wait late
 check "the phone got the request three times (sent, 0.5 s, 1.5 s)" has_count 3 '^NOTIFY ' "$tmp/late.msg"
 check "each the same transaction (one branch)" test "$(grep -o 'branch=[^;]*' "$tmp/late.msg" | sort -u | wc -l)" -eq 1
 
+# -- SIGTERM with a NOTIFY in flight: its answer is still waited for --
+sipp_start term "$top/tests/sipp/notify_late.xml" -m 1 || exit 1
+row amitools 107 cid-term 1 "sip:107@127.0.0.1:$port_term" ""
+mkfifo "$tmp/term.fifo"
+mwinotify -v -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_term <"$tmp/term.fifo" >"$tmp/out" 2>"$tmp/err" &
+mp=$!
+pids="$pids $mp"
+exec 3>"$tmp/term.fifo"
+mw 107@default 1 0 >&3
+wait_for 10 grep -q '^mwinotify: sent to' "$tmp/err"
+kill -TERM $mp
+wait $mp
+st=$?
+exec 3>&-
+check "SIGTERM with a NOTIFY in flight: exit 0" test $st -eq 0
+check "its 200, after the retransmissions, still reported" \
+    has_count 1 'CallID=cid-term CSeq=3 Status=200' "$tmp/out"
+sipp_wait term
+
 # -- 481: reported, kept; with -p deleted --
 sipp_start gone "$top/tests/sipp/notify_481.xml" -m 2 || exit 1
 row amitools 102 cid-gone1 1 "sip:102@127.0.0.1:$port_gone" ""
