@@ -36,6 +36,7 @@
 #include "ami.h"
 
 #define DEFAULT_LIST "/var/lib/amitools/dnd_list"
+#define LIST_MAX     100000  /* peers in DND, and peers remembered (-u sync) */
 
 enum { M_DB = 1, M_DEVICE = 2, M_PRESENCE = 4 };
 
@@ -293,12 +294,12 @@ flushout(void)
  * Apply changes to the list under the lock, then mirror each one that
  * holds; with sync, every state: on for the listed, off for the known.
  */
-static void
+static int
 commit(struct change *c, size_t n, int sync, struct set *known)
 {
 	struct set list = { 0 };
 	size_t i;
-	int dfd, changed = 0;
+	int dfd, changed = 0, full = 0;
 
 	dfd = listdir();
 	lock(dfd);
@@ -309,6 +310,14 @@ commit(struct change *c, size_t n, int sync, struct set *known)
 			c[i].peer = NULL;
 			continue;
 		}
+		if (c[i].on && list.n >= LIST_MAX && set_find(&list, c[i].peer) < 0) {
+			warnx("%s holds %d peers, the most it may; %s not added",
+			    lflag, LIST_MAX, c[i].peer);
+			free(c[i].peer);
+			c[i].peer = NULL;
+			full = 1;
+			continue;
+		}
 		changed |= set_put(&list, c[i].peer, c[i].on);
 	}
 	if (changed)
@@ -317,7 +326,7 @@ commit(struct change *c, size_t n, int sync, struct set *known)
 	for (i = 0; i < n; i++)
 		if (c[i].peer != NULL) {
 			mirror(c[i].peer, c[i].on);
-			if (known != NULL)
+			if (known != NULL && known->n < LIST_MAX)
 				set_put(known, c[i].peer, 1);
 			free(c[i].peer);
 		}
@@ -330,6 +339,7 @@ commit(struct change *c, size_t n, int sync, struct set *known)
 	}
 	set_free(&list);
 	flushout();
+	return full ? -1 : 0;
 }
 
 /* the change a message asks for: 1 one, 0 none, -1 a bad one (said) */
@@ -419,8 +429,8 @@ apply(void)
 			else if (rc < 0)
 				status = 2;
 		}
-		if (n > 0 || sync)
-			commit(c, n, sync, &known);
+		if ((n > 0 || sync) && commit(c, n, sync, &known) < 0)
+			status = 2;
 		n = 0;
 	} while (got != 0 && !stop);
 	free(c);
@@ -520,7 +530,7 @@ main(int argc, char *argv[])
 			err(2, "strdup");
 		c.on = cmd[1] == 'n';
 		c.ifon = 0;
-		commit(&c, 1, 0, NULL);
+		rc = commit(&c, 1, 0, NULL) < 0 ? 2 : 0;
 	} else if (strcmp(cmd, "sync") == 0)
 		commit(NULL, 0, 1, NULL);
 	else if (strcmp(cmd, "status") == 0) {

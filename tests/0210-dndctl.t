@@ -139,6 +139,16 @@ check_same "two applies and 50 shell changes at once: none lost" "$L" "$tmp/want
 check "no reader ever saw a torn or unsorted list" test ! -s "$tmp/reader"
 check "no temporary file left behind" test -z "$(ls -A "$tmp" | grep '^\.dnd_list')"
 
+# -- the list is bounded: 100,000 peers, then a clear refusal --
+awk 'BEGIN { for (i = 1; i <= 100001; i++) printf "Event=UserEvent UserEvent=DND Peername=p%d DND=enabled\n", i }' |
+    dndctl -l "$tmp/big" -M none apply >/dev/null 2>"$tmp/err"
+check "peer 100,001: exit 2" test $? -eq 2
+check "said, naming it" grep -q 'big holds 100000 peers, the most it may; p100001 not added' "$tmp/err"
+check "the list holds the first 100,000" test "$(wc -l <"$tmp/big")" -eq 100000
+printf 'Event=UserEvent UserEvent=DND Peername=p5 DND=disabled\nEvent=UserEvent UserEvent=DND Peername=p100001 DND=enabled\n' |
+    dndctl -l "$tmp/big" -M none apply >/dev/null 2>"$tmp/err"
+check "one off makes room for one on" sh -c "[ $? -eq 0 ] && grep -qx p100001 '$tmp/big' && ! grep -qx p5 '$tmp/big'"
+
 # -- a full disk --
 mkdir "$tmp/small"
 if mount -t tmpfs -o size=64k tmpfs "$tmp/small"; then

@@ -191,7 +191,7 @@ mariadb_sql() {
 
 # count lines matching a pattern in a file (0 when missing)
 count() {
-	grep -c -- "$1" "$2" 2>/dev/null || true
+	if [ -e "$2" ]; then grep -c -- "$1" "$2"; else echo 0; fi
 }
 
 # has_count N PATTERN FILE: exactly N lines match, counted anew each call
