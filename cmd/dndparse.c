@@ -124,6 +124,7 @@ static volatile sig_atomic_t gotusr1, gothup, stop;
 static unsigned long long nlines, nmatched, nsent, nrepeat, nunknown, nunmatched;
 static unsigned long long nheld;        /* changes held back, ever */
 static size_t holding;                  /* peers with a change held now */
+static int peersfull;                   /* PEERS_MAX reached, and said */
 
 static void
 usage(void)
@@ -613,7 +614,10 @@ doline(const char *s, size_t n)
 	if ((e = tab_get(&peers, peer, pl, 0)) == NULL) {
 		if (peers.n == PEERS_MAX) {
 			nunknown++;
-			sayline("too many peers to remember; ignored", s, n);
+			if (!peersfull)
+				sayline("no room for one more peer; lines naming "
+				    "new ones are only counted, like this", s, n);
+			peersfull = 1;
 			return 0;
 		}
 		e = tab_get(&peers, peer, pl, 1);

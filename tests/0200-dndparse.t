@@ -92,6 +92,11 @@ printf '%s\n' 'Action=UserEvent UserEvent=DND Peername=937 DND=enabled' \
     'Action=UserEvent UserEvent=DND Peername=555 DND=enabled' \
     'Action=UserEvent UserEvent=DND Peername=937 DND=disabled' >"$tmp/want"
 check_same "-p: named groups ip/peer/state, and the built-in still works" "$tmp/out" "$tmp/want"
+awk 'BEGIN { for (i = 1; i <= 100003; i++) printf "Sep 1 x dnd-peer p%d yes\n", i }' |
+    dndparse -m "$tmp/map" -p "$tmp/pat" >"$tmp/out" 2>"$tmp/err"
+check "lines naming 100,003 peers: the first 100,000 go out" has_count 100000 UserEvent "$tmp/out"
+check "the rest are said once, and counted" sh -c "[ \$(wc -l <'$tmp/err') -eq 1 ] &&
+    grep -q 'no room for one more peer; .*: \"Sep 1 x dnd-peer p100001 yes\"' '$tmp/err'"
 echo '^(?<ip>\S+) (' >"$tmp/badpat"
 dndparse -m "$tmp/map" -p "$tmp/badpat" </dev/null 2>"$tmp/err"
 st=$?
