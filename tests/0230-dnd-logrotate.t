@@ -33,13 +33,15 @@ run() {
 	pids="$pids $dp"
 	# a writer as a syslog daemon is one: appending, the file opened anew
 	# for each line, so after a rename it writes to the new file; it
-	# writes until the rotations are done, at most 5000 lines ahead of
-	# the reader, so a slow one (valgrind) still sees lines after them
+	# writes until the rotations are done, at most 500 lines ahead of the
+	# reader: a reader slower than that (valgrind) would still be in a
+	# copy when the next rotation compresses it, and lose its rest, as
+	# any reader would; the shipped config renames instead
 	( i=1; while [ ! -e "$d/stop" ] && [ $i -le $max ]; do
 		printf 'Nov 23 10:00:00 10.%d.%d.%d [0]Enable DND\n' \
 		    $((i / 65536)) $((i / 256 % 256)) $((i % 256)) >>"$log"
-		[ $((i % 1000)) -ne 0 ] || wait_for 60 sh -c \
-		    "[ -e '$d/stop' ] || [ \$(grep -c Peername '$d/out') -ge $((i - 5000)) ]"
+		[ $((i % 100)) -ne 0 ] || wait_for 60 sh -c \
+		    "[ -e '$d/stop' ] || [ \$(grep -c Peername '$d/out') -ge $((i - 500)) ]"
 		i=$((i + 1))
 	  done; echo $((i - 1)) >"$d/written" ) &
 	wp=$!
