@@ -20,6 +20,9 @@ ami_buf_grow(struct ami_buf *b, size_t n)
 		cap *= 2;
 	if ((b->p = realloc(b->p, cap)) == NULL)
 		err(2, "realloc");
+	/* PCRE2's JIT may read a few bytes past a subject in the buffer:
+	 * harmless, but only if they are defined (valgrind) */
+	memset(b->p + b->cap, 0, cap - b->cap);
 	b->cap = cap;
 }
 
