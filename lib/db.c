@@ -13,6 +13,8 @@
  * automatic reconnect inside the client library: it would silently drop
  * an open transaction.
  */
+#include <sys/stat.h>
+
 #include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +102,12 @@ struct ami_db *
 ami_db_new(const char *group, const char *file)
 {
 	struct ami_db *db;
+	struct stat st;
 
+	/* the file named for this tool holds its password */
+	if (file != NULL && stat(file, &st) == 0 && (st.st_mode & 077))
+		errx(2, "%s holds a password but is readable by group or "
+		    "other; run chmod 600 %s", file, file);
 	if (nlive == 0 && mysql_library_init(0, NULL, NULL) != 0)
 		errx(2, "the MySQL client library did not initialise");
 	if ((db = calloc(1, sizeof(*db))) == NULL ||

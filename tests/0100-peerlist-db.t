@@ -246,6 +246,7 @@ check "without it and MYSQL_HOME, the default socket" grep -q "/run/mysqld/mysql
 peerlist -d amitools-tcp <"$tmp/one" >"$tmp/out"
 check "over TCP (group amitools-tcp)" grep -q '^0 added, 0 changed, 1 unchanged' "$tmp/out"
 sed 's/^password = .*/password = wrong/' "$tmp/db/my.cnf" >"$tmp/bad.cnf"
+chmod 600 "$tmp/bad.cnf"
 peerlist -c "$tmp/bad.cnf" -d amitools <"$tmp/one" >/dev/null 2>"$tmp/err"
 st=$?
 check "a wrong password: exit 2, the server's words" sh -c \

@@ -84,6 +84,17 @@ AMI_SECRET_FILE=$tmp/secret amiaction -c "$tmp/nosecret.conf" Ping >/dev/null 2>
 check "AMI_SECRET_FILE readable by others: refused, exit 2" sh -c \
     "[ $? -eq 2 ] && grep -q 'readable by group or other' '$tmp/err'"
 check "the secret never crossed the wire" sh -c "! grep -q -e testpass -e Wr0ngSecretValue '$tmp/a.log'"
+printf '[amitools]\nuser = amitools\npassword = Wr0ngSecretValue\n' >"$tmp/my.cnf"
+chmod 644 "$tmp/my.cnf"
+peerlist -d amitools -c "$tmp/my.cnf" </dev/null 2>"$tmp/err.pl"
+st=$?
+mwinotify -F "$tmp/my.cnf" -d amitools status >/dev/null 2>"$tmp/err.mw"
+check "a MySQL option file readable by others: peerlist and mwinotify exit 2" \
+    test $st -eq 2 -a $? -eq 2
+check "saying so, without the password" sh -c \
+    "grep -q 'my.cnf holds a password but is readable by group or other' '$tmp/err.pl' &&
+    grep -q 'my.cnf holds a password but is readable by group or other' '$tmp/err.mw' &&
+    ! grep -q Wr0ngSecretValue '$tmp/err.pl' '$tmp/err.mw'"
 
 # -- amicat: hostile bytes from the server stay inside one output line --
 printf 'Event: UserEvent\r\nUserEvent: Evil\r\nV: a\rb\000c\033[2J\r\n\r\n' >"$tmp/evil.ami"
