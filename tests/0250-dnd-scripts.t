@@ -22,6 +22,7 @@ check "the whole pipeline ends with its process group" wait_for 10 sh -c "! kill
 st=$?
 check "watchdog: a dead pipeline is restarted (exit 1, said)" sh -c \
     "[ $st -eq 1 ] && grep -q 'dndparse is not running; restarting' '$tmp/err'"
+[ $st -eq 1 ] || { echo "# exit $st"; sed 's/^/# /' "$tmp/err"; }
 new=$(cat "$pf")
 pids="$pids $new"
 check "with a new PID" sh -c "[ -n '$new' ] && [ '$new' != '$pid' ] && kill -0 $new"
