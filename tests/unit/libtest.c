@@ -320,6 +320,7 @@ test_auto(void)
 static void
 test_follows(void)
 {
+	static const char nul[] = "Response\0: Follows\r\nK: v\r\n\r\n";
 	const char *s = "Response: Follows\r\nPrivilege: Command\r\nActionID: 5\r\n"
 	    "Name/username   Host: x\n\nsecond: line\n--END COMMAND--\r\n\r\n"
 	    "Event: Next\r\n\r\n";
@@ -343,6 +344,14 @@ test_follows(void)
 	}
 	ok(same, "Asterisk 13 Response: Follows becomes Output lines, blank "
 	    "lines kept, in chunks of any size");
+	/* found by the fuzzer: names were compared past the end of the
+	 * literal when they held a NUL */
+	ok(!ami_keyeq("Follows\0xy", 10, "Follows") &&
+	    ami_keyeq("FOLLOWS", 7, "Follows"), "ami_keyeq: a NUL ends no comparison");
+	got = parse_all(AMI_WIRE, nul, sizeof(nul) - 1, sizeof(nul), &nm, &ne);
+	ok(nm == 1 && ne == 0 && strstr(got, "Output") == NULL,
+	    "a first header named Response and a NUL starts no Follows block");
+	free(got);
 }
 
 static void
