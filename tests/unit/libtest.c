@@ -458,6 +458,38 @@ test_conf(void)
 	unlink(path);
 }
 
+static void
+test_dnd(void)
+{
+	struct ami_dnd_pats *ps = NULL;
+	struct ami_dnd_hit h;
+	const char *l;
+	char err[200];
+
+	ok(ami_dnd_compile(&ps, "^\\S+ (?<ip>\\S+) DND (?<state>on|off) for "
+	    "(?<peer>.*)$", err, sizeof(err)) == 0 &&
+	    ami_dnd_compile(&ps, NULL, err, sizeof(err)) == 0,
+	    "dnd: a pattern and the built-in compile");
+	l = "Aug 29 11:46:46 192.168.161.6 [0]Enable DND";
+	ok(ami_dnd_match(ps, l, strlen(l), &h) && h.on == 1 && h.peer == NULL &&
+	    h.ip == l + 16 && h.ipl == 13,
+	    "dnd: the built-in gives the state and the sender's address");
+	l = "x 10.0.0.1 DND off for 100";
+	ok(ami_dnd_match(ps, l, strlen(l), &h) && h.on == 0 && h.ip == NULL &&
+	    h.peerl == 3 && memcmp(h.peer, "100", 3) == 0,
+	    "dnd: a peer group, when it matched, wins over the address");
+	l = "x 10.0.0.1 DND on for ";
+	ok(ami_dnd_match(ps, l, strlen(l), &h) && h.peer == NULL && h.ipl == 8,
+	    "dnd: an empty peer leaves the address");
+	l = "x 10.0.0.1 DND maybe for 100";
+	ok(!ami_dnd_match(ps, l, strlen(l), &h), "dnd: no state word, no match");
+	ok(ami_dnd_compile(&ps, "(?<ip>x", err, sizeof(err)) < 0 &&
+	    strstr(err, "offset") != NULL, "dnd: a bad pattern refused: %s", err);
+	ok(ami_dnd_compile(&ps, "(?<ip>x)", err, sizeof(err)) < 0 &&
+	    strstr(err, "named groups") != NULL, "dnd: %s", err);
+	ami_dnd_free(ps);
+}
+
 static int
 slurp_is(const char *path, const char *want)
 {
@@ -547,6 +579,7 @@ main(void)
 	test_check();
 	test_tmpl_filter();
 	test_conf();
+	test_dnd();
 	test_map();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
