@@ -429,18 +429,28 @@ test_tmpl_filter(void)
 	ami_buf_free(&b);
 }
 
+/* path holds n bytes of s (-1: a string), mode 600 */
+static void
+put(const char *path, const char *s, ssize_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	(void)!write(fd, s, n < 0 ? strlen(s) : (size_t)n);
+	fchmod(fd, 0600);
+	close(fd);
+}
+
 static void
 test_conf(void)
 {
 	struct ami_server s;
-	char path[] = "/tmp/amitools-conf-XXXXXX", err[300];
-	const char *text = "; comment\n[default]\nhost = 10.1.2.3 ; inline\n"
-	    "port = 5039\nusername = mon\nsecret = s3cret\n[pbx2]\nhost = 10.0.0.2\n";
-	int fd = mkstemp(path);
+	char path[] = "/tmp/amitools-conf-XXXXXX", err[300], map[64], text[2048];
+	struct ami_confkey key = { "map", map, sizeof(map) };
 
-	(void)!write(fd, text, strlen(text));
-	close(fd);
-	chmod(path, 0600);
+	close(mkstemp(path));
+	put(path, "; comment\n[default]\nhost = 10.1.2.3 ; inline\n"
+	    "port = 5039\nusername = mon\nsecret = s3cret\n[pbx2]\n"
+	    "host = 10.0.0.2\n", -1);
 	unsetenv("AMI_HOST");
 	unsetenv("AMI_SECRET_FILE");
 	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) == 0 &&
@@ -455,6 +465,27 @@ test_conf(void)
 	chmod(path, 0644);
 	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) < 0 &&
 	    strstr(err, "chmod 600") != NULL, "a readable file with a secret is refused");
+
+	/* found by the fuzzer: a CR inside a value was kept, a NUL cut it */
+	put(path, "[default]\nusername = mon\rAction: Originate\n", -1);
+	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) < 0 &&
+	    strstr(err, ":2: control character \\x0d") != NULL,
+	    "a CR inside a value is refused: %s", err);
+	put(path, "[default]\nhost = a\0b\n", 19);
+	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) < 0 &&
+	    strstr(err, "\\x00") != NULL, "a NUL in a line is refused");
+	put(path, "[dndparse]\nmap = x\ry\n", -1);
+	ok(ami_conf_section("dndparse", path, &key, 1, err, sizeof(err)) < 0 &&
+	    strstr(err, "control character") != NULL,
+	    "and in a tool's own section too");
+	/* a line over 1 KiB was read as two, its tail as a line of its own:
+	 * here a comment's tail set the host */
+	memset(text, 'x', sizeof(text));
+	memcpy(text, "[default]\n# ", 12);
+	strcpy(text + 10 + 1023, "host = 10.6.6.6\n");
+	put(path, text, -1);
+	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) == 0 &&
+	    strcmp(s.host, "127.0.0.1") == 0, "a comment of over 1 KiB is one line");
 	unlink(path);
 }
 
