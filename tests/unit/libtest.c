@@ -521,6 +521,37 @@ test_dnd(void)
 	ami_dnd_free(ps);
 }
 
+/* a response parsed from a buffer of its own size, for ASan */
+static int
+response(const char *s, struct ami_sip_resp *r)
+{
+	size_t n = strlen(s);
+	char *m = malloc(n);
+	int rc;
+
+	memcpy(m, s, n);
+	rc = ami_sip_response(m, n, r);
+	free(m);
+	return rc;
+}
+
+static void
+test_sip(void)
+{
+	struct ami_sip_resp r;
+
+	ok(response("SIP/2.0 481 Call Does Not Exist\r\nv: SIP/2.0/UDP "
+	    "10.0.0.1;rport;branch=z9hG4bK-7,SIP/2.0/UDP x;branch=y\r\n\r\n",
+	    &r) == 0 && r.status == 481 && r.reasonl == 19 && r.branchl == 9,
+	    "sip: status, reason and the top Via's branch, compact form");
+	/* found by the fuzzer: a Via ending in ";branch" was read one byte
+	 * past the message, and a branch ran on over a CR */
+	ok(response("SIP/2.0 200 OK\r\nVia: x;branch", &r) < 0,
+	    "sip: a Via that ends in ;branch has none");
+	ok(response("SIP/2.0 200 OK\r\nVia: x;branch=z9hG4bK-1\r2\r\n\r\n", &r) < 0,
+	    "sip: a branch that is not a token is refused");
+}
+
 static int
 slurp_is(const char *path, const char *want)
 {
@@ -611,6 +642,7 @@ main(void)
 	test_tmpl_filter();
 	test_conf();
 	test_dnd();
+	test_sip();
 	test_map();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
