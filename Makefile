@@ -77,13 +77,16 @@ bench: all
 # tests/fuzz/seeds makes of the fixtures, with its longest input and its
 # dictionary; a crash leaves its input in tests/fuzz/out.  make fuzz-TARGET
 # runs one, going on from the corpus the last run left there.
-FUZZ = parse decode tmpl
+FUZZ = parse decode tmpl conf dndmatch sip
 FUZZ_SECONDS = 60
 FUZZ_RUN = -max_total_time=$(FUZZ_SECONDS)
 FUZZ_CC = clang
 FUZZ_OPTS_parse = -max_len=1024 -dict=../ami.dict
 FUZZ_OPTS_decode = -max_len=1024 -dict=../ami.dict
 FUZZ_OPTS_tmpl = -max_len=256 -dict=../ami.dict
+FUZZ_OPTS_conf = -max_len=2048 -dict=../conf.dict
+FUZZ_OPTS_dndmatch = -max_len=512 -dict=../dnd.dict
+FUZZ_OPTS_sip = -max_len=1024 -dict=../sip.dict
 fuzz: all
 	rm -rf tests/fuzz/out
 	$(MAKE) --no-print-directory $(FUZZ:%=fuzz-%)

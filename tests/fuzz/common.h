@@ -7,6 +7,13 @@
 
 #include "ami.h"
 
+/* p..p+pl lies within s..s+n */
+static inline int
+inside(const char *p, size_t pl, const char *s, size_t n)
+{
+	return p >= s && pl <= n && p - s <= (long)(n - pl);
+}
+
 /* an error as a caller gets it: said, and NUL-terminated in its buffer */
 static inline void
 said(const char *err, size_t size)
