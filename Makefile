@@ -73,29 +73,35 @@ check-valgrind: all
 bench: all
 	bench/run
 
-# libFuzzer targets in tests/fuzz, each run FUZZ_SECONDS from seeds made
-# of the transcripts; a crash leaves its input in tests/fuzz/out
-FUZZ = parse decode tmpl
+# libFuzzer targets in tests/fuzz, each run FUZZ_SECONDS from seeds that
+# tests/fuzz/seeds makes of the fixtures, with its longest input and its
+# dictionary; a crash leaves its input in tests/fuzz/out.  make fuzz-TARGET
+# runs one, going on from the corpus the last run left there.
+FUZZ = parse decode tmpl conf dndmatch sip
 FUZZ_SECONDS = 60
+FUZZ_RUN = -max_total_time=$(FUZZ_SECONDS)
 FUZZ_CC = clang
+FUZZ_OPTS_parse = -max_len=1024 -dict=../ami.dict
+FUZZ_OPTS_decode = -max_len=1024 -dict=../ami.dict
+FUZZ_OPTS_tmpl = -max_len=256 -dict=../ami.dict
+FUZZ_OPTS_conf = -max_len=2048 -dict=../conf.dict
+FUZZ_OPTS_dndmatch = -max_len=512 -dict=../dnd.dict
+FUZZ_OPTS_sip = -max_len=1024 -dict=../sip.dict
 fuzz: all
-	rm -rf tests/fuzz/out && mkdir -p tests/fuzz/out/seed-parse tests/fuzz/out/seed-decode tests/fuzz/out/seed-tmpl
-	cp tests/fixtures/asterisk-20.20.1/*.txt tests/fuzz/out/seed-parse/
-	for f in tests/fixtures/asterisk-20.20.1/[0-9]*[0-9a-z].txt; do \
-		./amicat -i "$$f" >"tests/fuzz/out/seed-decode/$${f##*/}.line"; \
-		./amicat -i "$$f" -j >"tests/fuzz/out/seed-decode/$${f##*/}.json"; \
-	done
-	printf '%s' '%{Peer} %{peer}\\t%%' >tests/fuzz/out/seed-tmpl/1
-	printf '%s' '!Peer~^PJSIP/(1|2)$$' >tests/fuzz/out/seed-tmpl/2
-	for t in $(FUZZ); do \
-		$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
-		    -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) -o tests/fuzz/out/$$t \
-		    tests/fuzz/$$t.c $(LIBOBJ:.o=.c) $(PCRE_LIBS) $(LIBS) || exit 1; \
-		mkdir -p tests/fuzz/out/corpus-$$t; \
-		(cd tests/fuzz/out && ./$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-		    corpus-$$t seed-$$t 2>$$t.log) || { tail -40 tests/fuzz/out/$$t.log; exit 1; }; \
-		grep -E '^stat::(number_of_executed_units|peak_rss)' tests/fuzz/out/$$t.log | sed "s/^/$$t: /"; \
-	done
+	rm -rf tests/fuzz/out
+	$(MAKE) --no-print-directory $(FUZZ:%=fuzz-%)
+
+fuzz-%: all
+	tests/fuzz/seeds tests/fuzz/out
+	$(FUZZ_CC) -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
+	    -std=c11 -D_GNU_SOURCE -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) \
+	    -o tests/fuzz/out/$* tests/fuzz/$*.c $(LIBOBJ:.o=.c) $(PCRE_LIBS) $(LIBS)
+	mkdir -p tests/fuzz/out/corpus-$*
+	cd tests/fuzz/out && ./$* $(FUZZ_OPTS_$*) $(FUZZ_RUN) -print_final_stats=1 \
+	    corpus-$* seed-$* 2>$*.log || { tail -40 $*.log; exit 1; }
+	@grep -E '^stat::(number_of_executed_units|peak_rss)' tests/fuzz/out/$*.log | sed 's/^/$*: /'
+	@grep ' cov: ' tests/fuzz/out/$*.log | tail -1 | \
+	    sed -E 's/.*(cov: [0-9]+ ft: [0-9]+ corp: [^ ]+).*(exec\/s: [0-9]+).*/$*: \1 \2/'
 
 demo: all
 	./demo.sh

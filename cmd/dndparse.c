@@ -32,7 +32,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
 #include <dirent.h>
 #include <err.h>
@@ -40,7 +39,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <pcre2.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,30 +60,9 @@
 #define PEERS_MAX   100000          /* peers remembered; more is a flood */
 #define WARNED_MAX  10000           /* unknown addresses named, each once */
 
-/*
- * SPA phones: "[0]Enable DND" / "[0]Disable DND" after the daemon's
- * timestamp (traditional or ISO 8601) and the sender (address or name);
- * a program tag, which a daemon may find in the message, may come between.
- */
-static const char builtin[] =
-    "^(?:[A-Z][a-z]{2}[ \\t]+\\d{1,2}[ \\t]+\\d\\d:\\d\\d:\\d\\d"
-    "|\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d)?)"
-    "[ \\t]+(?<ip>[^ \\t\\[]+)[ \\t]+(?:[^ \\t\\[][^ \\t]*[ \\t]+)?"
-    "\\[(?<line>\\d{1,3})\\](?<state>(?i:enable|disable)) DND\\s*$";
-
 static const char *cflag, *dflag, *Fflag, *sflag;
 static char mflag[PATH_MAX], pflag[PATH_MAX], tflag[64] = "PJSIP";
 static int rflag = 5;
-
-struct pat {
-	pcre2_code *re;
-	pcre2_match_data *md;
-	int ip, state, line, peer;      /* group numbers, -1 when absent */
-};
-struct pats {
-	struct pat *v;
-	size_t n;
-};
 
 /* string -> value, open addressing; keys of the map are lower-cased */
 struct ent {
@@ -113,7 +90,7 @@ struct input {
 	size_t   taillen;
 };
 
-static struct pats pats;
+static struct ami_dnd_pats *pats;
 static struct ami_db *db;
 static struct ami_stmt *byip;
 static const sigset_t *waitmask;        /* signals let in while waiting */
@@ -267,54 +244,19 @@ loadmap(const char *path, struct tab *t)
 }
 
 static int
-addpat(struct pats *ps, const char *re, const char *where)
+addpat(struct ami_dnd_pats **ps, const char *re, const char *where)
 {
-	PCRE2_UCHAR msg[120];
-	PCRE2_SIZE off;
-	struct pat p;
-	int code;
+	char why[160];
 
-	if ((p.re = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0,
-	    &code, &off, NULL)) == NULL) {
-		pcre2_get_error_message(code, msg, sizeof(msg));
-		warnx("%s: %s at offset %zu", where, (char *)msg, (size_t)off);
-		return -1;
-	}
-	p.ip = pcre2_substring_number_from_name(p.re, (PCRE2_SPTR)"ip");
-	p.state = pcre2_substring_number_from_name(p.re, (PCRE2_SPTR)"state");
-	p.line = pcre2_substring_number_from_name(p.re, (PCRE2_SPTR)"line");
-	p.peer = pcre2_substring_number_from_name(p.re, (PCRE2_SPTR)"peer");
-	if (p.state < 0 || (p.ip < 0 && p.peer < 0)) {
-		warnx("%s: a pattern needs the named groups state and ip (or "
-		    "peer)", where);
-		pcre2_code_free(p.re);
-		return -1;
-	}
-	/* the interpreter still works where JIT is not available */
-	pcre2_jit_compile(p.re, PCRE2_JIT_COMPLETE);
-	p.md = pcre2_match_data_create_from_pattern(p.re, NULL);
-	if ((ps->v = reallocarray(ps->v, ps->n + 1, sizeof(p))) == NULL)
-		err(2, "reallocarray");
-	ps->v[ps->n++] = p;
-	return 0;
-}
-
-static void
-freepats(struct pats *ps)
-{
-	size_t i;
-
-	for (i = 0; i < ps->n; i++) {
-		pcre2_match_data_free(ps->v[i].md);
-		pcre2_code_free(ps->v[i].re);
-	}
-	free(ps->v);
-	memset(ps, 0, sizeof(*ps));
+	if (ami_dnd_compile(ps, re, why, sizeof(why)) == 0)
+		return 0;
+	warnx("%s: %s", where, why);
+	return -1;
 }
 
 /* the -p file first (one pattern a line), so it can win; the built-in last */
 static int
-loadpats(const char *path, struct pats *ps)
+loadpats(const char *path, struct ami_dnd_pats **ps)
 {
 	char *line = NULL, where[PATH_MAX + 32];
 	size_t cap = 0, len;
@@ -342,11 +284,12 @@ loadpats(const char *path, struct pats *ps)
 		free(line);
 		fclose(fp);
 		if (bad) {
-			freepats(ps);
+			ami_dnd_free(*ps);
+			*ps = NULL;
 			return -1;
 		}
 	}
-	return addpat(ps, builtin, "built-in pattern");
+	return addpat(ps, NULL, "built-in pattern");
 }
 
 static void
@@ -441,7 +384,7 @@ static void
 reload(void)
 {
 	struct tab m = { 0 };
-	struct pats p = { 0 };
+	struct ami_dnd_pats *p = NULL;
 
 	if (db != NULL) {
 		/* the table may have changed: ask again */
@@ -459,7 +402,7 @@ reload(void)
 	if (loadpats(pflag, &p) < 0)
 		warnx("SIGHUP: patterns not reloaded; the old ones stay");
 	else {
-		freepats(&pats);
+		ami_dnd_free(pats);
 		pats = p;
 	}
 }
@@ -541,42 +484,32 @@ dblookup(const char *key, size_t kl, const char **peer)
 static int
 doline(const char *s, size_t n)
 {
-	PCRE2_SIZE *ov = NULL;
+	struct ami_dnd_hit hit;
 	struct ami_buf what = { 0 };
 	const char *peer, *ip;
 	char key[256];
-	size_t i, pl, il, kl;
+	size_t pl, il, kl;
 	struct ent *e;
-	struct pat *p = NULL;
 	int on;
 
 	nlines++;
-	for (i = 0; i < pats.n; i++)
-		if (pcre2_match(pats.v[i].re, (PCRE2_SPTR)s, n, 0, 0,
-		    pats.v[i].md, NULL) > 0) {
-			p = &pats.v[i];
-			ov = pcre2_get_ovector_pointer(p->md);
-			break;
-		}
-	if (p == NULL || ov[2 * p->state] == PCRE2_UNSET ||
-	    (on = ami_dnd_state(s + ov[2 * p->state], ov[2 * p->state + 1] -
-	    ov[2 * p->state])) < 0) {
+	if (!ami_dnd_match(pats, s, n, &hit)) {
 		nunmatched++;
 		return 0;
 	}
-	if (p->peer >= 0 && ov[2 * p->peer] != PCRE2_UNSET &&
-	    ov[2 * p->peer + 1] > ov[2 * p->peer]) {
-		peer = s + ov[2 * p->peer];
-		pl = ov[2 * p->peer + 1] - ov[2 * p->peer];
+	on = hit.on;
+	if (hit.peer != NULL) {
+		peer = hit.peer;
+		pl = hit.peerl;
 		if (!ami_dnd_peer(peer, pl)) {
 			nunknown++;
 			sayline("peer from the pattern is not a peer name; "
 			    "ignored", s, n);
 			return 0;
 		}
-	} else if (p->ip >= 0 && ov[2 * p->ip] != PCRE2_UNSET) {
-		ip = s + ov[2 * p->ip];
-		il = ov[2 * p->ip + 1] - ov[2 * p->ip];
+	} else {
+		ip = hit.ip;
+		il = hit.ipl;
 		kl = lower(key, ip, il, sizeof(key) - 1);
 		key[kl] = '\0';
 		if (db != NULL) {
@@ -606,9 +539,6 @@ doline(const char *s, size_t n)
 			return 0;
 		}
 		pl = strlen(peer);
-	} else {
-		nunmatched++;
-		return 0;
 	}
 	nmatched++;
 	if ((e = tab_get(&peers, peer, pl, 0)) == NULL) {
@@ -1114,7 +1044,7 @@ main(int argc, char *argv[])
 	tab_free(&map);
 	tab_free(&peers);
 	tab_free(&warned);
-	freepats(&pats);
+	ami_dnd_free(pats);
 	ami_stmt_free(byip);
 	ami_db_free(db);
 	return status;

@@ -127,6 +127,26 @@ int	ami_dnd_peer(const char *, size_t);
 /* enable(d)/on/yes/1/true 1, disable(d)/off/no/0/false 0, else -1 */
 int	ami_dnd_state(const char *, size_t);
 
+/* ---- dndmatch.c: DND lines by PCRE2 patterns (not in dnd.c: only the
+ * tools that match lines link PCRE2) ---- */
+struct ami_dnd_pats;
+/* compile re (NULL: the built-in one, for SPA phones' "[0]Enable DND")
+ * and add it to *ps, made when NULL; it needs the named groups state and
+ * ip (the sender's address) or peer.  0 ok, -1 with err */
+int	ami_dnd_compile(struct ami_dnd_pats **, const char *re, char *err,
+	    size_t);
+struct ami_dnd_hit {
+	int         on;         /* ami_dnd_state() of the state group */
+	const char *peer, *ip;  /* spans of the line, NULL when not there */
+	size_t      peerl, ipl;
+};
+/* the first pattern (in the order added) that matches s: 1 with a state
+ * word and a peer (not empty, not yet checked) or else the address; 0 the
+ * line is no DND change */
+int	ami_dnd_match(struct ami_dnd_pats *, const char *, size_t,
+	    struct ami_dnd_hit *);
+void	ami_dnd_free(struct ami_dnd_pats *);
+
 /* ---- outq.c: stdout through a writer thread ---- */
 struct ami_outq;
 /* bound: bytes queued at most; block: wait for room instead of refusing */

@@ -87,61 +87,119 @@ set(struct ami_server *s, const char *key, const char *val, const char *path,
 	return 0;
 }
 
+/* one config file, read a line at a time */
+struct conf {
+	FILE       *fp;
+	char       *line;
+	size_t      cap;
+	int         lineno;
+	char        sect[64];       /* the section of the last line */
+	char        why[48];        /* what is wrong with it */
+};
+
+/* 1 open, 0 missing or not ours to read (when not must), -1 with err */
+static int
+conf_open(struct conf *cf, const char *path, int must, char *err,
+    size_t errlen)
+{
+	memset(cf, 0, sizeof(*cf));
+	if ((cf->fp = fopen(path, "r")) != NULL)
+		return 1;
+	/* a root-only /etc/amitools.conf is root's, not an error for every
+	 * other user who has a ~/.amitools.conf of their own */
+	if ((errno == ENOENT || errno == EACCES) && !must)
+		return 0;
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	return -1;
+}
+
+static void
+conf_close(struct conf *cf)
+{
+	free(cf->line);
+	fclose(cf->fp);
+}
+
+/*
+ * The next line of cf that is neither a comment nor a [section]: 1 with
+ * key and value, trimmed in place, or with val NULL and cf->why when it
+ * is no "key = value"; 0 at the end.  A line is read whole, however long:
+ * cut, its tail would be read as a line of its own.  One holding a NUL
+ * or another control byte but tab (a CR an editor left inside a value)
+ * is bad: a value goes into AMI headers and file names.
+ */
+static int
+conf_next(struct conf *cf, char **key, char **val)
+{
+	char *p, *eq, *c;
+	ssize_t n;
+
+	while ((n = getline(&cf->line, &cf->cap, cf->fp)) != -1) {
+		cf->lineno++;
+		*key = *val = NULL;
+		while (n > 0 && (cf->line[n - 1] == '\n' || cf->line[n - 1] == '\r'))
+			cf->line[--n] = '\0';
+		for (c = cf->line; c < cf->line + n; c++)
+			if (iscntrl((unsigned char)*c) && *c != '\t') {
+				snprintf(cf->why, sizeof(cf->why),
+				    "control character \\x%02x", (unsigned char)*c);
+				return 1;
+			}
+		p = ami_trim(cf->line);
+		if (*p == '\0' || *p == ';' || *p == '#')
+			continue;
+		if (*p == '[' && (eq = strchr(p, ']')) != NULL) {
+			*eq = '\0';
+			strlcpy(cf->sect, ami_trim(p + 1), sizeof(cf->sect));
+			continue;
+		}
+		if (*p == '[' || (eq = strchr(p, '=')) == NULL) {
+			strlcpy(cf->why, "expected [section] or key = value",
+			    sizeof(cf->why));
+			return 1;
+		}
+		*eq = '\0';
+		/* a comment may follow a value after white space */
+		for (c = eq + 1; *c; c++)
+			if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) {
+				*c = '\0';
+				break;
+			}
+		*key = ami_trim(p);
+		*val = ami_trim(eq + 1);
+		return 1;
+	}
+	return 0;
+}
+
 /* apply section sect of path; 1 section found, 0 not, -1 error */
 static int
 load(struct ami_server *s, const char *path, const char *sect, int must,
     char *err, size_t errlen)
 {
-	char line[1024], *p, *eq, cur[64] = "";
-	int lineno = 0, found = 0, checked = 0;
-	FILE *fp;
+	struct conf cf;
+	char *key, *val;
+	int found = 0, checked = 0, rc;
 
-	if ((fp = fopen(path, "r")) == NULL) {
-		/* a root-only /etc/amitools.conf is root's, not an error for
-		 * every other user who has a ~/.amitools.conf of their own */
-		if ((errno == ENOENT || errno == EACCES) && !must)
-			return 0;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		lineno++;
-		p = ami_trim(line);
-		if (*p == '\0' || *p == ';' || *p == '#')
-			continue;
-		if (*p == '[') {
-			if ((eq = strchr(p, ']')) == NULL)
-				goto bad;
-			*eq = '\0';
-			strlcpy(cur, ami_trim(p + 1), sizeof(cur));
-			continue;
+	if ((rc = conf_open(&cf, path, must, err, errlen)) <= 0)
+		return rc;
+	while ((rc = conf_next(&cf, &key, &val)) > 0) {
+		if (val == NULL) {
+			snprintf(err, errlen, "%s:%d: %s", path, cf.lineno, cf.why);
+			rc = -1;
+			break;
 		}
-		if ((eq = strchr(p, '=')) == NULL)
-			goto bad;
-		*eq = '\0';
-		/* a comment may follow a value after white space */
-		for (char *c = eq + 1; *c; c++)
-			if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) {
-				*c = '\0';
-				break;
-			}
-		if (strcmp(ami_trim(p), "secret") == 0 && !checked++ &&
-		    private(fp, path, err, errlen) < 0)
-			goto fail;
-		if (strcmp(cur, sect) != 0)
+		if (strcmp(key, "secret") == 0 && !checked++ &&
+		    (rc = private(cf.fp, path, err, errlen)) < 0)
+			break;
+		if (strcmp(cf.sect, sect) != 0)
 			continue;
 		found = 1;
-		if (set(s, ami_trim(p), ami_trim(eq + 1), path, lineno, err, errlen) < 0)
-			goto fail;
+		if ((rc = set(s, key, val, path, cf.lineno, err, errlen)) < 0)
+			break;
 	}
-	fclose(fp);
-	return found;
-bad:
-	snprintf(err, errlen, "%s:%d: expected [section] or key = value",
-	    path, lineno);
-fail:
-	fclose(fp);
-	return -1;
+	conf_close(&cf);
+	return rc < 0 ? -1 : found;
 }
 
 static int
@@ -226,17 +284,19 @@ ami_conf_server(struct ami_server *s, const char *name, const char *file,
 /*
  * A tool's own section ([dndctl], [dndparse]): the same files in the same
  * order, later files winning, but only the keys the tool names; any other
- * key in that section is a mistake worth stopping for.
+ * key in that section is a mistake worth stopping for.  Other sections
+ * are ami_conf_server's to check, and a tool with a section may read no
+ * server.
  */
 int
 ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
     size_t nkeys, char *err, size_t errlen)
 {
 	const char *files[3], *home;
-	char homefile[512], line[1024], cur[64], *p, *eq, *c;
-	int i, nfiles = 0, lineno;
+	char homefile[512], *key, *val;
+	int i, nfiles = 0, rc;
+	struct conf cf;
 	size_t k;
-	FILE *fp;
 
 	files[nfiles++] = "/etc/amitools.conf";
 	if ((home = getenv("HOME")) != NULL) {
@@ -246,58 +306,38 @@ ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
 	if (file != NULL)
 		files[nfiles++] = file;
 	for (i = 0; i < nfiles; i++) {
-		if ((fp = fopen(files[i], "r")) == NULL) {
-			if ((errno == ENOENT || errno == EACCES) && files[i] != file)
-				continue;
-			snprintf(err, errlen, "%s: %s", files[i], strerror(errno));
+		if ((rc = conf_open(&cf, files[i], files[i] == file, err,
+		    errlen)) < 0)
 			return -1;
-		}
-		cur[0] = '\0';
-		lineno = 0;
-		while (fgets(line, sizeof(line), fp) != NULL) {
-			lineno++;
-			p = ami_trim(line);
-			if (*p == '\0' || *p == ';' || *p == '#')
+		if (rc == 0)
+			continue;
+		while ((rc = conf_next(&cf, &key, &val)) > 0) {
+			if (strcmp(cf.sect, sect) != 0)
 				continue;
-			if (*p == '[' && (eq = strchr(p, ']')) != NULL) {
-				*eq = '\0';
-				strlcpy(cur, ami_trim(p + 1), sizeof(cur));
-				continue;
+			if (val == NULL) {
+				snprintf(err, errlen, "%s:%d: %s", files[i],
+				    cf.lineno, cf.why);
+				rc = -1;
+				break;
 			}
-			/* other sections are ami_conf_server's to check, and a
-			 * tool with a section may read no server */
-			if (strcmp(cur, sect) != 0)
-				continue;
-			if ((eq = strchr(p, '=')) == NULL) {
-				snprintf(err, errlen, "%s:%d: expected key = value",
-				    files[i], lineno);
-				goto fail;
-			}
-			*eq = '\0';
-			for (c = eq + 1; *c; c++)
-				if ((*c == ';' || *c == '#') && isspace((unsigned char)c[-1])) {
-					*c = '\0';
-					break;
-				}
-			p = ami_trim(p);
-			for (k = 0; k < nkeys && strcmp(keys[k].key, p) != 0; k++)
+			for (k = 0; k < nkeys && strcmp(keys[k].key, key) != 0; k++)
 				;
 			if (k == nkeys) {
 				snprintf(err, errlen, "%s:%d: unknown key %s in [%s]",
-				    files[i], lineno, p, sect);
-				goto fail;
+				    files[i], cf.lineno, key, sect);
+				rc = -1;
+				break;
 			}
-			if (strlcpy(keys[k].val, ami_trim(eq + 1), keys[k].len) >=
-			    keys[k].len) {
+			if (strlcpy(keys[k].val, val, keys[k].len) >= keys[k].len) {
 				snprintf(err, errlen, "%s:%d: %s is too long",
-				    files[i], lineno, p);
-				goto fail;
+				    files[i], cf.lineno, key);
+				rc = -1;
+				break;
 			}
 		}
-		fclose(fp);
+		conf_close(&cf);
+		if (rc < 0)
+			return -1;
 	}
 	return 0;
-fail:
-	fclose(fp);
-	return -1;
 }

@@ -129,7 +129,9 @@ ami_msg_copy(struct ami_msg *dst, const struct ami_msg *src)
 int
 ami_keyeq(const char *k, size_t kl, const char *key)
 {
-	return strncasecmp(k, key, kl) == 0 && key[kl] == '\0';
+	/* not key[kl] == '\0' after strncasecmp: a NUL in k ends the
+	 * comparison early, and key[kl] may lie past key's end */
+	return strlen(key) == kl && strncasecmp(k, key, kl) == 0;
 }
 
 int

@@ -36,22 +36,31 @@ ami_parser_free(struct ami_parser *p)
 	ami_buf_free(&p->b);
 }
 
-char *
-ami_parser_space(struct ami_parser *p, size_t *n)
+/* room for n more bytes, what was consumed dropped first */
+static char *
+room(struct ami_parser *p, size_t n)
 {
 	if (p->start == p->b.len) {
 		/* give back what one huge message made us grow to */
 		if (p->b.cap > 4 * READ_CHUNK)
 			ami_buf_free(&p->b);
 		p->b.len = p->start = 0;
-	} else if (p->start > 0 && p->b.cap - p->b.len < READ_CHUNK) {
+	} else if (p->start > 0 && p->b.cap - p->b.len < n) {
 		memmove(p->b.p, p->b.p + p->start, p->b.len - p->start);
 		p->b.len -= p->start;
 		p->start = 0;
 	}
-	ami_buf_grow(&p->b, READ_CHUNK);
-	*n = p->b.cap - p->b.len;
+	ami_buf_grow(&p->b, n);
 	return p->b.p + p->b.len;
+}
+
+char *
+ami_parser_space(struct ami_parser *p, size_t *n)
+{
+	char *s = room(p, READ_CHUNK);
+
+	*n = p->b.cap - p->b.len;
+	return s;
 }
 
 void
@@ -63,18 +72,10 @@ ami_parser_commit(struct ami_parser *p, size_t n)
 void
 ami_parser_feed(struct ami_parser *p, const void *data, size_t n)
 {
-	size_t room;
-	char *s;
-
-	while (n > 0) {
-		s = ami_parser_space(p, &room);
-		if (room > n)
-			room = n;
-		memcpy(s, data, room);
-		ami_parser_commit(p, room);
-		data = (const char *)data + room;
-		n -= room;
-	}
+	if (n == 0)     /* data may be NULL, and memcpy must not see it */
+		return;
+	memcpy(room(p, n), data, n);
+	ami_parser_commit(p, n);
 }
 
 ssize_t
@@ -95,6 +96,7 @@ static void
 consume(struct ami_parser *p, const char *to, unsigned long lines)
 {
 	p->start = to - p->b.p;
+	p->scan = 0;
 	p->nextline += lines;
 }
 
@@ -176,33 +178,75 @@ field(struct ami_msg *m, const char *s, const char *e, int follows)
 	ami_msg_ref(m, s, c - s, v, e - v);
 }
 
+/* "Response: Follows", the first line of an Asterisk 13 command's output */
+static int
+follows_line(const char *ls, const char *le)
+{
+	const char *c = memchr(ls, ':', le - ls), *v;
+
+	if (c == NULL || !ami_keyeq(ls, c - ls, "Response"))
+		return 0;
+	v = c + 1 < le && c[1] == ' ' ? c + 2 : c + 1;
+	return ami_keyeq(v, le - v, "Follows");
+}
+
+/*
+ * Just past the blank line that ends the block at s (in a Follows block,
+ * the first one after --END COMMAND--), or NULL when it has not come yet.
+ * The search resumes where the last one stopped, so a message that
+ * arrives in many reads is searched once, not once a read.  It stops
+ * before the --END COMMAND-- line, to find it again.
+ */
+static char *
+block_end(struct ami_parser *p, char *s, char *e)
+{
+	char *ls = s + p->scan, *le, *nl;
+	int follows = 0;
+
+	if (p->scan > 0) {
+		nl = memchr(s, '\n', e - s);
+		follows = follows_line(s, nl > s && nl[-1] == '\r' ? nl - 1 : nl);
+	}
+	for (; (nl = memchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
+		le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
+		if (follows == 1 && endswith(ls, le, ENDCMD))
+			follows = 2;
+		else if (le == ls && follows != 1)
+			return nl + 1;
+		else if (ls == s)
+			follows = follows_line(ls, le);
+		if (follows != 2)
+			p->scan = nl + 1 - s;
+	}
+	return NULL;
+}
+
 static int
 wire_block(struct ami_parser *p, struct ami_msg *m)
 {
 	char *s = p->b.p + p->start, *e = p->b.p + p->b.len;
-	char *ls = s, *le, *nl;
+	char *end, *ls, *le, *nl;
 	unsigned long lines = 0;
 	int follows = 0;
 
-	for (;;) {
-		if ((nl = memchr(ls, '\n', e - ls)) == NULL) {
-			if (!p->eof || p->mode == AMI_WIRE)
-				ami_msg_clear(m);
-			if (!p->eof) {
-				if ((size_t)(e - s) > p->max)
-					return oversize(p, SKIP_BLOCK);
-				return 0;
-			}
-			if (p->mode == AMI_WIRE) {
-				/* a peer that died mid-message: never pass half */
-				snprintf(p->err, sizeof(p->err), "incomplete "
-				    "message at end of stream (%zu bytes) dropped",
-				    (size_t)(e - s));
-				consume(p, e, 0);
-				return -1;
-			}
-			nl = e;
+	if ((end = block_end(p, s, e)) == NULL) {
+		if (!p->eof) {
+			if ((size_t)(e - s) > p->max)
+				return oversize(p, SKIP_BLOCK);
+			return 0;
 		}
+		if (p->mode == AMI_WIRE) {
+			/* a peer that died mid-message: never pass half */
+			snprintf(p->err, sizeof(p->err), "incomplete message "
+			    "at end of stream (%zu bytes) dropped", (size_t)(e - s));
+			consume(p, e, 0);
+			return -1;
+		}
+		end = e;
+	}
+	for (ls = s;; ls = nl + 1) {
+		if ((nl = memchr(ls, '\n', end - ls)) == NULL)
+			nl = end;
 		le = nl;
 		if (le > ls && le[-1] == '\r')
 			le--;
@@ -215,27 +259,22 @@ wire_block(struct ami_parser *p, struct ami_msg *m)
 			break;
 		} else {
 			field(m, ls, le, follows == 1);
-			if (m->n == 1 && m->f[0].kl == 8 &&
-			    ami_keyeq(m->f[0].k, 8, "Response") &&
-			    ami_keyeq(m->f[0].v, m->f[0].vl, "Follows"))
-				follows = 1;
+			if (ls == s)
+				follows = follows_line(ls, le);
 		}
-		if (nl == e)
+		if (nl == end)
 			break;
-		ls = nl + 1;
 	}
-	if (nl < e)
-		nl++;
-	if ((size_t)(nl - s) > p->max) {
+	if ((size_t)(end - s) > p->max) {
 		ami_msg_clear(m);
 		oversize(p, SKIP_NONE);
-		consume(p, nl, lines);
+		consume(p, end, lines);
 		return -1;
 	}
 	m->raw = s;
-	m->rawlen = nl - s;
+	m->rawlen = end - s;
 	p->line = p->nextline;
-	consume(p, nl, lines);
+	consume(p, end, lines);
 	return 1;
 }
 

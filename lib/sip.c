@@ -5,6 +5,7 @@
  * event: one holding CR, LF or NUL would forge headers, so the whole
  * request is refused instead.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,10 +153,17 @@ header(const char *p, const char *end, const char *lng, const char *shrt,
 	return NULL;
 }
 
+/* a byte of an RFC 3261 token, what a branch is made of */
+static int
+token(char c)
+{
+	return isalnum((unsigned char)c) || memchr("-.!%*_+`'~", c, 10) != NULL;
+}
+
 int
 ami_sip_response(const char *m, size_t len, struct ami_sip_resp *r)
 {
-	const char *end = m + len, *p, *v, *eol;
+	const char *end = m + len, *p, *v, *eol, *e;
 	size_t vl, i;
 
 	memset(r, 0, sizeof(*r));
@@ -174,16 +182,18 @@ ami_sip_response(const char *m, size_t len, struct ami_sip_resp *r)
 	if ((v = header(eol + 1, end, "Via", "v", &vl)) == NULL)
 		return -1;
 	/* the top Via: the first of a comma-separated list, too */
-	for (i = 0; i + 7 <= vl; i++) {
+	for (i = 0; i + 8 <= vl; i++) {
 		if (v[i] == ',')
 			break;
 		if (v[i] == ';' && strncasecmp(v + i + 1, "branch=", 7) == 0) {
 			r->branch = v + i + 8;
 			for (r->branchl = 0; r->branch + r->branchl < v + vl &&
-			    strchr(";, \t", r->branch[r->branchl]) == NULL;
-			    r->branchl++)
+			    token(r->branch[r->branchl]); r->branchl++)
 				;
-			return r->branchl > 0 ? 0 : -1;
+			/* what ends it must end a parameter, or the Via is bad */
+			e = r->branch + r->branchl;
+			return r->branchl > 0 && (e == v + vl ||
+			    memchr(";, \t", *e, 4) != NULL) ? 0 : -1;
 		}
 	}
 	return -1;

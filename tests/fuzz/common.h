@@ -1,11 +1,29 @@
-/* common.h: what the fuzz targets share: a message comparison. */
+/*
+ * common.h: what the fuzz targets share, checks on what the library
+ * gives.  Inline, so that a target need not use them all.
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ami.h"
 
+/* p..p+pl lies within s..s+n */
+static inline int
+inside(const char *p, size_t pl, const char *s, size_t n)
+{
+	return p >= s && pl <= n && p - s <= (long)(n - pl);
+}
+
+/* an error as a caller gets it: said, and NUL-terminated in its buffer */
+static inline void
+said(const char *err, size_t size)
+{
+	if (err[0] == '\0' || strnlen(err, size) == size)
+		abort();
+}
+
 /* the same fields, byte for byte, in the same order */
-static int
+static inline int
 same_fields(const struct ami_msg *a, const struct ami_msg *b)
 {
 	size_t i;
@@ -21,7 +39,7 @@ same_fields(const struct ami_msg *a, const struct ami_msg *b)
 }
 
 /* encoded as one-line text or JSON and decoded again, m is unchanged */
-static void
+static inline void
 roundtrip(const struct ami_msg *m)
 {
 	struct ami_buf b = { 0 };

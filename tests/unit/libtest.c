@@ -320,16 +320,37 @@ test_auto(void)
 static void
 test_follows(void)
 {
+	static const char nul[] = "Response\0: Follows\r\nK: v\r\n\r\n";
 	const char *s = "Response: Follows\r\nPrivilege: Command\r\nActionID: 5\r\n"
 	    "Name/username   Host: x\n\nsecond: line\n--END COMMAND--\r\n\r\n"
 	    "Event: Next\r\n\r\n";
-	int nm, ne;
-	char *got = parse_all(AMI_WIRE, s, strlen(s), 3, &nm, &ne);
-
-	ok(strcmp(got, "Response=Follows Privilege=Command ActionID=5 "
+	const char *want = "Response=Follows Privilege=Command ActionID=5 "
 	    "Output=\"Name/username   Host: x\" Output=\"\" Output=\"second: line\"\n"
-	    "Event=Next\n") == 0 || (printf("# %s", got), 0),
-	    "Asterisk 13 Response: Follows becomes Output lines, blank lines kept");
+	    "Event=Next\n";
+	size_t chunk;
+	int nm, ne, same = 1;
+	char *got;
+
+	/* the search for the end resumes across reads, past blank lines
+	 * and --END COMMAND-- alike */
+	for (chunk = 1; chunk <= strlen(s); chunk++) {
+		got = parse_all(AMI_WIRE, s, strlen(s), chunk, &nm, &ne);
+		if (strcmp(got, want) != 0) {
+			if (same)
+				printf("# chunk %zu got:\n# %s", chunk, got);
+			same = 0;
+		}
+		free(got);
+	}
+	ok(same, "Asterisk 13 Response: Follows becomes Output lines, blank "
+	    "lines kept, in chunks of any size");
+	/* found by the fuzzer: names were compared past the end of the
+	 * literal when they held a NUL */
+	ok(!ami_keyeq("Follows\0xy", 10, "Follows") &&
+	    ami_keyeq("FOLLOWS", 7, "Follows"), "ami_keyeq: a NUL ends no comparison");
+	got = parse_all(AMI_WIRE, nul, sizeof(nul) - 1, sizeof(nul), &nm, &ne);
+	ok(nm == 1 && ne == 0 && strstr(got, "Output") == NULL,
+	    "a first header named Response and a NUL starts no Follows block");
 	free(got);
 }
 
@@ -408,18 +429,28 @@ test_tmpl_filter(void)
 	ami_buf_free(&b);
 }
 
+/* path holds n bytes of s (-1: a string), mode 600 */
+static void
+put(const char *path, const char *s, ssize_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	(void)!write(fd, s, n < 0 ? strlen(s) : (size_t)n);
+	fchmod(fd, 0600);
+	close(fd);
+}
+
 static void
 test_conf(void)
 {
 	struct ami_server s;
-	char path[] = "/tmp/amitools-conf-XXXXXX", err[300];
-	const char *text = "; comment\n[default]\nhost = 10.1.2.3 ; inline\n"
-	    "port = 5039\nusername = mon\nsecret = s3cret\n[pbx2]\nhost = 10.0.0.2\n";
-	int fd = mkstemp(path);
+	char path[] = "/tmp/amitools-conf-XXXXXX", err[300], map[64], text[2048];
+	struct ami_confkey key = { "map", map, sizeof(map) };
 
-	(void)!write(fd, text, strlen(text));
-	close(fd);
-	chmod(path, 0600);
+	close(mkstemp(path));
+	put(path, "; comment\n[default]\nhost = 10.1.2.3 ; inline\n"
+	    "port = 5039\nusername = mon\nsecret = s3cret\n[pbx2]\n"
+	    "host = 10.0.0.2\n", -1);
 	unsetenv("AMI_HOST");
 	unsetenv("AMI_SECRET_FILE");
 	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) == 0 &&
@@ -434,7 +465,91 @@ test_conf(void)
 	chmod(path, 0644);
 	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) < 0 &&
 	    strstr(err, "chmod 600") != NULL, "a readable file with a secret is refused");
+
+	/* found by the fuzzer: a CR inside a value was kept, a NUL cut it */
+	put(path, "[default]\nusername = mon\rAction: Originate\n", -1);
+	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) < 0 &&
+	    strstr(err, ":2: control character \\x0d") != NULL,
+	    "a CR inside a value is refused: %s", err);
+	put(path, "[default]\nhost = a\0b\n", 19);
+	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) < 0 &&
+	    strstr(err, "\\x00") != NULL, "a NUL in a line is refused");
+	put(path, "[dndparse]\nmap = x\ry\n", -1);
+	ok(ami_conf_section("dndparse", path, &key, 1, err, sizeof(err)) < 0 &&
+	    strstr(err, "control character") != NULL,
+	    "and in a tool's own section too");
+	/* a line over 1 KiB was read as two, its tail as a line of its own:
+	 * here a comment's tail set the host */
+	memset(text, 'x', sizeof(text));
+	memcpy(text, "[default]\n# ", 12);
+	strcpy(text + 10 + 1023, "host = 10.6.6.6\n");
+	put(path, text, -1);
+	ok(ami_conf_server(&s, NULL, path, err, sizeof(err)) == 0 &&
+	    strcmp(s.host, "127.0.0.1") == 0, "a comment of over 1 KiB is one line");
 	unlink(path);
+}
+
+static void
+test_dnd(void)
+{
+	struct ami_dnd_pats *ps = NULL;
+	struct ami_dnd_hit h;
+	const char *l;
+	char err[200];
+
+	ok(ami_dnd_compile(&ps, "^\\S+ (?<ip>\\S+) DND (?<state>on|off) for "
+	    "(?<peer>.*)$", err, sizeof(err)) == 0 &&
+	    ami_dnd_compile(&ps, NULL, err, sizeof(err)) == 0,
+	    "dnd: a pattern and the built-in compile");
+	l = "Aug 29 11:46:46 192.168.161.6 [0]Enable DND";
+	ok(ami_dnd_match(ps, l, strlen(l), &h) && h.on == 1 && h.peer == NULL &&
+	    h.ip == l + 16 && h.ipl == 13,
+	    "dnd: the built-in gives the state and the sender's address");
+	l = "x 10.0.0.1 DND off for 100";
+	ok(ami_dnd_match(ps, l, strlen(l), &h) && h.on == 0 && h.ip == NULL &&
+	    h.peerl == 3 && memcmp(h.peer, "100", 3) == 0,
+	    "dnd: a peer group, when it matched, wins over the address");
+	l = "x 10.0.0.1 DND on for ";
+	ok(ami_dnd_match(ps, l, strlen(l), &h) && h.peer == NULL && h.ipl == 8,
+	    "dnd: an empty peer leaves the address");
+	l = "x 10.0.0.1 DND maybe for 100";
+	ok(!ami_dnd_match(ps, l, strlen(l), &h), "dnd: no state word, no match");
+	ok(ami_dnd_compile(&ps, "(?<ip>x", err, sizeof(err)) < 0 &&
+	    strstr(err, "offset") != NULL, "dnd: a bad pattern refused: %s", err);
+	ok(ami_dnd_compile(&ps, "(?<ip>x)", err, sizeof(err)) < 0 &&
+	    strstr(err, "named groups") != NULL, "dnd: %s", err);
+	ami_dnd_free(ps);
+}
+
+/* a response parsed from a buffer of its own size, for ASan */
+static int
+response(const char *s, struct ami_sip_resp *r)
+{
+	size_t n = strlen(s);
+	char *m = malloc(n);
+	int rc;
+
+	memcpy(m, s, n);
+	rc = ami_sip_response(m, n, r);
+	free(m);
+	return rc;
+}
+
+static void
+test_sip(void)
+{
+	struct ami_sip_resp r;
+
+	ok(response("SIP/2.0 481 Call Does Not Exist\r\nv: SIP/2.0/UDP "
+	    "10.0.0.1;rport;branch=z9hG4bK-7,SIP/2.0/UDP x;branch=y\r\n\r\n",
+	    &r) == 0 && r.status == 481 && r.reasonl == 19 && r.branchl == 9,
+	    "sip: status, reason and the top Via's branch, compact form");
+	/* found by the fuzzer: a Via ending in ";branch" was read one byte
+	 * past the message, and a branch ran on over a CR */
+	ok(response("SIP/2.0 200 OK\r\nVia: x;branch", &r) < 0,
+	    "sip: a Via that ends in ;branch has none");
+	ok(response("SIP/2.0 200 OK\r\nVia: x;branch=z9hG4bK-1\r2\r\n\r\n", &r) < 0,
+	    "sip: a branch that is not a token is refused");
 }
 
 static int
@@ -526,6 +641,8 @@ main(void)
 	test_check();
 	test_tmpl_filter();
 	test_conf();
+	test_dnd();
+	test_sip();
 	test_map();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
