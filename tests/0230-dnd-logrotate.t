@@ -52,6 +52,7 @@ run() {
 		logrotate -s "$d/status" -f "$d/conf" 2>>"$d/lr.err" || rc=1
 	done
 	wait_for 30 has_more 2500 "$d/out"
+	wait_for 30 test -s "$log"      # lines after the last rotation too
 	touch "$d/stop"
 	wait $wp
 	n=$(cat "$d/written")
