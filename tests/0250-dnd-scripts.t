@@ -28,13 +28,14 @@ pids="$pids $new"
 check "with a new PID" sh -c "[ -n '$new' ] && [ '$new' != '$pid' ] && kill -0 $new"
 kill -- -"$new"
 wait_for 10 sh -c "! kill -0 -- -$new 2>/dev/null"
-sleep 30 &
+setsid sleep 30 &   # a process group of its own, as the pipeline's is
 other=$!
 pids="$pids $other"
 echo $other >"$pf"
 "$top/scripts/amitools-watchdog" dndparse 2>"$tmp/err"
 check "a PID file naming another program's process: restarted" \
     grep -q 'dndparse is not running' "$tmp/err"
+check "and that process is left alone" kill -0 "$other"
 last=$(cat "$pf")
 pids="$pids $last"
 kill -- -"$last"
