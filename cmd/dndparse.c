@@ -322,17 +322,22 @@ emit(const char *peer, size_t pl, int on)
 	    " Status=\"DND disabled\"\n");
 }
 
+/* when peer e's next turn comes */
+static int64_t
+turnat(const struct ent *e)
+{
+	return e->at - (RATE_BURST - 1) * rflag * 1000LL;
+}
+
 /* the rate: may peer e change now?  If so, its turn is taken */
 static int
 turn(struct ent *e, int64_t now)
 {
-	int64_t step = rflag * 1000LL;
-
 	if (rflag == 0)
 		return 1;
-	if (now < e->at - (RATE_BURST - 1) * step)
+	if (now < turnat(e))
 		return 0;
-	e->at = (e->at > now ? e->at : now) + step;
+	e->at = (e->at > now ? e->at : now) + rflag * 1000LL;
 	return 1;
 }
 
@@ -356,7 +361,7 @@ release(int all)
 			nsent++;
 			continue;
 		}
-		due = e->at - (RATE_BURST - 1) * rflag * 1000LL;
+		due = turnat(e);
 		if (next < 0 || due < next)
 			next = due;
 	}
