@@ -224,13 +224,32 @@ secret_file(struct ami_server *s, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* the files every tool reads, in order, later ones winning: the system's,
+ * the user's, and the one named on the command line; their count */
+static int
+conffiles(const char *files[3], char *homefile, size_t homelen,
+    const char *file)
+{
+	const char *home;
+	int n = 0;
+
+	files[n++] = "/etc/amitools.conf";
+	if ((home = getenv("HOME")) != NULL) {
+		snprintf(homefile, homelen, "%s/.amitools.conf", home);
+		files[n++] = homefile;
+	}
+	if (file != NULL)
+		files[n++] = file;
+	return n;
+}
+
 int
 ami_conf_server(struct ami_server *s, const char *name, const char *file,
     char *err, size_t errlen)
 {
-	const char *files[3], *home, *v;
+	const char *files[3], *v;
 	char homefile[512], *colon;
-	int i, nfiles = 0, found = 0, rc;
+	int i, nfiles, found = 0, rc;
 
 	memset(s, 0, sizeof(*s));
 	if (name == NULL)
@@ -242,13 +261,7 @@ ami_conf_server(struct ami_server *s, const char *name, const char *file,
 	s->keepalive = 20;
 	s->verify = 1;
 
-	files[nfiles++] = "/etc/amitools.conf";
-	if ((home = getenv("HOME")) != NULL) {
-		snprintf(homefile, sizeof(homefile), "%s/.amitools.conf", home);
-		files[nfiles++] = homefile;
-	}
-	if (file != NULL)
-		files[nfiles++] = file;
+	nfiles = conffiles(files, homefile, sizeof(homefile), file);
 	for (i = 0; i < nfiles; i++)
 		if (load(s, files[i], "default", files[i] == file, err, errlen) < 0)
 			return -1;
@@ -292,19 +305,13 @@ int
 ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
     size_t nkeys, char *err, size_t errlen)
 {
-	const char *files[3], *home;
+	const char *files[3];
 	char homefile[512], *key, *val;
-	int i, nfiles = 0, rc;
+	int i, nfiles, rc;
 	struct conf cf;
 	size_t k;
 
-	files[nfiles++] = "/etc/amitools.conf";
-	if ((home = getenv("HOME")) != NULL) {
-		snprintf(homefile, sizeof(homefile), "%s/.amitools.conf", home);
-		files[nfiles++] = homefile;
-	}
-	if (file != NULL)
-		files[nfiles++] = file;
+	nfiles = conffiles(files, homefile, sizeof(homefile), file);
 	for (i = 0; i < nfiles; i++) {
 		if ((rc = conf_open(&cf, files[i], files[i] == file, err,
 		    errlen)) < 0)
