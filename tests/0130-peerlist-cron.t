@@ -63,6 +63,12 @@ line=$(printf '%s\n' "$line" | sed -e 's/\\%/%/g' -e "s|/etc/asterisk/extensions
 cron() {
 	timeout 60 sh -c "$line" >"$tmp/out" 2>"$tmp/err"
 }
+# the second run is peerlist(1)'s first example, the same pipeline
+man=$(sed -n '/^\.Sh EXAMPLES/,/^\.Ed/p' "$top/man/peerlist.1" | sed -e '1,/^\.Bd/d' -e '/^\.Ed/d' |
+    sed "s|/etc/asterisk/extensions.conf|$tmp/extensions.conf|")
+check "peerlist(1) has the pipeline" grep -q 'PJSIPShowEndpoint Endpoint=%{ObjectName}' <<EOF
+$man
+EOF
 
 cron
 st=$?
@@ -143,9 +149,10 @@ check_same "live, changes: the three, in the one vocabulary" "$tmp/live2" "$tmp/
 # -- cron again: it agrees with what live wrote, so nothing is written --
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/before"
 w0=$(writes)
-cron
+timeout 60 sh -c "$man" >"$tmp/out" 2>"$tmp/err"
 st=$?
-check "cron, second run: exit 0" test $st -eq 0
+check "cron, second run (peerlist(1)'s example): exit 0" test $st -eq 0
+check "cron, second run: nothing on stderr" test ! -s "$tmp/err"
 echo "0 added, 0 changed, 6 unchanged, 0 not seen, 0 pruned" >"$tmp/want"
 check_same "cron, second run: 0 changed" "$tmp/out" "$tmp/want"
 check "cron, second run: no row written (the server's counters)" test "$(writes)" -eq "$w0"
