@@ -14,12 +14,6 @@ rows() {
 	mariadb_sql db "SELECT peer, description, callerid, phone, ip, incoming, status
 	    FROM employee ORDER BY peer"
 }
-# the server's own counters: rows a run really wrote, changed or deleted
-writes() {
-	mariadb_sql db "SHOW GLOBAL STATUS WHERE Variable_name IN
-	    ('Handler_write', 'Handler_update', 'Handler_delete')" |
-	    awk '{ n += $2 } END { print n }'
-}
 tab=$(printf '\t')
 
 # -- chan_sip, transcript 13: SIPpeers twice, SIPshowpeer, PeerStatus --
@@ -56,11 +50,11 @@ check_same "transcripts 08 + 09: the PJSIP rows" "$tmp/got" "$tmp/want"
 # -- idempotent: the same input again writes nothing at all (08 is older
 # than 09: 100 had not registered yet, so it is left out here) --
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/before"
-w0=$(writes)
+w0=$(mariadb_writes db)
 for t in 13_chansip_peers 09_pjsip_register_contacts 13_chansip_peers; do
 	peerlist -d amitools <"$fx/$t.txt"
 done >"$tmp/out"
-w1=$(writes)
+w1=$(mariadb_writes db)
 printf '0 added, 0 changed, 3 unchanged, 2 not seen\n0 added, 0 changed, 2 unchanged, 3 not seen\n0 added, 0 changed, 3 unchanged, 2 not seen\n' >"$tmp/want"
 check_same "second runs: 0 changed" "$tmp/out" "$tmp/want"
 check "no row written, updated or deleted (the server's counters)" test "$w0" -eq "$w1"
@@ -80,7 +74,7 @@ check "unregistered: the last IP is kept, the status says so" test "$got" = "10.
 
 # -- dry run: the changes printed, nothing written --
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/before"
-w0=$(writes)
+w0=$(mariadb_writes db)
 printf '%s\n' 'Event=PeerStatus Privilege=system,all ChannelType=SIP Peer=SIP/926 PeerStatus=Reachable Address=10.9.9.9:5060' \
     'Event=PeerEntry Channeltype=SIP ObjectName=950 ChanObjectType=peer IPaddress=10.0.0.50 IPport=5060 Status=OK Description=New' |
     peerlist -n -d amitools >"$tmp/out"
@@ -94,7 +88,7 @@ check_same "-n prints the changes and the summary" "$tmp/out" "$tmp/want"
 check "-n: exit 0" test $st -eq 0
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/after"
 check_same "-n wrote nothing" "$tmp/after" "$tmp/before"
-check "-n: no row touched (the server's counters)" test "$(writes)" -eq "$w0"
+check "-n: no row touched (the server's counters)" test "$(mariadb_writes db)" -eq "$w0"
 
 # -- SQL metacharacters, UTF-8, a stray byte, a control byte --
 python3 - "$tmp" <<'EOF'

@@ -20,17 +20,7 @@ rows() {
 	mariadb_sql db "SELECT peer, description, callerid, phone, ip, incoming, status
 	    FROM employee ORDER BY peer"
 }
-# the server's own counters: rows a run really wrote, changed or deleted
-writes() {
-	mariadb_sql db "SHOW GLOBAL STATUS WHERE Variable_name IN
-	    ('Handler_write', 'Handler_update', 'Handler_delete')" |
-	    awk '{ n += $2 } END { print n }'
-}
 tab=$(printf '\t')
-# at_least N PATTERN FILE: N lines or more match, counted anew each call
-at_least() {
-	test "$(count "$2" "$3")" -ge "$1"
-}
 
 # -- transcript 20 itself: the detail of 100, SIPshowpeer of 937 --
 peerlist -n -d amitools <"$fx/20_pjsip_endpoint_detail.txt" >"$tmp/out" 2>"$tmp/err"
@@ -148,14 +138,14 @@ check_same "live, changes: the three, in the one vocabulary" "$tmp/live2" "$tmp/
 
 # -- cron again: it agrees with what live wrote, so nothing is written --
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/before"
-w0=$(writes)
+w0=$(mariadb_writes db)
 timeout 60 sh -c "$man" >"$tmp/out" 2>"$tmp/err"
 st=$?
 check "cron, second run (peerlist(1)'s example): exit 0" test $st -eq 0
 check "cron, second run: nothing on stderr" test ! -s "$tmp/err"
 echo "0 added, 0 changed, 6 unchanged, 0 not seen, 0 pruned" >"$tmp/want"
 check_same "cron, second run: 0 changed" "$tmp/out" "$tmp/want"
-check "cron, second run: no row written (the server's counters)" test "$(writes)" -eq "$w0"
+check "cron, second run: no row written (the server's counters)" test "$(mariadb_writes db)" -eq "$w0"
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/after"
 check_same "cron, second run: ids and update times untouched" "$tmp/after" "$tmp/before"
 got=$(mariadb_sql db "SELECT ip, status FROM employee WHERE peer IN ('100', '916') ORDER BY peer" | tr '\n' ' ')
