@@ -385,7 +385,7 @@ static const struct {
 	{ "Unmonitored",  "Reachable" },    /* SIPpeers: qualify off */
 	{ "Lagged",       "Lagged" },       /* chan_sip: "LAGGED (250 ms)" */
 	{ "Unreachable",  "Unreachable" },  /* SIPpeers: "UNREACHABLE" */
-	{ "Unregistered", "Unreachable" },  /* PJSIP lets PeerStatus say so */
+	{ "Unregistered", "Unreachable" },  /* chan_sip; PJSIP says Unreachable */
 	{ "Unknown",      "Unknown" },      /* not qualified yet */
 	{ "Created",      NULL },
 	{ "Updated",      NULL },

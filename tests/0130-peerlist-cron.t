@@ -106,16 +106,18 @@ live_run() {
 	wait "$_ppid"
 }
 
-# what the first run already knew: a phone registering again, a chan_sip
-# peer registering at the same address, a qualify still unanswered
+# what the first run already knew: a phone registering again and its
+# contact qualified, a chan_sip peer registering at the same address, a
+# qualify still unanswered
 live_run live1 'register 100 1-31836@127.0.0.11 127.0.0.11 5071 SIPp-register 3600' \
-    'sip-register 916 127.0.0.16 5074' 'sip-qualify 937 -1'
+    'pjsip-qualify 100 Reachable 1520' 'sip-register 916 127.0.0.16 5074' 'sip-qualify 937 -1'
 st=$?
 check "live, nothing new: exit 0" test $st -eq 0
 check "live, nothing new: nothing on stderr" test ! -s "$tmp/live1.err"
 check "live, nothing new: the events were read" sh -c \
     "grep -q 'PeerStatus=Reachable' '$tmp/live1.seen' && grep -q 'PeerStatus=Registered' '$tmp/live1.seen' &&
-     grep -q 'PeerStatus=Unreachable' '$tmp/live1.seen' && grep -q 'ContactStatus=NonQualified' '$tmp/live1.seen'"
+     grep -q 'PeerStatus=Unreachable' '$tmp/live1.seen' && grep -q 'ContactStatus=NonQualified' '$tmp/live1.seen' &&
+     grep -q 'ContactStatus=Reachable' '$tmp/live1.seen'"
 echo "0 added, 0 changed, 3 unchanged, 3 not seen" >"$tmp/want"
 check_same "live, nothing new: Reachable, Registered, NonQualified, Unreachable agree with the lists" \
     "$tmp/live1" "$tmp/want"
