@@ -44,12 +44,16 @@ cat >"$tmp/extensions.conf" <<'EOF'
 exten => 5550100,1,Dial(PJSIP/100,30)
 exten => 5550937,1,Dial(SIP/937&PJSIP/102,30)
 EOF
-# the documented line, as cron runs it (sh, \% a percent sign), with this
-# test's extensions.conf and the summary kept
-line=$(sed -n 's/^\*\/10 \* \* \* \* root  //p' "$top/scripts/amitools-peerlist.cron")
-check "the cron line is there" test -n "$line"
-line=$(printf '%s\n' "$line" | sed -e 's/\\%/%/g' -e "s|/etc/asterisk/extensions.conf|$tmp/extensions.conf|" \
-    -e 's| >/dev/null$||')
+# the documented lines, as cron runs them (sh, \% a percent sign), with
+# this test's extensions.conf and the summary kept
+cronline() {
+	sed -n "s/^$1 *root  //p" "$top/scripts/amitools-peerlist.cron" |
+	    sed -e 's/\\%/%/g' -e "s|/etc/asterisk/extensions.conf|$tmp/extensions.conf|" \
+	    -e 's| >/dev/null$||'
+}
+line=$(cronline '\*\/10 \* \* \* \*')
+prune=$(cronline '15 3 \* \* \*')
+check "the cron lines are there" test -n "$line" -a -n "$prune"
 cron() {
 	timeout 60 sh -c "$line" >"$tmp/out" 2>"$tmp/err"
 }
@@ -64,7 +68,7 @@ cron
 st=$?
 check "cron, first run: exit 0" test $st -eq 0
 check "cron, first run: nothing on stderr" test ! -s "$tmp/err"
-echo "6 added, 0 changed, 0 unchanged, 0 not seen, 0 pruned" >"$tmp/want"
+echo "6 added, 0 changed, 0 unchanged, 0 not seen" >"$tmp/want"
 check_same "cron, first run: every peer added" "$tmp/out" "$tmp/want"
 rows >"$tmp/got"
 cat >"$tmp/want" <<EOF
@@ -76,6 +80,9 @@ cat >"$tmp/want" <<EOF
 937${tab}Reception${tab}${tab}${tab}127.0.0.37${tab}5550937${tab}Unreachable
 EOF
 check_same "cron: description, caller ID, User-Agent, IP, incoming, status" "$tmp/got" "$tmp/want"
+grep '^Action=PJSIPShowEndpoint ' "$tmp/a.log" | sed 's/.* Endpoint=//' >"$tmp/got"
+printf '100\n101\n102\n' >"$tmp/want"
+check_same "cron: one PJSIPShowEndpoint per endpoint listed, and no other" "$tmp/got" "$tmp/want"
 
 # -- live: the documented service line, run twice --
 # live_run NAME COMMAND...: amicat -e PeerStatus,ContactStatus | peerlist
@@ -145,13 +152,24 @@ timeout 60 sh -c "$man" >"$tmp/out" 2>"$tmp/err"
 st=$?
 check "cron, second run (peerlist(1)'s example): exit 0" test $st -eq 0
 check "cron, second run: nothing on stderr" test ! -s "$tmp/err"
-echo "0 added, 0 changed, 6 unchanged, 0 not seen, 0 pruned" >"$tmp/want"
+echo "0 added, 0 changed, 6 unchanged, 0 not seen" >"$tmp/want"
 check_same "cron, second run: 0 changed" "$tmp/out" "$tmp/want"
 check "cron, second run: no row written (the server's counters)" test "$(mariadb_writes db)" -eq "$w0"
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/after"
 check_same "cron, second run: ids and update times untouched" "$tmp/after" "$tmp/before"
 got=$(mariadb_sql db "SELECT ip, status FROM employee WHERE peer IN ('100', '916') ORDER BY peer" | tr '\n' ' ')
 check "unregistered peers keep their last IP" test "$got" = "127.0.0.11${tab}Unreachable 127.0.0.16${tab}Unreachable "
+
+# -- the nightly prune: only what Asterisk no longer has --
+mariadb_sql db "INSERT INTO employee (peer, description) VALUES ('990', 'Old phone')"
+timeout 60 sh -c "$prune" >"$tmp/out" 2>"$tmp/err"
+st=$?
+check "prune: exit 0, nothing on stderr" test $st -eq 0 -a ! -s "$tmp/err"
+echo "0 added, 0 changed, 6 unchanged, 1 not seen, 1 pruned" >"$tmp/want"
+check_same "prune: the lists agree with the detail; the gone peer deleted" "$tmp/out" "$tmp/want"
+mariadb_sql db "SELECT peer FROM employee ORDER BY peer" | tr '\n' ' ' >"$tmp/got"
+printf '100 101 102 916 926 937 ' >"$tmp/want"
+check_same "prune: the others stay" "$tmp/got" "$tmp/want"
 
 amisim_stop a
 mariadb_stop db
