@@ -40,12 +40,6 @@ SETUP = {
            'set processed_calls 4'],
 }
 DATA = {'12': 'mwiext'}
-# 20: conf/pjsip-capture.conf and [100-identify]; sipp registered 100,
-# 916 and 937; nothing answers 937's qualify
-SETUP['20'] = ['pjsip-capture', 'pjsip-identify 100 127.0.0.11',
-               'register 100 1-31835@127.0.0.11 127.0.0.11 5071 SIPp-register 3600',
-               'sip-register 916 127.0.0.16 5074', 'sip-register 937 127.0.0.37 5073',
-               'sip-qualify 937 -1', 'set sip.937.regexpire 3562 seconds']
 
 # Out-of-band events, as control commands, fired just before the chunk of
 # NAME.both.txt that the recording saw next: (direction, text the chunk
@@ -73,6 +67,14 @@ TRIGGERS = {
 # after the second.  Only there, each run of consecutive events without
 # an ActionID is compared as a sorted multiset.
 UNORDERED = {'05'}
+
+# 20: conf/pjsip-capture.conf and [100-identify] (amisim's scripts
+# pjsip-capture, pjsip-identify); sipp registered 100, 916 and 937;
+# nothing answers 937's qualify
+SETUP['20'] = ['pjsip-capture', 'pjsip-identify 100 127.0.0.11',
+               'register 100 1-31835@127.0.0.11 127.0.0.11 5071 SIPp-register 3600',
+               'sip-register 916 127.0.0.16 5074', 'sip-register 937 127.0.0.37 5073',
+               'sip-qualify 937 -1', 'set sip.937.regexpire 3562 seconds']
 
 WAIT = 10.0             # seconds for any one expected thing
 
