@@ -4,8 +4,9 @@
  *
  * Reads AMI messages on stdin (one-line, wire blocks or JSON): chan_sip
  * PeerEntry items and SIPshowpeer answers; PJSIP EndpointList,
- * EndpointDetail, ContactList and ContactStatusDetail items; PeerStatus
- * and ContactStatus events.  A message tells what it knows of one peer and
+ * EndpointDetail, AorDetail, ContactList and ContactStatusDetail items;
+ * PeerStatus and ContactStatus events.  Status words are mapped to one
+ * set (statuses[]).  A message tells what it knows of one peer and
  * nothing of any other: a field it does not carry, or carries empty, is
  * left as it was, never taken from the message before.  Changes are
  * written when the input pauses (or has flowed for a second) and no list
@@ -366,15 +367,56 @@ say(struct peer *p, int f, struct val v, int rank)
 	p->v[f] = c;
 }
 
-/* "OK (1 ms)" is OK: the round trip is not a change of state */
+/*
+ * One status word whatever the source, so that a list from cron and the
+ * live events that follow it agree on a peer that did not change.
+ * peerlist(1) has the table.  NULL: the word says nothing of whether the
+ * peer can be reached (a contact created, updated or removed: the
+ * endpoint's PeerStatus follows; a REGISTER refused: the registration
+ * before it may still hold).
+ */
+static const struct {
+	const char *word, *status;
+} statuses[] = {
+	{ "Reachable",    "Reachable" },    /* PJSIP; chan_sip PeerStatus */
+	{ "NonQualified", "Reachable" },    /* a PJSIP contact, qualify off */
+	{ "Registered",   "Reachable" },    /* chan_sip PeerStatus */
+	{ "OK",           "Reachable" },    /* SIPpeers: "OK (1 ms)" */
+	{ "Unmonitored",  "Reachable" },    /* SIPpeers: qualify off */
+	{ "Lagged",       "Lagged" },       /* chan_sip: "LAGGED (250 ms)" */
+	{ "Unreachable",  "Unreachable" },  /* SIPpeers: "UNREACHABLE" */
+	{ "Unregistered", "Unreachable" },  /* chan_sip; PJSIP says Unreachable */
+	{ "Unknown",      "Unknown" },      /* not qualified yet */
+	{ "Created",      NULL },
+	{ "Updated",      NULL },
+	{ "Removed",      NULL },
+	{ "Rejected",     NULL },
+};
+
+/* v in the words above; "OK (1 ms)" is OK: the round trip is no change */
 static void
 say_status(struct peer *p, struct val v)
 {
 	const char *paren;
+	size_t i;
 
 	if (v.p != NULL && (paren = memmem(v.p, v.n, " (", 2)) != NULL)
 		v.n = paren - v.p;
-	say(p, STATUS, v, 0);
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (eq(v, statuses[i].word)) {
+			if (statuses[i].status != NULL)
+				say(p, STATUS, part(statuses[i].status,
+				    strlen(statuses[i].status)), 0);
+			return;
+		}
+	say(p, STATUS, v, 0);   /* a word this table does not know yet */
+}
+
+/* no contact at all: a PJSIP endpoint's PeerStatus says Unreachable */
+static void
+say_nocontact(struct peer *p)
+{
+	say_status(p, part("Unregistered", 12));
 }
 
 /* the host of "ip:port", "[v6]:port", a bare v4 or v6 address */
@@ -455,7 +497,7 @@ sip_peer(const struct ami_msg *m, unsigned long line, int showpeer)
 	say_status(p, get(m, "Status"));
 	ip = get(m, showpeer ? "Address-IP" : "IPaddress");
 	if (ip.n == 0 || eq(ip, "-none-") || eq(ip, "(null)"))
-		say(p, STATUS, part("Unregistered", 12), 0);
+		say_nocontact(p);
 	else
 		say_addr(p, ip);
 	if (showpeer) {
@@ -475,7 +517,7 @@ endpoint_list(const struct ami_msg *m, unsigned long line)
 		return;
 	/* "aor/uri,aor/uri,": the first contact */
 	if ((c = get(m, "Contacts")).n == 0) {
-		say(p, STATUS, part("Unregistered", 12), 0);
+		say_nocontact(p);
 		return;
 	}
 	if ((comma = memchr(c.p, ',', c.n)) != NULL)
@@ -492,6 +534,20 @@ endpoint_detail(const struct ami_msg *m, unsigned long line)
 	if ((p = see(get(m, "ObjectName"), line)) == NULL)
 		return;
 	say_callerid(p, get(m, "Callerid"), 1);
+}
+
+/* AorDetail (PJSIPShowEndpoint): an AOR without a contact */
+static void
+aor_detail(const struct ami_msg *m, unsigned long line)
+{
+	struct peer *p;
+	struct val name = get(m, "EndpointName");
+
+	if (name.n == 0)
+		name = get(m, "ObjectName");
+	if (get(m, "Contacts").n > 0 || (p = see(name, line)) == NULL)
+		return;
+	say_nocontact(p);
 }
 
 /* ContactList, ContactStatusDetail: one contact of an endpoint */
@@ -545,8 +601,7 @@ contact_status(const struct ami_msg *m, unsigned long line)
 		name = get(m, "AOR");
 	if ((p = see(name, line)) == NULL)
 		return;
-	if (!eq(st, "Created") && !eq(st, "Updated"))
-		say_status(p, st);
+	say_status(p, st);
 	say(p, PHONE, get(m, "UserAgent"), 0);
 	say_uri(p, get(m, "URI"));
 }
@@ -656,6 +711,8 @@ take(const struct ami_msg *m, unsigned long line)
 			endpoint_list(m, line);
 		else if (eq(ev, "EndpointDetail"))
 			endpoint_detail(m, line);
+		else if (eq(ev, "AorDetail"))
+			aor_detail(m, line);
 		else if (eq(ev, "ContactList"))
 			contact(m, line, 0);
 		else if (eq(ev, "ContactStatusDetail"))

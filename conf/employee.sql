@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS employee (
   phone       VARCHAR(255)  NOT NULL DEFAULT '',  -- the phone's User-Agent
   ip          VARCHAR(255)  NOT NULL DEFAULT '',  -- last known address, kept when the peer goes away
   incoming    VARCHAR(1000) NOT NULL DEFAULT '',  -- numbers whose Dial() rings the peer, comma-separated
-  status      VARCHAR(32)   NOT NULL DEFAULT '',  -- Asterisk's word: Reachable, Unregistered, OK, ...
+  status      VARCHAR(32)   NOT NULL DEFAULT '',  -- Reachable, Lagged, Unreachable or Unknown (peerlist(1))
   updated     TIMESTAMP     NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
   PRIMARY KEY (id),
   UNIQUE KEY peer (peer),

@@ -14,12 +14,6 @@ rows() {
 	mariadb_sql db "SELECT peer, description, callerid, phone, ip, incoming, status
 	    FROM employee ORDER BY peer"
 }
-# the server's own counters: rows a run really wrote, changed or deleted
-writes() {
-	mariadb_sql db "SHOW GLOBAL STATUS WHERE Variable_name IN
-	    ('Handler_write', 'Handler_update', 'Handler_delete')" |
-	    awk '{ n += $2 } END { print n }'
-}
 tab=$(printf '\t')
 
 # -- chan_sip, transcript 13: SIPpeers twice, SIPshowpeer, PeerStatus --
@@ -31,36 +25,36 @@ check_same "transcript 13: the summary" "$tmp/out" "$tmp/want"
 check "nothing on stderr" test ! -s "$tmp/err"
 rows >"$tmp/got"
 cat >"$tmp/want" <<EOF
-916${tab}Sales; O'Neil${tab}${tab}SIPp-register${tab}127.0.0.1${tab}${tab}Registered
-926${tab}Warehouse${tab}${tab}${tab}127.0.0.1${tab}${tab}Unmonitored
-937${tab}Reception${tab}937${tab}SIPp-register${tab}127.0.0.1${tab}${tab}OK
+916${tab}Sales; O'Neil${tab}${tab}SIPp-register${tab}127.0.0.1${tab}${tab}Reachable
+926${tab}Warehouse${tab}${tab}${tab}127.0.0.1${tab}${tab}Reachable
+937${tab}Reception${tab}937${tab}SIPp-register${tab}127.0.0.1${tab}${tab}Reachable
 EOF
 check_same "transcript 13: description, callerid, phone, ip, status" "$tmp/got" "$tmp/want"
 
 # -- PJSIP, transcripts 08 (endpoints, EndpointDetail) and 09 (contacts) --
 peerlist -v -d amitools <"$fx/08_pjsip_show_endpoints.txt" >"$tmp/out"
 check "transcript 08: 100 from EndpointDetail's callerid" \
-    grep -q '^Change=added Peer=100 Description="Ext 100" CallerID=100 Status=Unregistered$' "$tmp/out"
+    grep -q '^Change=added Peer=100 Description="Ext 100" CallerID=100 Status=Unreachable$' "$tmp/out"
 check "transcript 08: 3 chan_sip peers not seen, kept" \
     grep -q '^2 added, 0 changed, 0 unchanged, 3 not seen$' "$tmp/out"
 peerlist -v -d amitools <"$fx/09_pjsip_register_contacts.txt" >"$tmp/out"
 check "transcript 09: 100 registered: ViaAddr, User-Agent, status" \
-    grep -q '^Change=changed Peer=100 Phone=SIPp-register OldPhone="" IP=127.0.0.1 OldIP="" Status=NonQualified OldStatus=Unregistered$' "$tmp/out"
+    grep -q '^Change=changed Peer=100 Phone=SIPp-register OldPhone="" IP=127.0.0.1 OldIP="" Status=Reachable OldStatus=Unreachable$' "$tmp/out"
 rows | grep '^10[01]' >"$tmp/got"
 cat >"$tmp/want" <<EOF
-100${tab}Ext 100${tab}100${tab}SIPp-register${tab}127.0.0.1${tab}${tab}NonQualified
-101${tab}${tab}${tab}${tab}${tab}${tab}Unregistered
+100${tab}Ext 100${tab}100${tab}SIPp-register${tab}127.0.0.1${tab}${tab}Reachable
+101${tab}${tab}${tab}${tab}${tab}${tab}Unreachable
 EOF
 check_same "transcripts 08 + 09: the PJSIP rows" "$tmp/got" "$tmp/want"
 
 # -- idempotent: the same input again writes nothing at all (08 is older
 # than 09: 100 had not registered yet, so it is left out here) --
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/before"
-w0=$(writes)
+w0=$(mariadb_writes db)
 for t in 13_chansip_peers 09_pjsip_register_contacts 13_chansip_peers; do
 	peerlist -d amitools <"$fx/$t.txt"
 done >"$tmp/out"
-w1=$(writes)
+w1=$(mariadb_writes db)
 printf '0 added, 0 changed, 3 unchanged, 2 not seen\n0 added, 0 changed, 2 unchanged, 3 not seen\n0 added, 0 changed, 3 unchanged, 2 not seen\n' >"$tmp/want"
 check_same "second runs: 0 changed" "$tmp/out" "$tmp/want"
 check "no row written, updated or deleted (the server's counters)" test "$w0" -eq "$w1"
@@ -76,25 +70,25 @@ check "a changed IP: 1 changed" grep -q '^0 added, 1 changed, 0 unchanged, 4 not
 echo 'Event=PeerStatus Privilege=system,all ChannelType=SIP Peer=SIP/916 PeerStatus=Unregistered Cause=Expired' |
     peerlist -d amitools >/dev/null
 got=$(mariadb_sql db "SELECT ip, status FROM employee WHERE peer = '916'")
-check "unregistered: the last IP is kept, the status says so" test "$got" = "10.1.2.3${tab}Unregistered"
+check "unregistered: the last IP is kept, the status says so" test "$got" = "10.1.2.3${tab}Unreachable"
 
 # -- dry run: the changes printed, nothing written --
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/before"
-w0=$(writes)
+w0=$(mariadb_writes db)
 printf '%s\n' 'Event=PeerStatus Privilege=system,all ChannelType=SIP Peer=SIP/926 PeerStatus=Reachable Address=10.9.9.9:5060' \
     'Event=PeerEntry Channeltype=SIP ObjectName=950 ChanObjectType=peer IPaddress=10.0.0.50 IPport=5060 Status=OK Description=New' |
     peerlist -n -d amitools >"$tmp/out"
 st=$?
 cat >"$tmp/want" <<EOF
-Change=changed Peer=926 IP=10.9.9.9 OldIP=127.0.0.1 Status=Reachable OldStatus=Unmonitored
-Change=added Peer=950 Description=New IP=10.0.0.50 Status=OK
+Change=changed Peer=926 IP=10.9.9.9 OldIP=127.0.0.1
+Change=added Peer=950 Description=New IP=10.0.0.50 Status=Reachable
 dry run: 1 added, 1 changed, 0 unchanged, 4 not seen
 EOF
 check_same "-n prints the changes and the summary" "$tmp/out" "$tmp/want"
 check "-n: exit 0" test $st -eq 0
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/after"
 check_same "-n wrote nothing" "$tmp/after" "$tmp/before"
-check "-n: no row touched (the server's counters)" test "$(writes)" -eq "$w0"
+check "-n: no row touched (the server's counters)" test "$(mariadb_writes db)" -eq "$w0"
 
 # -- SQL metacharacters, UTF-8, a stray byte, a control byte --
 python3 - "$tmp" <<'EOF'
@@ -195,23 +189,23 @@ check "amisim PJSIPShowEndpoints: the contact URI's host" \
     grep -q '^Change=added Peer=101 IP=10.0.0.101$' "$tmp/out"
 amiaction -c "$conf" PJSIPShowContacts | peerlist -v -d amitools >"$tmp/out"
 check "amisim PJSIPShowContacts: User-Agent and status" \
-    grep -q '^Change=changed Peer=101 Phone=Yealink_SIP-T46S_66.86.0.15 OldPhone="" Status=NonQualified OldStatus=""$' "$tmp/out"
+    grep -q '^Change=changed Peer=101 Phone=Yealink_SIP-T46S_66.86.0.15 OldPhone="" Status=Reachable OldStatus=""$' "$tmp/out"
 amiaction -c "$conf" PJSIPShowEndpoint Endpoint=101 | peerlist -v -d amitools >"$tmp/out"
 check "amisim PJSIPShowEndpoint: the callerid" \
     grep -q '^Change=changed Peer=101 Description="Ext 101" OldDescription="" CallerID=101 OldCallerID=""$' "$tmp/out"
 amiaction -c "$conf" SIPpeers | peerlist -v -d amitools >"$tmp/out"
 check "amisim SIPpeers: 916 unregistered keeps its IP" \
-    grep -q '^Change=changed Peer=916 Status=Unregistered OldStatus=Unmonitored$' "$tmp/out"
+    grep -q '^Change=changed Peer=916 Status=Unreachable OldStatus=Reachable$' "$tmp/out"
 printf 'Action=SIPshowpeer Peer=937\nAction=SIPshowpeer Peer=916\n' | amiaction -c "$conf" |
     peerlist -v -d amitools >"$tmp/out"
 check "amisim SIPshowpeer: nothing new for 937" grep -q '^0 added, 0 changed, 2 unchanged' "$tmp/out"
 rows >"$tmp/got"
 cat >"$tmp/want" <<EOF
-100${tab}${tab}${tab}${tab}${tab}${tab}Unregistered
-101${tab}Ext 101${tab}101${tab}Yealink_SIP-T46S_66.86.0.15${tab}10.0.0.101${tab}${tab}NonQualified
-916${tab}Sales; O'Neil${tab}${tab}SIPp-register${tab}127.0.0.1${tab}${tab}Unregistered
-926${tab}Warehouse${tab}${tab}${tab}127.0.0.1${tab}${tab}Unmonitored
-937${tab}Reception${tab}937${tab}SIPp-register${tab}127.0.0.1${tab}${tab}OK
+100${tab}${tab}${tab}${tab}${tab}${tab}Unreachable
+101${tab}Ext 101${tab}101${tab}Yealink_SIP-T46S_66.86.0.15${tab}10.0.0.101${tab}${tab}Reachable
+916${tab}Sales; O'Neil${tab}${tab}SIPp-register${tab}127.0.0.1${tab}${tab}Unreachable
+926${tab}Warehouse${tab}${tab}${tab}127.0.0.1${tab}${tab}Reachable
+937${tab}Reception${tab}937${tab}SIPp-register${tab}127.0.0.1${tab}${tab}Reachable
 EOF
 check_same "amisim: the rows" "$tmp/got" "$tmp/want"
 amisim_stop a
@@ -238,7 +232,7 @@ check "-x: a number gone from the dialplan is gone from the row" \
     grep -q '^Change=changed Peer=926 Incoming="" OldIncoming=2000$' "$tmp/out"
 
 # -- the option file: -c reads one file only; a TCP group --
-echo 'Event=PeerStatus Privilege=system,all ChannelType=PJSIP Peer=PJSIP/101 PeerStatus=Reachable' >"$tmp/one"
+echo 'Event=PeerStatus Privilege=system,all ChannelType=PJSIP Peer=PJSIP/101 PeerStatus=Unreachable' >"$tmp/one"
 MYSQL_HOME=/nonexistent peerlist -c "$tmp/db/my.cnf" -d amitools <"$tmp/one" >"$tmp/out"
 check "-c FILE: the settings from that file" grep -q '^0 added, 1 changed' "$tmp/out"
 MYSQL_HOME=/nonexistent peerlist -d amitools <"$tmp/one" >/dev/null 2>"$tmp/err"

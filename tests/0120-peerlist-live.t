@@ -38,18 +38,18 @@ wait_for 10 grep -q 'Action=Login' "$tmp/a.log"
 
 echo 'register 100 c-1@10.9.8.7 10.9.8.7 5070 Yealink 3600' >"$tmp/a.ctl"
 check "PJSIP registers: its contact's host and status, at once" \
-    wait_for 10 row_is 100 "10.9.8.7${tab}NonQualified"
+    wait_for 10 row_is 100 "10.9.8.7${tab}Reachable"
 echo 'sip-register 916 10.1.1.16 5060' >"$tmp/a.ctl"
 check "chan_sip registers: the address and status" \
-    wait_for 10 row_is 916 "10.1.1.16${tab}Registered"
+    wait_for 10 row_is 916 "10.1.1.16${tab}Reachable"
 echo 'sip-unregister 916' >"$tmp/a.ctl"
-check "chan_sip unregisters: the IP is kept, the status says so" \
-    wait_for 10 row_is 916 "10.1.1.16${tab}Unregistered"
+check "chan_sip unregisters: the IP is kept, the status is Unreachable" \
+    wait_for 10 row_is 916 "10.1.1.16${tab}Unreachable"
 echo 'register 100 c-2@10.9.8.7 10.9.8.7 5070 Yealink 0' >"$tmp/a.ctl"
 check "PJSIP unregisters: Unreachable, the IP kept" \
     wait_for 10 row_is 100 "10.9.8.7${tab}Unreachable"
 check "-v says each change as it is written" \
-    grep -q '^Change=changed Peer=916 Status=Unregistered OldStatus=Registered$' "$tmp/out"
+    grep -q '^Change=changed Peer=916 Status=Unreachable OldStatus=Reachable$' "$tmp/out"
 
 # -- the database goes away: changes wait, then all are written --
 mariadb_stop db
@@ -62,8 +62,8 @@ tries() { [ "$(grep -c 'peers\? wait, next try' "$tmp/err")" -ge 2 ]; }
 check "tried again, with backoff, still reading events" wait_for 15 tries
 mariadb_start db
 check "back up: the waiting changes written, the latest for each peer" \
-    wait_for 30 row_is 937 "10.3.3.4${tab}Registered"
-check "and the other peer's too" row_is 926 "10.3.3.26${tab}Registered"
+    wait_for 30 row_is 937 "10.3.3.4${tab}Reachable"
+check "and the other peer's too" row_is 926 "10.3.3.26${tab}Reachable"
 check "recovery said" grep -q '^peerlist: database: written after [0-9]* failed tr' "$tmp/err"
 
 # -- the end of the input: the summary, exit 0 --

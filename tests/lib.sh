@@ -189,6 +189,14 @@ mariadb_sql() {
 	fi
 }
 
+# mariadb_writes NAME: the server's own counters of rows written, changed
+# or deleted, summed: equal before and after a run that wrote nothing
+mariadb_writes() {
+	mariadb_sql "$1" "SHOW GLOBAL STATUS WHERE Variable_name IN
+	    ('Handler_write', 'Handler_update', 'Handler_delete')" |
+	    awk '{ n += $2 } END { print n }'
+}
+
 # count lines matching a pattern in a file (0 when missing)
 count() {
 	if [ -e "$2" ]; then grep -c -- "$1" "$2"; else echo 0; fi
@@ -197,6 +205,11 @@ count() {
 # has_count N PATTERN FILE: exactly N lines match, counted anew each call
 has_count() {
 	test "$(count "$2" "$3")" -eq "$1"
+}
+
+# at_least N PATTERN FILE: N lines or more match, counted anew each call
+at_least() {
+	test "$(count "$2" "$3")" -ge "$1"
 }
 
 done_testing() {

@@ -68,6 +68,14 @@ TRIGGERS = {
 # an ActionID is compared as a sorted multiset.
 UNORDERED = {'05'}
 
+# 20: conf/pjsip-capture.conf and [100-identify] (amisim's scripts
+# pjsip-capture, pjsip-identify); sipp registered 100, 916 and 937;
+# nothing answers 937's qualify
+SETUP['20'] = ['pjsip-capture', 'pjsip-identify 100 127.0.0.11',
+               'register 100 1-31835@127.0.0.11 127.0.0.11 5071 SIPp-register 3600',
+               'sip-register 916 127.0.0.16 5074', 'sip-register 937 127.0.0.37 5073',
+               'sip-qualify 937 -1', 'set sip.937.regexpire 3562 seconds']
+
 WAIT = 10.0             # seconds for any one expected thing
 
 procs = []
@@ -181,7 +189,7 @@ class Norm:
     RULES = [
         (rb'^(EventTV|SessionTV): \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}$', b'TV'),
         (rb'^(Timestamp): \d+\.\d{6}$', b'TS'),
-        (rb'^(ExpirationTime): \d+$', b'EXPIRES'),
+        (rb'^(ExpirationTime|RegExpire): \d+$', b'EXPIRES'),
         (rb'^(Uptime|LastReload): \d+$', b'SECS'),
         (rb'^(CoreStartupDate|CoreReloadDate): \d{4}-\d\d-\d\d$', b'DATE'),
         (rb'^(CoreStartupTime|CoreReloadTime): \d\d:\d\d:\d\d$', b'TIME'),
