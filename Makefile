@@ -1,4 +1,4 @@
-# amitools: make, make check, make bench, make demo, make install
+# amitools: make deps, make, make check, make bench, make demo, make install
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
@@ -31,7 +31,7 @@ TESTBIN = tests/amisim $(UNIT)
 all: $(TOOLS) $(TESTBIN)
 
 %.o: %.c lib/ami.h
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 lib/watchers.o: ALL_CFLAGS += $(MYSQL_CFLAGS)
 
@@ -42,7 +42,7 @@ lib/libami.a: $(LIBOBJ)
 $(DBOBJ): %.o: %.c lib/ami.h
 	@test -n "$(MYSQL_LIBS)" || { echo "no MySQL client library (for $(MYSQL_TOOLS)):" \
 	    "apt-get install libmariadb-dev, or default-libmysqlclient-dev" >&2; exit 1; }
-	$(CC) $(ALL_CFLAGS) $(MYSQL_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(MYSQL_CFLAGS) -c -o $@ $<
 
 $(filter-out $(MYSQL_TOOLS),$(TOOLS)): %: cmd/%.o lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ cmd/$@.o lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(LIBS)
@@ -56,13 +56,23 @@ tests/amisim: tests/amisim.o lib/libami.a
 $(UNIT): %: %.o lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ $@.o lib/libami.a $(PCRE_LIBS) $(LIBS)
 
-check: all
+# the Debian packages of scripts/deps (apt-get through sudo unless root)
+deps:
+	scripts/deps
+
+# Debian's rsyslogd unpacked, not installed (it conflicts with syslog-ng):
+# tests/0225-dnd-rsyslog.t runs it
+RSYSLOGD = tests/rsyslogd/usr/sbin/rsyslogd
+$(RSYSLOGD):
+	scripts/deps rsyslog
+
+check: all $(RSYSLOGD)
 	prove tests/
 
 # the tool tests again with every tool under valgrind (see tests/lib.sh);
 # any error or leak a process logged fails it
 VALGRIND_OUT = tests/valgrind.out
-check-valgrind: all
+check-valgrind: all $(RSYSLOGD)
 	rm -rf $(VALGRIND_OUT) && mkdir -p $(VALGRIND_OUT)
 	AMITOOLS_VALGRIND=$(CURDIR)/$(VALGRIND_OUT) prove tests/
 	@bad=$$(find $(VALGRIND_OUT) -type f -size +0 | sort); \
@@ -116,4 +126,4 @@ clean:
 	rm -rf $(VALGRIND_OUT)
 	rm -f $(TOOLS) $(TESTBIN) lib/*.o lib/libami.a cmd/*.o tests/*.o tests/unit/*.o
 
-.PHONY: all check check-valgrind bench demo fuzz install clean
+.PHONY: all check check-valgrind bench demo deps fuzz install clean
