@@ -38,8 +38,23 @@ SETUP = {
            'devstate PJSIP/100 NOT_INUSE quiet'],
     '11': ['devstate PJSIP/100 NOT_INUSE quiet',
            'set processed_calls 4'],
+    # 15 connected 0.5 s into the restart of 14, PJSIP/100 registered
+    # (from 127.0.0.11:5071, as in 20): amisim boots as if started now
+    '15': ['register 100 boot@127.0.0.1 127.0.0.11 5071 SIPp-register 3600',
+           'boot'],
 }
-DATA = {'12': 'mwiext'}
+DATA = {'12': 'mwiext', '15': 'capture'}
+# amisim options a transcript needs: 15's three actions before FullyBooted
+# take a while (two security events come DEFER_MS late), so a longer boot
+EXTRA = {'15': ['-f', 'boot=2000']}
+# Transcripts amisim does not reproduce yet (name prefix: why); each is
+# replayed once its line goes
+PENDING = {
+    '18': 'a mesh instance (its own hints, devices, CLI output)',
+    '19': 'CLI output of the capture config',
+    '20': 'PJSIP endpoint detail (the peer helper)',
+    '21': 'the sync Originate scripts',
+}
 
 # Out-of-band events, as control commands, fired just before the chunk of
 # NAME.both.txt that the recording saw next: (direction, text the chunk
@@ -59,6 +74,8 @@ TRIGGERS = {
     # sipp unregisters 916 (the registration ends), then registers again
     '13': [('S', 'Event: ChallengeSent', 1, 'sip-unregister 916'),
            ('S', 'Event: ChallengeSent', 2, 'sip-register 916 127.0.0.1 5073')],
+    # another shell runs "core restart now" while 14-190 is on its way
+    '14': [('C', 'ActionID: 14-190\r\n', 1, 'restart')],
 }
 
 # Asterisk emits some unrelated events from different threads, so their
@@ -353,7 +370,7 @@ def transcript(name):
     assert b''.join(b for d, b in both if d == 'C') == sent, name
 
     datadir = os.path.join(DATADIR, DATA[key]) if key in DATA else None
-    p, port, ctl = start(name, datadir=datadir)
+    p, port, ctl = start(name, EXTRA.get(key, ()), datadir=datadir)
     for cmd in SETUP.get(key, []):
         command(ctl, cmd)
     triggers = list(TRIGGERS.get(key, []))
@@ -482,6 +499,30 @@ def extra_tests():
     ok = c.wait_messages(5)
     result(ok and b'ActionID: c2\r\nMessage: Authentication accepted' in c.data,
            'MD5 challenge login', [repr(c.data[-300:])])
+    # a wrong key is refused, as a wrong secret is (after Asterisk's 1 s)
+    c3 = Conn(port)
+    c3.send(b'Action: Challenge\r\nActionID: c1\r\nAuthType: MD5\r\n\r\n')
+    c3.wait_messages(2)
+    m = re.search(rb'Challenge: (\d+)\r\n', c3.data)
+    bad = hashlib.md5(m.group(1) + b'wrongpass').hexdigest().encode() if m else b''
+    c3.send(b'Action: Login\r\nActionID: c3\r\nAuthType: MD5\r\nUsername: tester\r\nKey: ' + bad + b'\r\n\r\n')
+    c3.wait_eof()
+    result(b'ActionID: c3\r\nMessage: Authentication failed' in c3.data and
+           b'Authentication accepted' not in c3.data,
+           'MD5 login with a wrong key: Authentication failed', [repr(c3.data[-300:])])
+    c3.close()
+    # a denied action is answered, not run: -L does not log it
+    c4 = Conn(port)
+    login(c4, 'limited', 'limitedpass')
+    c4.send(b'Action: DBPut\r\nActionID: denied\r\nFamily: f\r\nKey: k\r\nVal: v\r\n\r\n'
+            b'Action: Ping\r\nActionID: allowed\r\n\r\n')
+    c4.wait_messages(7)
+    time.sleep(0.05)
+    logged = open(log).read()
+    result(b'ActionID: denied\r\nMessage: Permission denied' in c4.data and
+           'ActionID=denied' not in logged and 'ActionID=allowed' in logged,
+           '-L logs what ran: a denied DBPut is not there, the Ping is', [repr(c4.data[-200:])])
+    c4.close()
     # before login only Login, Challenge, Logoff
     c2 = Conn(port)
     c2.send(b'Action: Ping\r\nActionID: p0\r\n\r\n')
@@ -527,8 +568,8 @@ def extra_tests():
 
 def main():
     names = sorted(f[:-len('.both.txt')] for f in os.listdir(FIXTURES)
-                   if f.endswith('.both.txt'))
-    print('1..%d' % (len(names) + 10))
+                   if f.endswith('.both.txt') and f[:2] not in PENDING)
+    print('1..%d' % (len(names) + 12))
     sys.stdout.flush()
     try:
         for name in names:
