@@ -139,6 +139,7 @@
  *
  * SIGTERM ends it with exit status 0.
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -146,6 +147,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
@@ -364,7 +366,7 @@ enum { PH_UP, PH_SHUTTING, PH_DOWN, PH_BOOTING };
 #define SHUT_DROPS      2       /* 14-198 and 14-199 went unanswered */
 #define SHUT_MS         100
 static int phase = PH_UP;
-static int64_t phase_until;
+static int64_t phase_until, shut_drain;
 static long shut_errors = 8;
 static int64_t down_ms = 400, boot_ms = 200;
 static unsigned long *restart_at;       /* -f restart=N: executed counts */
@@ -3449,6 +3451,7 @@ shutdown_begin(void)
 		clients[i]->shut_answered = clients[i]->shut_dropped = 0;
 	phase = PH_SHUTTING;
 	phase_until = now_ms() + SHUT_MS;
+	shut_drain = phase_until + DRAIN_MS;
 }
 
 /* an action while shutting down: the first few answered, then silence */
@@ -3466,6 +3469,28 @@ shutting_answer(struct client *c)
 		phase_until = now + SHUT_MS;
 }
 
+/* every answer written and taken by the peer (an RST drops what the
+ * kernel still holds, and an answer lost is an action run twice) */
+static int
+all_sent(int64_t now)
+{
+	struct client *c;
+	size_t i;
+	int q;
+
+	for (i = 0; i < nclients; i++) {
+		c = clients[i];
+		process_events(c);
+		client_write(c, now);
+		if (c->dead || c->fd < 0)
+			continue;
+		if (c->off < c->out.len || c->rp_cur > 0 ||
+		    (ioctl(c->fd, SIOCOUTQ, &q) == 0 && q > 0))
+			return 0;
+	}
+	return 1;
+}
+
 /* the process ends: what was written goes, then RST (14), no Goodbye;
  * the port refuses until the new process listens */
 static void
@@ -3477,8 +3502,6 @@ reset_all(int64_t now)
 
 	for (i = 0; i < nclients; i++) {
 		c = clients[i];
-		process_events(c);
-		client_write(c, now);
 		if (c->fd >= 0)
 			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		client_close(c);
@@ -3562,8 +3585,12 @@ phase_timer(int64_t now)
 {
 	if (phase == PH_UP || now < phase_until)
 		return;
-	if (phase == PH_SHUTTING)
-		reset_all(now);
+	if (phase == PH_SHUTTING) {
+		if (all_sent(now) || now >= shut_drain)
+			reset_all(now);
+		else
+			phase_until = now + 5;
+	}
 	else if (phase == PH_DOWN)
 		boot_begin(now);
 	else
