@@ -2703,11 +2703,63 @@ act_coresettings(struct client *c)
 	return 0;
 }
 
+/* is words (a command's first words, '_' between) how some file in
+ * DATADIR/commands starts? */
+static int
+command_prefix(const char *words)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t i, n = strlen(words);
+	DIR *d;
+	int found = 0;
+
+	for (i = 0; i < ndirs && !found; i++) {
+		snprintf(path, sizeof(path), "%s/commands", dirs[i]);
+		if ((d = opendir(path)) == NULL)
+			continue;
+		while (!found && (de = readdir(d)) != NULL)
+			found = strncmp(de->d_name, words, n) == 0 &&
+			    (de->d_name[n] == '_' || de->d_name[n] == '\0');
+		closedir(d);
+	}
+	return found;
+}
+
+/*
+ * cli.c's find_best(): the words of an unknown command up to the first
+ * that no command goes on with, that one included; the first word always
+ * passes (a one-word command, "!", matches any one word), so "no such cli
+ * command" gives "no such" (19)
+ */
+static const char *
+best_words(const char *cmd, char *out, size_t len)
+{
+	char key[300] = "", *w, *p, *copy = xstrdup(cmd);
+	int n = 0;
+
+	*out = '\0';
+	for (p = copy; (w = strsep(&p, " \t")) != NULL;) {
+		if (*w == '\0')
+			continue;
+		if (n > 0) {
+			strlcat(out, " ", len);
+			strlcat(key, "_", sizeof(key));
+		}
+		strlcat(out, w, len);
+		strlcat(key, w, sizeof(key));
+		if (n++ > 0 && !command_prefix(key))
+			break;
+	}
+	free(copy);
+	return out;
+}
+
 static int
 act_command(struct client *c)
 {
 	const char *cmd = hdr_get(c, "Command");
-	char name[300], *w, *text, *p, *line;
+	char name[300], *w, *text, *p, *line, help[300];
 	struct ami_buf b = { 0 };
 	struct ctx x = { c, NULL, 0 };
 	size_t i, len;
@@ -2734,7 +2786,13 @@ act_command(struct client *c)
 	if ((text = data_file(name, &len)) == NULL) {
 		found = 0;
 		bufprintf(&b, "No such command '%s' (type 'core show help %s' "
-		    "for other possible commands)\n", cmd, cmd);
+		    "for other possible commands)\n", cmd, best_words(cmd, help,
+		    sizeof(help)));
+	} else if (len >= 6 && strncmp(text, "@fail\n", 6) == 0) {
+		/* a command that ran and failed (19: dialplan show of a
+		 * context that does not exist) */
+		found = 0;
+		expand(&b, text + 6, len - 6, &x, NULL);
 	} else
 		expand(&b, text, len, &x, NULL);
 	free(text);
