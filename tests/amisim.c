@@ -80,6 +80,8 @@
  *   @devstate DEVICE STATE [dsc-first|quiet]
  *   @mwi MAILBOX NEW OLD               publish MWI (MessageWaiting)
  *   @pbx                               count a call (CoreProcessedCalls)
+ *   @fail MESSAGE                      (originate, first block) a sync
+ *                                      Originate answers Error MESSAGE
  *   @delay MS                          the rest of the script later
  * In "list" mode the first block is the response, the last one ends the
  * list and the ones between are the items.  Script blocks are events,
@@ -1783,6 +1785,8 @@ statements(const struct block *b, struct script *s, struct ctx *x)
 			processed_calls++;
 			continue;
 		}
+		if (darg(l, "@fail") != NULL)
+			continue;       /* act_originate()'s answer */
 		e = expand_str(l->s, x);
 		p = e;
 		strsep(&p, " ");
@@ -2855,6 +2859,7 @@ act_originate(struct client *c)
 	const char *chan = hdr_get(c, "Channel"), *id = hdr_get(c, "ActionID");
 	int async = truth(hdr_get(c, "Async")) == 1;
 	char file[300], *w, name[128], num[128];
+	const char *fail;
 	struct tmpl t;
 	struct kvs args = { 0 };
 	struct ami_msg m = { 0 };
@@ -2907,7 +2912,11 @@ act_originate(struct client *c)
 		ami_msg_free(&m);
 		return 0;
 	}
-	ack(c, "Originate successfully queued");
+	/* a sync Originate that fails still ran what it ran (21) */
+	if ((fail = find_directive(&t, "@fail")) != NULL && !async)
+		error(c, fail);
+	else
+		ack(c, "Originate successfully queued");
 	for (i = 0; i < sizeof(copy) / sizeof(copy[0]); i++)
 		kvs_set(&args, copy[i], hdr_get(c, copy[i]));
 	kvs_set(&args, "ActionID", id);

@@ -43,7 +43,7 @@ SETUP = {
     '15': ['register 100 boot@127.0.0.1 127.0.0.11 5071 SIPp-register 3600',
            'boot'],
 }
-DATA = {'12': 'mwiext', '15': 'capture', '19': 'capture'}
+DATA = {'12': 'mwiext', '15': 'capture', '19': 'capture', '21': 'capture'}
 # amisim options a transcript needs: 15's three actions before FullyBooted
 # take a while (two security events come DEFER_MS late), so a longer boot
 EXTRA = {'15': ['-f', 'boot=2000']}
@@ -52,7 +52,6 @@ EXTRA = {'15': ['-f', 'boot=2000']}
 PENDING = {
     '18': 'a mesh instance (its own hints, devices, CLI output)',
     '20': 'PJSIP endpoint detail (the peer helper)',
-    '21': 'the sync Originate scripts',
 }
 
 # Out-of-band events, as control commands, fired just before the chunk of
