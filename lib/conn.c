@@ -429,6 +429,9 @@ ami_conn_pollfd(struct ami_conn *c, short *events, int64_t now, int *timeout)
 	return c->state == AMI_DOWN ? -1 : c->fd;
 }
 
+/* 0 written or again later, -1 failed, -2 the peer reset the connection:
+ * what it sent before may still wait to be read, so read it first (an
+ * answer lost there is an action thought unanswered) */
 static int
 writeout(struct ami_conn *c, int64_t now)
 {
@@ -441,6 +444,12 @@ writeout(struct ami_conn *c, int64_t now)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
+			if ((errno == ECONNRESET || errno == EPIPE) && c->tls == NULL) {
+				snprintf(c->err, sizeof(c->err), "write to %s: %s",
+				    c->srv->name, strerror(errno));
+				c->out.len = 0;
+				return -2;
+			}
 			fail(c, now, "write to %s: %s", c->srv->name, ioerr(c));
 			return -1;
 		}
@@ -596,7 +605,7 @@ ami_conn_step(struct ami_conn *c, short revents, int64_t now,
     ami_msg_cb *cb, void *arg)
 {
 	enum ami_state was = c->state;
-	int ka = c->srv->keepalive * 1000, e = 0;
+	int ka = c->srv->keepalive * 1000, e = 0, rc;
 	socklen_t elen = sizeof(e);
 
 	switch (c->state) {
@@ -635,8 +644,20 @@ ami_conn_step(struct ami_conn *c, short revents, int64_t now,
 			fail(c, now, "%s: TLS handshake timed out", c->srv->name);
 		break;
 	default:
-		if ((revents & POLLOUT) && writeout(c, now) < 0)
+		if ((revents & POLLOUT) && (rc = writeout(c, now)) < 0) {
+			if (rc == -2) {
+				char why[sizeof(c->err)];
+
+				/* the reset is the reason, not the EOF after it */
+				memcpy(why, c->err, sizeof(why));
+				readin(c, now, cb, arg);
+				if (c->state != AMI_DOWN)
+					fail(c, now, "%s", why);
+				else
+					memcpy(c->err, why, sizeof(why));
+			}
 			break;
+		}
 		if (revents & (POLLIN | POLLHUP | POLLERR))
 			readin(c, now, cb, arg);
 		if (c->state == AMI_DOWN)

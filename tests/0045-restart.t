@@ -112,6 +112,24 @@ kill $apid
 wait $apid 2>/dev/null
 amisim_stop c
 
+# a user who may not read system events never gets FullyBooted: amicat
+# takes the server as ready 3 s after the login, asks while it still boots
+# (5 s), is refused, and asks again until the list comes
+amisim_start n -L "$tmp/n.log" -C "$tmp/n.fifo" -f boot=5000
+sed 's/username = tester/username = nosystem/; s/secret = testpass/secret = nosystempass/' \
+    "$tmp/n.conf" >"$tmp/n2.conf"
+chmod 600 "$tmp/n2.conf"
+echo boot >"$tmp/n.fifo"
+timeout $T amicat -c "$tmp/n2.conf" -s DeviceStateList >"$tmp/out" 2>"$tmp/err" &
+apid=$!
+pids="$pids $apid"
+check "refused while booting, asked again: the list came" \
+    wait_for $T has_count 1 'Device=PJSIP/101 State=UNAVAILABLE' "$tmp/out"
+check "it ran once, after the boot" has_count 1 '^Action=DeviceStateList' "$tmp/n.log"
+kill $apid
+wait $apid 2>/dev/null
+amisim_stop n
+
 # -- keepalive: an idle healthy server over several periods, no reconnect --
 amisim_start k -L "$tmp/k.log"
 sed 's/keepalive = 20/keepalive = 1/' "$tmp/k.conf" >"$tmp/k1.conf"
