@@ -124,8 +124,10 @@
  * A restart: Event: Shutdown to the sessions that read system; each
  * session's next shuterrors actions are answered "Asterisk is shutting
  * down", later ones are read and left unanswered; after two of those, or
- * 100 ms without any, every connection is reset (RST, as in 14) and the
- * port refuses for down=MS.  Then boot=MS of booting: a login works, with
+ * 100 ms without any, every connection is reset (RST, as in 14), once
+ * the peers' kernels have taken every answer written (an answer an RST
+ * throws away is an action the client must think unanswered: 3 s at
+ * most), and the port refuses for down=MS.  Then boot=MS of booting: a login works, with
  * no FullyBooted and a SuccessfulAuth that comes late, Setvar of
  * DEVICE_STATE()/PRESENCE_STATE() is "Variable not set" and
  * DeviceStateList/PresenceStateList unknown commands; at the end the boot
