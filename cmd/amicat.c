@@ -328,7 +328,12 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	if (nsync > 0 && (i = ami_msg_find(m, "ActionID", 0)) >= 0 &&
 	    (k = syncindex(m->f[i].v, m->f[i].vl)) >= 0) {
 		if (ami_msg_get(m, "Event", NULL) == NULL) {
-			if (ami_msg_is(m, "Response", "Error"))
+			if (ami_msg_is(m, "Message", "Permission denied"))
+				warnx("%s: -s %.*s: permission denied (the user's "
+				    "write= classes)", c->srv->name,
+				    (int)strcspn(syncact[k].p + 8, "\r"),
+				    syncact[k].p + 8);
+			else if (ami_msg_is(m, "Response", "Error"))
 				syncfailed(c, k);
 			return;         /* the response, not state */
 		}

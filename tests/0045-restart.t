@@ -84,6 +84,15 @@ check "the later ones were answered" sh -c \
 check "Originate's class named" grep -q 'Originate .*needs write class originate' "$tmp/err"
 check "the denied action did not run" sh -c "! grep -q Originate '$tmp/p.log'"
 
+# amicat -s with a list the user may not ask for: said on standard error
+timeout $T amicat -c "$tmp/l.conf" -s DeviceStateList,CoreShowChannels,Command >"$tmp/out" 2>"$tmp/err" &
+apid=$!
+pids="$pids $apid"
+wait_for $T grep -q 'Device=PJSIP/101' "$tmp/out"
+check "amicat -s: a denied list is said" wait_for $T grep -q -- '-s Command: permission denied' "$tmp/err"
+kill $apid
+wait $apid 2>/dev/null
+
 # -- an ActionID that is a prefix of another: amiaction-2 vs amiaction-2x --
 # Events EventMask=user brings each UserEvent's event, which carries the
 # ActionID of its action, after the answer: "amiaction-2" arrives while
