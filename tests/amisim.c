@@ -753,7 +753,9 @@ dev_state(const char *name)
 {
 	struct device *d = dev_find(name, 0);
 
-	return d != NULL && d->present ? d->state : DS_UNKNOWN;
+	/* INVALID: a Custom: device a restart did not give back (18b) */
+	return d != NULL && (d->present || d->state == DS_INVALID) ? d->state :
+	    DS_UNKNOWN;
 }
 
 /* ast_devstate_aggregate_add() and _result() over "A&B&C" */
@@ -3581,9 +3583,44 @@ reset_all(int64_t now)
 	phase_until = now + down_ms;
 }
 
+/*
+ * func_devstate at load: the Custom: states come back from astdb, but
+ * named by the key's last component, so Custom:PJSIP/100 returns as
+ * Custom:100 and itself reads INVALID (18b)
+ */
+static void
+custom_reload(void)
+{
+	struct device *d;
+	const char *slash;
+	char name[300];
+	size_t i;
+	int st;
+
+	for (i = 0; i < ndevices; i++)
+		if (strncasecmp(devices[i].name, "Custom:", 7) == 0) {
+			devices[i].present = 0;
+			devices[i].state = strchr(devices[i].name + 7, '/') ?
+			    DS_INVALID : DS_UNKNOWN;
+		}
+	for (i = 0; i < astdb.n; i++) {
+		if (strncasecmp(astdb.a[i].k, "/CustomDevstate/", 16) != 0 ||
+		    (st = devstate_val(astdb.a[i].v)) < 0)
+			continue;
+		slash = strrchr(astdb.a[i].k, '/');
+		snprintf(name, sizeof(name), "Custom:%s", slash + 1);
+		d = dev_find(name, 1);
+		d->state = st;
+		d->present = 1;
+	}
+	for (i = 0; i < nhints; i++)
+		hints[i].laststate = hint_state(&hints[i]);
+}
+
 static void
 boot_begin(int64_t now)
 {
+	custom_reload();
 	if (listenfd < 0)
 		listen_open(lport);
 	phase = PH_BOOTING;
