@@ -15,10 +15,11 @@
  * it goes again, in its place, once the server is back and booted.  One
  * a dropped connection left unanswered may or may not have run: it goes
  * again only when running it twice is harmless (idempotent()); any other
- * is reported, by ActionID, as of unknown outcome, and fails the run.  With -E, an input message from a server
- * that would make the very action this pipeline last sent that server for
- * the same key is that action's echo, and is dropped: state copied between
- * servers never loops, and a genuine change, even within a second, passes.
+ * is reported, by ActionID, as of unknown outcome, and fails the run.
+ * With -E, an input message from a server that would make the very action
+ * this pipeline last sent that server for the same key is that action's
+ * echo, and is dropped: state copied between servers never loops, and a
+ * genuine change, even within a second, passes.
  * A first SIGINT or SIGTERM ends the input: what was read is still sent
  * and answered, for TERM_GRACE at most; a second one stops at once.
  * Exit 0 all succeeded, 1 some Response: Error, 2 refused input, an
