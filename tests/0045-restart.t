@@ -143,8 +143,13 @@ amisim_stop n
 amisim_start k -L "$tmp/k.log"
 sed 's/keepalive = 20/keepalive = 1/' "$tmp/k.conf" >"$tmp/k1.conf"
 chmod 600 "$tmp/k1.conf"
-timeout 4 amicat -c "$tmp/k1.conf" >/dev/null 2>"$tmp/err"
-check "idle 4 s with keepalive 1 s: pings went" sh -c "test \$(grep -c '^Action=Ping' '$tmp/k.log') -ge 2"
+timeout $T amicat -c "$tmp/k1.conf" >/dev/null 2>"$tmp/err" &
+apid=$!
+pids="$pids $apid"
+pings() { test "$(count '^Action=Ping' "$tmp/k.log")" -ge 3; }
+check "idle with keepalive 1 s: three pings went" wait_for $T pings
+kill $apid
+wait $apid 2>/dev/null
 check "answered, so no reconnect" sh -c "! grep -q -i -e reconnect -e 'no answer' '$tmp/err'"
 check "one login only" has_count 1 '^Action=Login' "$tmp/k.log"
 amisim_stop k
