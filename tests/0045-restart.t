@@ -16,7 +16,7 @@ r2=$(( r1 + $(od -An -tu2 -N2 /dev/urandom) % 8000 + 2000 ))
 echo "# restarts after action $r1 and $r2 (the Login counts)"
 amisim_start s -L "$tmp/s.log" -f restart=$r1 -f restart=$r2 -f down=300 -f boot=300
 seq 1 $n | sed 's/^/Action=UserEvent UserEvent=Stream Seq=/' >"$tmp/in"
-timeout $T amiaction -c "$tmp/s.conf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+timeout $((T * 5)) amiaction -c "$tmp/s.conf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
 st=$?
 check "$n actions across two restarts: exit 0" test $st -eq 0
 check "$n answers, every one Success" sh -c \
