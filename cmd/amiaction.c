@@ -8,15 +8,23 @@
  * ActionID and printed as they complete.  Nothing that would inject or
  * mangle AMI headers reaches the wire.  Actions read while a server is down
  * wait in a bounded queue (a full queue stops reading stdin, it never
- * drops), and actions whose response a dropped connection swallowed are
- * sent again after the reconnect.  With -E, an input message from a server
- * that would make the very action this pipeline last sent that server for
- * the same key is that action's echo, and is dropped: state copied between
- * servers never loops, and a genuine change, even within a second, passes.
+ * drops).  Actions go only to a server that is fully booted (after a
+ * login Asterisk may not have loaded everything yet).  An action answered
+ * with an error that says the server was not ready (shutting down, or,
+ * before FullyBooted, a function or action not loaded yet) did not run:
+ * it goes again, in its place, once the server is back and booted.  One
+ * a dropped connection left unanswered may or may not have run: it goes
+ * again only when running it twice is harmless (idempotent()); any other
+ * is reported, by ActionID, as of unknown outcome, and fails the run.
+ * With -E, an input message from a server that would make the very action
+ * this pipeline last sent that server for the same key is that action's
+ * echo, and is dropped: state copied between servers never loops, and a
+ * genuine change, even within a second, passes.
  * A first SIGINT or SIGTERM ends the input: what was read is still sent
  * and answered, for TERM_GRACE at most; a second one stops at once.
- * Exit 0 all succeeded, 1 some Response: Error, 2 refused input,
- * connection or system error.
+ * Exit 0 all succeeded, 1 some Response: Error, 2 refused input, an
+ * action the user may not run (Permission denied), an outcome unknown,
+ * connection or system error; 2 wins over 1.
  */
 #include <err.h>
 #include <errno.h>
@@ -26,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +59,7 @@ struct job {
 	unsigned long line;
 	int      refs;          /* servers that still owe an answer */
 	int      command;
+	int      retry;         /* answered "not ready": did not run */
 	size_t   idlen, wirelen;
 	char     id[32];
 	char     wire[];        /* ActionID included, ready to send */
@@ -208,6 +218,119 @@ print(const struct ami_buf *b)
 		stop = 1;
 }
 
+/*
+ * Actions that do the same when run twice (or, UserEvent, whose repeat
+ * harms no one): sent again when a drop left them unanswered
+ */
+static int
+idempotent(const char *a)
+{
+	static const char *names[] = { "Setvar", "Getvar", "DBPut", "DBGet",
+		"DBGetTree", "DBDel", "DBDelTree", "UserEvent", "Ping", "Events",
+		"CoreStatus", "CoreSettings", "CoreShowChannels", "Status",
+		"ExtensionState", "ExtensionStateList", "DeviceStateList",
+		"PresenceState", "PresenceStateList", "MailboxCount",
+		"MailboxStatus", "MWIGet", "MWIUpdate", "VoicemailRefresh",
+		"VoicemailUsersList", "VoicemailUserStatus", "ListCommands",
+		"SIPpeers", "SIPshowpeer", "SIPshowregistry" };
+	size_t i;
+
+	if (strncasecmp(a, "PJSIPShow", 9) == 0)
+		return 1;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(a, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* the manager.conf write= classes that allow an action (any one of them),
+ * as Asterisk's modules register them, for a denial's message */
+static const char *
+write_classes(const char *a)
+{
+	static const struct {
+		const char *action, *classes;
+	} t[] = {
+		{ "Setvar", "call" }, { "Getvar", "call or reporting" },
+		{ "DBPut", "system" }, { "DBDel", "system" },
+		{ "DBDelTree", "system" }, { "DBGet", "system or reporting" },
+		{ "DBGetTree", "system or reporting" }, { "UserEvent", "user" },
+		{ "Command", "command" }, { "Originate", "originate" },
+		{ "Hangup", "system or call" }, { "Redirect", "call" },
+		{ "Filter", "system" }, { "MWIUpdate", "call" },
+		{ "MWIDelete", "call" }, { "VoicemailRefresh", "user" },
+		{ "CoreStatus", "system or reporting" },
+		{ "CoreSettings", "system or reporting" },
+		{ "Status", "system, call or reporting" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcasecmp(a, t[i].action) == 0)
+			return t[i].classes;
+	if (strncasecmp(a, "PJSIPShow", 9) == 0)
+		return "system";
+	return "call or reporting";     /* the state and list actions */
+}
+
+/*
+ * An error that says the server was not ready, so the action did not run:
+ * shutting down (14), or before FullyBooted a function or an action whose
+ * module has not loaded yet (15)
+ */
+static int
+not_ready(struct ami_conn *c, struct ami_msg *m)
+{
+	const char *v;
+	size_t n;
+
+	if (ami_msg_is(m, "Message", "Asterisk is shutting down"))
+		return 1;
+	if (c->booted)
+		return 0;
+	v = ami_msg_get(m, "Message", &n);
+	return ami_msg_is(m, "Message", "Variable not set") ||
+	    (v != NULL && n >= 23 && memcmp(v, "Invalid/unknown command", 23) == 0);
+}
+
+/* the actions "not ready" bounced go first again, in their order */
+static void
+retry_bounced(struct server *s)
+{
+	size_t i = s->inflight.len;
+
+	while (i-- > 0)
+		if (at(&s->inflight, i)->j->retry) {
+			struct slot sl = take(&s->inflight, i);
+			sl.j->retry = 0;
+			push(&s->queue, sl, 1);
+		}
+}
+
+/* "line N: Action NAME ActionID ID" for a diagnostic */
+static const char *
+jobname(const struct job *j, char *buf, size_t len)
+{
+	char where[32] = "";
+
+	if (j->line > 0)
+		snprintf(where, sizeof(where), "line %lu: ", j->line);
+	snprintf(buf, len, "%sAction %s ActionID %s", where, j->action,
+	    j->userid ? j->userid : j->id);
+	return buf;
+}
+
+static void
+denied(struct server *s, struct job *j)
+{
+	char name[200];
+
+	warnx("%s: %s: permission denied: user %s needs write class %s",
+	    s->srv.name, jobname(j, name, sizeof(name)), s->srv.user,
+	    write_classes(j->action));
+	status = 2;
+}
+
 static void
 onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 {
@@ -217,9 +340,11 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	size_t idl, i;
 	int isevent;
 
-	(void)c;
-	if (m == NULL)
+	if (m == NULL) {
+		if (c->booted)
+			retry_bounced(s);
 		return;
+	}
 	if ((id = ami_msg_get(m, "ActionID", &idl)) == NULL ||
 	    idl <= strlen(ID_PREFIX) || memcmp(id, ID_PREFIX, strlen(ID_PREFIX)) != 0)
 		return;     /* not ours: Events are off, so a stray */
@@ -231,8 +356,17 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		return;
 	sl = at(&s->inflight, i);
 	isevent = ami_msg_get(m, "Event", NULL) != NULL;
-	if (!isevent && ami_msg_is(m, "Response", "Error") && status == 0)
-		status = 1;
+	if (!isevent && ami_msg_is(m, "Response", "Error")) {
+		if (not_ready(c, m)) {
+			/* in place until the drop or FullyBooted sends it again */
+			sl->j->retry = 1;
+			return;
+		}
+		if (ami_msg_is(m, "Message", "Permission denied"))
+			denied(s, sl->j);
+		else if (status == 0)
+			status = 1;
+	}
 	if (!isevent && ami_msg_is(m, "EventList", "start"))
 		sl->listing = 1;
 	if (sl->listing) {
@@ -490,7 +624,7 @@ pump(struct server *s)
 {
 	struct slot sl;
 
-	if (s->c.state != AMI_UP)
+	if (s->c.state != AMI_UP || !s->c.booted)
 		return;
 	while (s->inflight.len < (size_t)wflag && s->queue.len > 0) {
 		sl = take(&s->queue, 0);
@@ -499,7 +633,11 @@ pump(struct server *s)
 	}
 }
 
-/* a dropped connection: unanswered actions go first in line again */
+/*
+ * A dropped connection: the actions it bounced or left unanswered go
+ * first in line again, in their order, but one left unanswered that may
+ * have run already only when running it twice is harmless
+ */
 static void
 requeue(struct server *s)
 {
@@ -507,6 +645,17 @@ requeue(struct server *s)
 		struct slot sl = take(&s->inflight, s->inflight.len - 1);
 		sl.listing = 0;
 		ami_buf_free(&sl.list);
+		if (!sl.j->retry && !idempotent(sl.j->action)) {
+			char name[200];
+
+			warnx("%s: %s: outcome unknown (the connection dropped "
+			    "before its answer); not sent again", s->srv.name,
+			    jobname(sl.j, name, sizeof(name)));
+			status = 2;
+			release(sl.j);
+			continue;
+		}
+		sl.j->retry = 0;
 		push(&s->queue, sl, 1);
 	}
 }

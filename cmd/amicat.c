@@ -11,7 +11,10 @@
  * a filtered stream fed to a template never carries them by surprise.
  * With -s, every login to any server asks every server that is up for the
  * given lists again (DeviceStateList, say): their items come out like live
- * events, so a consumer mirroring state catches up on what it missed.
+ * events, so a consumer mirroring state catches up on what it missed.  A
+ * server is asked only once fully booted (a login can come before, and
+ * lists asked then fail), and a list it refuses is asked again, SYNC_RETRY_MS
+ * later, SYNC_TRIES times at most.
  */
 #include <err.h>
 #include <errno.h>
@@ -30,7 +33,10 @@
 
 #define MAXSERVERS 32
 #define MAXFILTERS 32
-#define SYNC_ID    "amicat-sync"
+#define SYNC_ID    "amicat-sync-"   /* and the action's index in -s */
+#define MAXSYNC    32
+#define SYNC_RETRY_MS 500
+#define SYNC_TRIES 10
 
 static int jflag, rflag;
 static long long nflag;
@@ -45,7 +51,11 @@ static struct ami_server servers[MAXSERVERS];
 static struct ami_conn conns[MAXSERVERS];
 static int nservers, tagged;
 static struct ami_outq *outq;
-static struct ami_buf synclist;         /* the -s actions, ready to send */
+static struct ami_buf syncact[MAXSYNC]; /* the -s actions, ready to send */
+static int nsync;
+static unsigned syncdue[MAXSERVERS];    /* per server: actions to ask again */
+static int64_t syncat[MAXSERVERS];      /* ... at this time */
+static int synctries[MAXSERVERS];
 static long long printed;
 static unsigned long long dropped;
 static volatile sig_atomic_t stop;
@@ -216,16 +226,30 @@ buildsync(const char *actions)
 
 	for (p = actions; ; p = comma + 1) {
 		comma = strchrnul(p, ',');
+		if (nsync == MAXSYNC)
+			errx(2, "-s: at most %d actions", MAXSYNC);
 		ami_msg_clear(&a);
 		ami_msg_add(&a, "Action", 6, p, comma - p);
-		ami_msg_adds(&a, "ActionID", SYNC_ID);
+		snprintf(why, sizeof(why), SYNC_ID "%d", nsync);
+		ami_msg_adds(&a, "ActionID", why);
 		if (comma == p || ami_wire_check(&a, why, sizeof(why)) < 0)
 			errx(2, "-s %s: not an action name", actions);
-		ami_wire_put(&synclist, &a);
+		ami_wire_put(&syncact[nsync++], &a);
 		if (*comma == '\0')
 			break;
 	}
 	ami_msg_free(&a);
+}
+
+/* the -s actions in mask to server i */
+static void
+asksync(int i, unsigned mask)
+{
+	int k;
+
+	for (k = 0; k < nsync; k++)
+		if (mask & (1u << k))
+			ami_conn_send(&conns[i], syncact[k].p, syncact[k].len);
 }
 
 /* a server that was away missed changes, and the others missed its own */
@@ -235,8 +259,42 @@ resync(void)
 	int i;
 
 	for (i = 0; i < nservers; i++)
-		if (conns[i].state == AMI_UP)
-			ami_conn_send(&conns[i], synclist.p, synclist.len);
+		if (conns[i].state == AMI_UP && conns[i].booted) {
+			synctries[i] = 0;
+			asksync(i, (1u << nsync) - 1);
+		}
+}
+
+/* which -s action an ActionID names: its index, or -1 */
+static int
+syncindex(const char *v, size_t n)
+{
+	size_t pl = strlen(SYNC_ID), i;
+	int k = 0;
+
+	if (n <= pl || n > pl + 2 || memcmp(v, SYNC_ID, pl) != 0)
+		return -1;
+	for (i = pl; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		k = k * 10 + v[i] - '0';
+	}
+	return k < nsync ? k : -1;
+}
+
+/* a list refused (the server still booting, say): ask again later */
+static void
+syncfailed(struct ami_conn *c, int k)
+{
+	int i = c - conns;
+
+	if (synctries[i]++ >= SYNC_TRIES) {
+		warnx("%s: -s action %d refused %d times; given up", c->srv->name,
+		    k + 1, SYNC_TRIES + 1);
+		return;
+	}
+	syncdue[i] |= 1u << k;
+	syncat[i] = ami_now_ms() + SYNC_RETRY_MS;
 }
 
 static void
@@ -244,12 +302,15 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 {
 	struct ami_msg marker = { 0 };
 	char gap[32];
-	int i;
+	int i, k;
 
 	(void)arg;
 	if (m == NULL) {
-		if (synclist.len > 0)
-			resync();
+		if (c->booted) {
+			if (nsync > 0)
+				resync();
+			return;
+		}
 		if (!c->ever_up)
 			return;
 		snprintf(gap, sizeof(gap), "%.3f",
@@ -264,10 +325,18 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		warnx("%s: reconnected after %s s", c->srv->name, gap);
 		return;
 	}
-	if (synclist.len > 0 && (i = ami_msg_find(m, "ActionID", 0)) >= 0 &&
-	    ami_keyeq(m->f[i].v, m->f[i].vl, SYNC_ID)) {
-		if (ami_msg_get(m, "Event", NULL) == NULL)
+	if (nsync > 0 && (i = ami_msg_find(m, "ActionID", 0)) >= 0 &&
+	    (k = syncindex(m->f[i].v, m->f[i].vl)) >= 0) {
+		if (ami_msg_get(m, "Event", NULL) == NULL) {
+			if (ami_msg_is(m, "Message", "Permission denied"))
+				warnx("%s: -s %.*s: permission denied (the user's "
+				    "write= classes)", c->srv->name,
+				    (int)strcspn(syncact[k].p + 8, "\r"),
+				    syncact[k].p + 8);
+			else if (ami_msg_is(m, "Response", "Error"))
+				syncfailed(c, k);
 			return;         /* the response, not state */
+		}
 		ami_msg_del(m, i);      /* an item looks like the live event */
 	}
 	if (stop || (nflag && printed >= nflag) || !wanted(m))
@@ -327,9 +396,12 @@ run(void)
 	while (!stop && !(nflag && printed >= nflag)) {
 		now = ami_now_ms();
 		timeout = -1;
-		for (i = 0; i < nservers; i++)
+		for (i = 0; i < nservers; i++) {
 			pfd[i].fd = ami_conn_pollfd(&conns[i], &pfd[i].events,
 			    now, &timeout);
+			if (syncdue[i] && (timeout < 0 || syncat[i] - now < timeout))
+				timeout = syncat[i] > now ? syncat[i] - now : 0;
+		}
 		pfd[i].fd = ami_outq_fd(outq);
 		pfd[i].events = POLLIN;
 		if (ami_outq_flush(outq) < 0)
@@ -343,6 +415,11 @@ run(void)
 			break;
 		now = ami_now_ms();
 		for (i = 0; i < nservers; i++) {
+			if (syncdue[i] && now >= syncat[i]) {
+				if (conns[i].state == AMI_UP && conns[i].booted)
+					asksync(i, syncdue[i]);
+				syncdue[i] = 0;
+			}
 			if (ami_conn_step(&conns[i], pfd[i].fd == -1 ? 0 :
 			    pfd[i].revents, now, onmsg, NULL) == 0)
 				continue;
@@ -443,7 +520,8 @@ main(int argc, char *argv[])
 		rc = readfile(iflag);
 	else
 		run();
-	ami_buf_free(&synclist);
+	for (i = 0; i < nsync; i++)
+		ami_buf_free(&syncact[i]);
 	ami_outq_block(outq);
 	if (dropped > 0)
 		putdropped(nservers == 1 ? servers[0].name : NULL);

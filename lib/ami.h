@@ -230,6 +230,9 @@ struct ami_conn {
 	int64_t  next_try;         /* ms: retry when DOWN, else login deadline */
 	int64_t  last_rx, ping_sent;
 	int64_t  down_since;       /* ms, when the last session was lost */
+	int      booted;           /* FullyBooted seen since the login */
+	int      sysadded;         /* system class asked for, not the caller */
+	int64_t  boot_by;          /* ms: without FullyBooted, booted then */
 	unsigned long seq;         /* ActionID counter */
 	char     banner[64];
 	char     err[256];         /* why the last attempt failed */
@@ -242,9 +245,15 @@ int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now,
 /*
  * Drive the connection after poll: revents for its fd (0 on timeout).
  * Messages received while UP go one by one to cb; cb gets a NULL message
- * when the login succeeded (ever_up tells a reconnect from the first
- * connection).  Returns -1 when the connection just went down (err says
- * why; authfail when credentials were refused), 0 otherwise.
+ * when the login succeeded (booted 0; ever_up tells a reconnect from the
+ * first connection), and another when the server is fully booted (booted
+ * 1): Asterisk accepts a login before it has loaded everything, and
+ * actions sent then fail (transcript 15).  Booted means Event: FullyBooted
+ * came (the login asks for the system class for it, and what the caller's
+ * events setting did not ask for is not passed on), or, for a user who may
+ * not read system events, 3 s passed.  Event: Shutdown makes booted 0
+ * again.  Returns -1 when the connection just went down (err says why;
+ * authfail when credentials were refused), 0 otherwise.
  */
 typedef void ami_msg_cb(void *, struct ami_conn *, struct ami_msg *);
 int	ami_conn_step(struct ami_conn *, short revents, int64_t now,

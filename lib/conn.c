@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <tls.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #define BACKOFF_MAX_MS   30000
 #define LOGIN_TIMEOUT_MS 10000
 #define CONNECT_TIMEOUT_MS 3000     /* each address */
+#define BOOT_WAIT_MS     3000   /* no FullyBooted: a user without read=system */
 #define PING_ID          "amitools-ping"
 #define LOGIN_ID         "amitools-login"
 
@@ -299,11 +301,63 @@ ioerr(struct ami_conn *c)
 	return strerror(errno);
 }
 
+/* a token of a comma list, any case */
+static int
+has_word(const char *list, size_t n, const char *w)
+{
+	size_t wl = strlen(w), i = 0, e;
+
+	while (i < n) {
+		for (e = i; e < n && list[e] != ','; e++)
+			;
+		while (i < e && list[i] == ' ')
+			i++;
+		if (e - i == wl && strncasecmp(list + i, w, wl) == 0)
+			return 1;
+		i = e + 1;
+	}
+	return 0;
+}
+
+/*
+ * The Events mask to log in with: the caller's, plus the system class
+ * when it lacks it, as FullyBooted is a system event (sysadded then says
+ * to keep system events from the caller).  Asterisk reads the value as a
+ * truth word, a number or a list of classes.
+ */
+static const char *
+events_with_system(struct ami_conn *c, char *buf, size_t len)
+{
+	static const char *on[] = { "on", "yes", "true", "y", "t", "all" };
+	static const char *off[] = { "off", "no", "false", "n", "f", "0" };
+	const char *e = c->srv->events;
+	size_t i;
+
+	c->sysadded = 0;
+	for (i = 0; i < 6; i++)
+		if (strcasecmp(e, on[i]) == 0)
+			return e;
+	c->sysadded = 1;
+	for (i = 0; i < 6; i++)
+		if (strcasecmp(e, off[i]) == 0 || *e == '\0')
+			return "system";
+	if (strspn(e, "0123456789") == strlen(e)) {
+		c->sysadded = !(atoi(e) & 1);
+		snprintf(buf, len, "%d", atoi(e) | 1);
+		return buf;
+	}
+	if ((c->sysadded = !has_word(e, strlen(e), "system") &&
+	    !has_word(e, strlen(e), "all")) == 0)
+		return e;
+	snprintf(buf, len, "%s,system", e);
+	return buf;
+}
+
 static void
 send_login(struct ami_conn *c, const char *challenge, size_t clen)
 {
 	struct ami_msg m = { 0 };
-	char key[33];
+	char key[33], ev[sizeof(c->srv->events) + 8];
 	struct ami_buf b = { 0 };
 
 	ami_msg_adds(&m, "Action", "Login");
@@ -319,7 +373,7 @@ send_login(struct ami_conn *c, const char *challenge, size_t clen)
 		ami_msg_adds(&m, "Key", key);
 	} else
 		ami_msg_adds(&m, "Secret", c->srv->secret);
-	ami_msg_adds(&m, "Events", c->srv->events);
+	ami_msg_adds(&m, "Events", events_with_system(c, ev, sizeof(ev)));
 	ami_wire_put(&c->out, &m);
 	ami_msg_free(&m);
 	c->state = AMI_LOGIN;
@@ -364,6 +418,8 @@ ami_conn_pollfd(struct ami_conn *c, short *events, int64_t now, int *timeout)
 		at = INT64_MAX;
 		if (ka > 0)
 			at = c->ping_sent ? c->ping_sent + ka : c->last_rx + ka;
+		if (!c->booted && c->boot_by < at)
+			at = c->boot_by;
 	}
 	if (at != INT64_MAX) {
 		int64_t t = at > now ? at - now : 0;
@@ -373,6 +429,9 @@ ami_conn_pollfd(struct ami_conn *c, short *events, int64_t now, int *timeout)
 	return c->state == AMI_DOWN ? -1 : c->fd;
 }
 
+/* 0 written or again later, -1 failed, -2 the peer reset the connection:
+ * what it sent before may still wait to be read, so read it first (an
+ * answer lost there is an action thought unanswered) */
 static int
 writeout(struct ami_conn *c, int64_t now)
 {
@@ -385,6 +444,12 @@ writeout(struct ami_conn *c, int64_t now)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
+			if ((errno == ECONNRESET || errno == EPIPE) && c->tls == NULL) {
+				snprintf(c->err, sizeof(c->err), "write to %s: %s",
+				    c->srv->name, strerror(errno));
+				c->out.len = 0;
+				return -2;
+			}
 			fail(c, now, "write to %s: %s", c->srv->name, ioerr(c));
 			return -1;
 		}
@@ -417,6 +482,8 @@ login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
 		c->state = AMI_UP;
 		c->tries = 0;
 		c->ping_sent = 0;
+		c->booted = 0;
+		c->boot_by = now + BOOT_WAIT_MS;
 		return 1;
 	}
 	v = ami_msg_get(m, "Message", &n);
@@ -424,6 +491,27 @@ login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
 	fail(c, now, "%s: login as %s failed: %.*s", c->srv->name,
 	    c->srv->user, v ? (int)n : 7, v ? v : "refused");
 	return -1;
+}
+
+/*
+ * FullyBooted and Shutdown change booted; 1 when the event is not the
+ * caller's (a system event only our login asked for)
+ */
+static int
+boot_event(struct ami_conn *c, struct ami_msg *m, ami_msg_cb *cb, void *arg)
+{
+	const char *p;
+	size_t n;
+
+	if (ami_msg_is(m, "Event", "FullyBooted") && !c->booted) {
+		c->booted = 1;
+		cb(arg, c, NULL);
+	} else if (ami_msg_is(m, "Event", "Shutdown")) {
+		c->booted = 0;          /* until the next login's FullyBooted */
+		c->boot_by = INT64_MAX;
+	}
+	return c->sysadded && (p = ami_msg_get(m, "Privilege", &n)) != NULL &&
+	    has_word(p, n, "system");
 }
 
 static int
@@ -489,6 +577,9 @@ readin(struct ami_conn *c, int64_t now, ami_msg_cb *cb, void *arg)
 				}
 				continue;
 			}
+			if (m.n > 0 && ami_keyeq(m.f[0].k, m.f[0].kl, "Event") &&
+			    boot_event(c, &m, cb, arg))
+				continue;
 			/* events (nearly all traffic) never carry it */
 			if (m.n > 0 && m.f[0].kl == 8 &&
 			    ami_keyeq(m.f[0].k, 8, "Response") &&
@@ -514,7 +605,7 @@ ami_conn_step(struct ami_conn *c, short revents, int64_t now,
     ami_msg_cb *cb, void *arg)
 {
 	enum ami_state was = c->state;
-	int ka = c->srv->keepalive * 1000, e = 0;
+	int ka = c->srv->keepalive * 1000, e = 0, rc;
 	socklen_t elen = sizeof(e);
 
 	switch (c->state) {
@@ -553,8 +644,20 @@ ami_conn_step(struct ami_conn *c, short revents, int64_t now,
 			fail(c, now, "%s: TLS handshake timed out", c->srv->name);
 		break;
 	default:
-		if ((revents & POLLOUT) && writeout(c, now) < 0)
+		if ((revents & POLLOUT) && (rc = writeout(c, now)) < 0) {
+			if (rc == -2) {
+				char why[sizeof(c->err)];
+
+				/* the reset is the reason, not the EOF after it */
+				memcpy(why, c->err, sizeof(why));
+				readin(c, now, cb, arg);
+				if (c->state != AMI_DOWN)
+					fail(c, now, "%s", why);
+				else
+					memcpy(c->err, why, sizeof(why));
+			}
 			break;
+		}
 		if (revents & (POLLIN | POLLHUP | POLLERR))
 			readin(c, now, cb, arg);
 		if (c->state == AMI_DOWN)
@@ -564,6 +667,10 @@ ami_conn_step(struct ami_conn *c, short revents, int64_t now,
 				fail(c, now, "%s: no login answer in %d s",
 				    c->srv->name, LOGIN_TIMEOUT_MS / 1000);
 			break;
+		}
+		if (!c->booted && now >= c->boot_by) {
+			c->booted = 1;
+			cb(arg, c, NULL);
 		}
 		if (ka > 0 && c->ping_sent && now - c->ping_sent >= ka)
 			fail(c, now, "%s: no answer to Ping in %d s",

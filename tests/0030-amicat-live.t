@@ -132,7 +132,8 @@ amisim_stop d
 # -- wrong secret --
 amisim_start w
 sed -i 's/testpass/wrong/' "$tmp/w.conf"
-amicat -c "$tmp/w.conf" >/dev/null 2>"$tmp/err"
+# bounded: an amicat that retried a refused login would never end
+timeout 30 amicat -c "$tmp/w.conf" >/dev/null 2>"$tmp/err"
 st=$?
 check "wrong secret: exit 2" test $st -eq 2
 check "with a clear message" grep -q 'login as tester failed: Authentication failed' "$tmp/err"

