@@ -52,9 +52,7 @@ DATA = {'18a': 'mesh', '18b': 'mesh', '12': 'mwiext', '15': 'capture', '19': 'ca
 EXTRA = {'15': ['-f', 'boot=2000'], '18b': ['-f', 'boot=0']}
 # Transcripts amisim does not reproduce yet (name prefix: why); each is
 # replayed once its line goes
-PENDING = {
-    '20': 'PJSIP endpoint detail (the peer helper)',
-}
+PENDING = {}
 
 # Out-of-band events, as control commands, fired just before the chunk of
 # NAME.both.txt that the recording saw next: (direction, text the chunk
