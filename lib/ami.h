@@ -180,6 +180,7 @@ struct ami_server {
 	int   keepalive;        /* seconds between Pings when idle, 0 off */
 	int   tls, verify;      /* AMI over TLS; check certificate and name */
 	char  cafile[256];      /* "": the system's CAs */
+	int   plain;            /* auth = plain: Secret in clear, no Challenge */
 };
 /*
  * Fill s for server name (NULL or "default"): /etc/amitools.conf,
@@ -223,7 +224,6 @@ struct ami_conn {
 	int      tlsmore;          /* decrypted bytes may wait inside libtls */
 	struct ami_parser in;
 	struct ami_buf out;        /* bytes not yet written to fd */
-	int      md5;              /* try MD5 challenge first */
 	int      ever_up;          /* a reconnect marker is owed after a drop */
 	int      authfail;         /* credentials or certificate refused */
 	unsigned tries;            /* failed attempts since last success */

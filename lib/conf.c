@@ -73,6 +73,12 @@ set(struct ami_server *s, const char *key, const char *val, const char *path,
 			s->tls = val[0] == 'y';
 		else
 			s->verify = val[0] == 'y';
+	} else if (strcmp(key, "auth") == 0) {
+		n = 0;
+		if (strcmp(val, "md5") != 0 && strcmp(val, "plain") != 0)
+			e = "not md5 or plain";
+		else
+			s->plain = val[0] == 'p';
 	} else if (strcmp(key, "cafile") == 0)
 		n = strlcpy(s->cafile, val, sizeof(s->cafile)) >= sizeof(s->cafile);
 	else {

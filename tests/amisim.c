@@ -30,6 +30,8 @@
  *             garbage    junk bytes before the first event after login
  *             split      write one byte per write(2)
  *             refuse     Login fails whatever the secret
+ *             nochallenge  Challenge fails (as a server, or a man in the
+ *                        middle, that wants the secret in clear)
  *             noread     stop reading the socket after login
  *
  * The data dir (files are looked up in DIR, then in the dir named by
@@ -324,7 +326,7 @@ static long f_close = -1;
 static int f_cut;
 static int64_t f_stall = -1;
 static int f_mute;
-static int f_garbage, f_split, f_refuse, f_noread;
+static int f_garbage, f_split, f_refuse, f_noread, f_nochallenge;
 
 /* replay */
 static char *rp_big;
@@ -1953,6 +1955,10 @@ act_challenge(struct client *c)
 {
 	struct ami_msg m = { 0 };
 
+	if (f_nochallenge && c->conn == 1) {
+		error(c, "Permission denied");
+		return 0;
+	}
 	if (strcasecmp(hdr_get(c, "AuthType"), "MD5") != 0) {
 		error(c, "Must specify AuthType");
 		return 0;
@@ -3462,9 +3468,11 @@ fault(const char *s)
 		f_refuse = 1;
 	else if (strcmp(s, "noread") == 0)
 		f_noread = 1;
+	else if (strcmp(s, "nochallenge") == 0)
+		f_nochallenge = 1;
 	else
 		errx(2, "-f %s: unknown fault (close=N cut=N stall=MS mute=MS "
-		    "garbage split refuse noread)", s);
+		    "garbage split refuse noread nochallenge)", s);
 }
 
 static void
