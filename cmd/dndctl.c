@@ -137,17 +137,17 @@ set_free(struct set *s)
 static void
 readlist(struct set *s)
 {
-	char *line = NULL;
+	char *line = NULL, why[PATH_MAX + 64];
 	size_t cap = 0, len;
 	ssize_t n;
 	unsigned long ln = 0;
 	FILE *fp;
 
 	set_free(s);
-	if ((fp = fopen(lflag, "r")) == NULL) {
+	if ((fp = ami_fopen_file(lflag, AMI_MAP_MAX, why, sizeof(why))) == NULL) {
 		if (errno == ENOENT)
 			return;
-		err(2, "%s", lflag);
+		errx(2, "%s", why);
 	}
 	while ((n = getline(&line, &cap, fp)) != -1) {
 		ln++;

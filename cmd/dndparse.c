@@ -266,8 +266,9 @@ loadpats(const char *path, struct ami_dnd_pats **ps)
 	FILE *fp;
 
 	if (*path != '\0') {
-		if ((fp = fopen(path, "r")) == NULL) {
-			warn("%s", path);
+		if ((fp = ami_fopen_file(path, AMI_MAP_MAX, where,
+		    sizeof(where))) == NULL) {
+			warnx("%s", where);
 			return -1;
 		}
 		while ((n = getline(&line, &cap, fp)) != -1) {

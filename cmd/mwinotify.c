@@ -197,12 +197,12 @@ loadconf(void)
 static void
 loadmap(const char *path)
 {
-	char line[1024], *k, *v, *at;
+	char line[1024], why[PATH_MAX + 64], *k, *v, *at;
 	int lineno = 0;
 	FILE *fp;
 
-	if ((fp = fopen(path, "r")) == NULL)
-		err(2, "%s", path);
+	if ((fp = ami_fopen_file(path, AMI_MAP_MAX, why, sizeof(why))) == NULL)
+		errx(2, "%s", why);
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if ((k = strtok(line, " \t\r\n")) == NULL || *k == '#' || *k == ';')

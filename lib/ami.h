@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define AMI_VERSION "0.1"
@@ -192,6 +193,12 @@ int	ami_conf_server(struct ami_server *, const char *name, const char *file,
 	    char *err, size_t errlen);
 /* s without white space at either end (cut in place) */
 char	*ami_trim(char *s);
+/*
+ * path opened for reading when it is a regular file of at most max bytes;
+ * opening does not block (a FIFO, a device).  NULL with err and errno
+ * (EINVAL: not a regular file, EFBIG: too large; ENOENT as open(2)).
+ */
+FILE	*ami_fopen_file(const char *path, off_t max, char *err, size_t errlen);
 /* a tool's own section: each listed key found is copied into its val
  * (later files win); a key not listed is an error.  0 ok, -1 with err */
 struct ami_confkey {
@@ -287,7 +294,9 @@ struct ami_map {
 	struct ami_map_ent *e;
 	size_t n, cap;
 };
-/* read path into m (initialised here); a missing file is an empty map.
+#define AMI_MAP_MAX (64 * 1024 * 1024)   /* bytes of a map file */
+/* read path into m (initialised here); a missing file is an empty map,
+ * one that is no regular file or larger than AMI_MAP_MAX an error.
  * 0 ok, -1 with err (a line that is not "ip peer [description]" names
  * its line number) */
 int	ami_map_read(struct ami_map *, const char *path, char *err, size_t);

@@ -121,12 +121,8 @@ ami_map_read(struct ami_map *m, const char *path, char *errbuf, size_t errlen)
 	int rc = 0;
 
 	memset(m, 0, sizeof(*m));
-	if ((fp = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
+	if ((fp = ami_fopen_file(path, AMI_MAP_MAX, errbuf, errlen)) == NULL)
+		return errno == ENOENT ? 0 : -1;
 	while ((len = getline(&line, &cap, fp)) != -1) {
 		lineno++;
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))

@@ -43,4 +43,47 @@ check "and no Login reached the new server" has_count 0 'Login' "$tmp/down.log"
 check "after the first server's login" grep -q 'Action=Login.*AuthType=MD5' "$tmp/up.log"
 amisim_stop down
 
+# -- config values and files --
+(umask 077; printf '[default]\nport = 99999\n' >"$tmp/port.conf")
+timeout 10 amiaction -c "$tmp/port.conf" Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "port = 99999: refused (exit 2)" test $st -eq 2
+check "naming the file, line and key" grep -q 'port.conf:2: port is too large' "$tmp/err"
+AMI_PORT=0 timeout 10 amiaction Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "AMI_PORT=0: refused (exit 2)" test $st -eq 2
+check "as too small" grep -q 'AMI_PORT is too small' "$tmp/err"
+timeout 10 amiaction -H 127.0.0.1:70000 Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "-H host:70000: refused (exit 2)" test $st -eq 2
+check "as too large" grep -q '127.0.0.1:70000: the port is too large' "$tmp/err"
+mkdir "$tmp/dir"
+timeout 10 amiaction -c "$tmp/dir" Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "-c DIR: an error (exit 2)" test $st -eq 2
+check "that says it is no file" grep -q 'not a regular file' "$tmp/err"
+mkfifo -m 600 "$tmp/fifo"
+timeout 10 amiaction -c "$tmp/fifo" Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "-c FIFO: refused at once, no hang (exit 2)" test $st -eq 2
+AMI_HOST=127.0.0.1 AMI_SECRET_FILE=$tmp/fifo timeout 10 amicat -n 1 >/dev/null 2>"$tmp/err"
+st=$?
+check "AMI_SECRET_FILE=FIFO: refused at once (exit 2)" test $st -eq 2
+timeout 10 amicat -c /dev/zero -n 1 >/dev/null 2>"$tmp/err"
+st=$?
+check "-c /dev/zero: refused at once (exit 2)" test $st -eq 2
+head -c 2000000 /dev/zero | tr '\0' '#' >"$tmp/big.conf"
+timeout 10 amiaction -c "$tmp/big.conf" Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "a 2 MB config: refused (exit 2)" test $st -eq 2
+check "as too large" grep -q 'larger than' "$tmp/err"
+for m in "$tmp/fifo" /dev/zero "$tmp/dir"; do
+	timeout 10 dndparse -m "$m" </dev/null >/dev/null 2>"$tmp/err"
+	st=$?
+	check "dndparse -m $m: refused at once (exit 2)" test $st -eq 2
+done
+timeout 10 mwinotify -m "$tmp/fifo" show 100@default x 2>"$tmp/err" >/dev/null
+st=$?
+check "mwinotify -m FIFO: refused at once (exit 2)" test $st -eq 2
+
 done_testing
