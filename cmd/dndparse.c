@@ -266,7 +266,7 @@ loadpats(const char *path, struct ami_dnd_pats **ps)
 	FILE *fp;
 
 	if (*path != '\0') {
-		if ((fp = ami_fopen_file(path, AMI_MAP_MAX, where,
+		if ((fp = ami_fopen_file(path, AMI_MAP_MAX, 0, where,
 		    sizeof(where))) == NULL) {
 			warnx("%s", where);
 			return -1;
@@ -663,7 +663,12 @@ readstdin(const sigset_t *open)
 		lines(&in, 0);
 		flushout(0);
 	}
-	lines(&in, 1);
+	/* a line without its newline may be half of one: a writer killed,
+	 * or a signal before the rest came; it is said, never acted on */
+	if (in.b.len > 0)
+		warnx("stdin: %s without a newline (%zu bytes) not acted on",
+		    stop ? "a line cut by the signal," : "the last line,",
+		    in.b.len);
 	release(1);
 	ami_buf_free(&in.b);
 }

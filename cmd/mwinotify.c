@@ -201,7 +201,7 @@ loadmap(const char *path)
 	int lineno = 0;
 	FILE *fp;
 
-	if ((fp = ami_fopen_file(path, AMI_MAP_MAX, why, sizeof(why))) == NULL)
+	if ((fp = ami_fopen_file(path, AMI_MAP_MAX, 0, why, sizeof(why))) == NULL)
 		errx(2, "%s", why);
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
@@ -1132,10 +1132,12 @@ main(int argc, char *argv[])
 		sigemptyset(&sigs);
 		sigaddset(&sigs, SIGINT);
 		sigaddset(&sigs, SIGTERM);
+		sigaddset(&sigs, SIGHUP);
 		sigprocmask(SIG_BLOCK, &sigs, &open);
 		waitmask = &open;
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
 		if (argc > 0) {
 			nw = strtonum(argv[3], 0, INT_MAX, &errstr);
 			if (errstr != NULL)

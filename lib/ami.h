@@ -195,10 +195,12 @@ int	ami_conf_server(struct ami_server *, const char *name, const char *file,
 char	*ami_trim(char *s);
 /*
  * path opened for reading when it is a regular file of at most max bytes;
- * opening does not block (a FIFO, a device).  NULL with err and errno
- * (EINVAL: not a regular file, EFBIG: too large; ENOENT as open(2)).
+ * opening does not block (a FIFO, a device).  oflags: more open(2) flags
+ * (O_NOFOLLOW).  NULL with err and errno (EINVAL: not a regular file,
+ * EFBIG: too large; ENOENT, ELOOP as open(2)).
  */
-FILE	*ami_fopen_file(const char *path, off_t max, char *err, size_t errlen);
+FILE	*ami_fopen_file(const char *path, off_t max, int oflags, char *err,
+	    size_t errlen);
 /* a tool's own section: each listed key found is copied into its val
  * (later files win); a key not listed is an error.  0 ok, -1 with err */
 struct ami_confkey {
@@ -317,7 +319,10 @@ void	ami_map_free(struct ami_map *);
 const struct ami_map_ent *ami_map_ip(const struct ami_map *, const char *ip);
 const struct ami_map_ent *ami_map_peer(const struct ami_map *, const char *peer);
 /* writers of one map take turns: an flock of its directory (the file is
- * replaced, the directory stays).  fd to close when done, -1 with err */
+ * replaced, the directory stays), waited for AMI_MAP_LOCK_MS at most.
+ * fd of the directory to close when done, -1 with err (naming the pid
+ * that holds the lock, when /proc/locks says it) */
+#define AMI_MAP_LOCK_MS 10000
 int	ami_map_lock(const char *path, char *err, size_t);
 
 /*

@@ -20,14 +20,22 @@
 #define CONF_MAX   (1024 * 1024)    /* bytes of a config or secret file */
 
 FILE *
-ami_fopen_file(const char *path, off_t max, char *err, size_t errlen)
+ami_fopen_file(const char *path, off_t max, int oflags, char *err,
+    size_t errlen)
 {
 	struct stat st;
 	int fd, e;
 
 	/* O_NONBLOCK: a FIFO (or a device) must not hold the tool forever */
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+	    oflags)) == -1) {
+		e = errno;
+		if (e == ELOOP && (oflags & O_NOFOLLOW))
+			snprintf(err, errlen, "%s is a symbolic link; not "
+			    "followed", path);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+		errno = e;
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1)
@@ -161,7 +169,7 @@ conf_open(struct conf *cf, const char *path, int must, char *err,
     size_t errlen)
 {
 	memset(cf, 0, sizeof(*cf));
-	if ((cf->fp = ami_fopen_file(path, CONF_MAX, err, errlen)) != NULL)
+	if ((cf->fp = ami_fopen_file(path, CONF_MAX, 0, err, errlen)) != NULL)
 		return 1;
 	/* a root-only /etc/amitools.conf is root's, not an error for every
 	 * other user who has a ~/.amitools.conf of their own */
@@ -265,7 +273,7 @@ secret_file(struct ami_server *s, const char *path, char *err, size_t errlen)
 	FILE *fp;
 	char line[256];
 
-	if ((fp = ami_fopen_file(path, CONF_MAX, err, errlen)) == NULL)
+	if ((fp = ami_fopen_file(path, CONF_MAX, 0, err, errlen)) == NULL)
 		return -1;
 	if (private(fp, path, err, errlen) < 0) {
 		fclose(fp);

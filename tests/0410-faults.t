@@ -86,4 +86,61 @@ timeout 10 mwinotify -m "$tmp/fifo" show 100@default x 2>"$tmp/err" >/dev/null
 st=$?
 check "mwinotify -m FIFO: refused at once (exit 2)" test $st -eq 2
 
+# -- dndparse's own reader: a last line without its newline is not acted on --
+sx=$top/tests/fixtures/syslog
+printf 'Sep  1 08:00:12 192.168.161.6 [1]Enable DND\nSep  1 08:00:13 192.168.161.6 [0]Disable DND' |
+    timeout 10 dndparse -m "$sx/peers.map" >"$tmp/out" 2>"$tmp/err"
+st=$?
+check "dndparse: a half last line, exit 0" test $st -eq 0
+check "only the whole line acted on" has_count 1 '^Action=' "$tmp/out"
+check "the half line is said" grep -q 'without a newline (44 bytes) not acted on' "$tmp/err"
+
+# -- dndctl: a lock held too long names its holder; no planted symlink --
+mkdir "$tmp/dl"
+flock -F "$tmp/dl" sleep 60 &
+fpid=$!
+pids="$pids $fpid"
+wait_for 10 grep -q FLOCK /proc/locks
+t0=$(date +%s)
+timeout 30 dndctl -l "$tmp/dl/list" on 100 >/dev/null 2>"$tmp/err"
+st=$?
+t1=$(date +%s)
+check "dndctl: a lock held by another: exit 2" test $st -eq 2
+check "within the bound (10 s)" test $((t1 - t0)) -le 13
+check "naming the process that holds it" grep -q "process $fpid has held the lock" "$tmp/err"
+kill $fpid; wait $fpid 2>/dev/null
+mkdir "$tmp/ds"
+echo secretpeer >"$tmp/ds/target"
+chmod 600 "$tmp/ds/target"
+ln -s "$tmp/ds/target" "$tmp/ds/list"
+timeout 10 dndctl -l "$tmp/ds/list" on 100 >"$tmp/out" 2>"$tmp/err"
+st=$?
+check "dndctl: a symlink at the list's name: refused (exit 2)" test $st -eq 2
+check "said" grep -q 'is a symbolic link; not followed' "$tmp/err"
+check "the link stays, its target untouched" sh -c "test -L '$tmp/ds/list' && test \"\$(cat '$tmp/ds/target')\" = secretpeer"
+check "and the target's lines were copied nowhere" test "$(grep -rl secretpeer "$tmp/ds" "$tmp/out" | wc -l)" -eq 1
+
+# -- SIGHUP ends a tool as SIGTERM does --
+amisim_start h
+timeout 30 amicat -c "$tmp/h.conf" >"$tmp/hout" 2>"$tmp/herr" &
+hpid=$!
+wait_for 10 grep -q . "$tmp/hout"
+kill -HUP $hpid
+wait $hpid
+st=$?
+check "amicat: SIGHUP ends it as SIGTERM does (exit 0)" test $st -eq 0
+mkfifo "$tmp/hfifo"
+timeout 30 dndctl -l "$tmp/hlist" -M none apply <"$tmp/hfifo" >"$tmp/hout" 2>"$tmp/herr" &
+hpid=$!
+exec 7>"$tmp/hfifo"
+printf 'Event=UserEvent UserEvent=DND Peername=100 DND=enabled\n' >&7
+wait_for 10 grep -qsx 100 "$tmp/hlist"
+printf 'Event=UserEvent UserEvent=DND Peername=200 DND=ena' >&7
+kill -HUP $hpid
+wait $hpid
+st=$?
+exec 7>&-
+check "dndctl apply: SIGHUP ends it as SIGTERM does (exit 0)" test $st -eq 0
+check "the half line not acted on" sh -c "printf '100\n' | cmp -s - '$tmp/hlist'"
+
 done_testing
