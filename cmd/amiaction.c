@@ -732,9 +732,11 @@ main(int argc, char *argv[])
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, &open);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
 	srandom(time(NULL) ^ getpid());
 	if ((outq = ami_outq_new(1, 16u << 20, 1)) == NULL)
 		err(2, "output queue");
