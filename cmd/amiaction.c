@@ -423,6 +423,8 @@ submit(const struct ami_msg *in, unsigned long line)
 		userid = strndup(act.f[i].v, act.f[i].vl);
 		ami_msg_del(&act, i);
 	}
+	while ((i = ami_msg_find(&act, "ActionID", 0)) >= 0)
+		ami_msg_del(&act, i);   /* a second one is replaced too */
 	if (echokey != NULL) {
 		ami_tmpl_expand(echokey, in, &key, NULL);
 		ami_text_put(&text, &act);
@@ -639,7 +641,7 @@ run(int readstdin, const sigset_t *open)
 					snprintf(s->c.err, sizeof(s->c.err),
 					    "no answer within %d s of the signal",
 					    TERM_GRACE);
-				else if (s->c.state == AMI_UP)
+				else if (s->c.state == AMI_UP || !s->c.err[0])
 					snprintf(s->c.err, sizeof(s->c.err),
 					    "no answer within %d s (-W)", Wflag);
 				giveup(s);

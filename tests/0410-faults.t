@@ -143,4 +143,28 @@ exec 7>&-
 check "dndctl apply: SIGHUP ends it as SIGTERM does (exit 0)" test $st -eq 0
 check "the half line not acted on" sh -c "printf '100\n' | cmp -s - '$tmp/hlist'"
 
+# -- amiaction: a reason for every action not delivered; one ActionID only --
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(5)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+c, _ = s.accept(); time.sleep(30)' "$tmp/mute.port" &
+mpid=$!
+pids="$pids $mpid"
+wait_for 10 test -s "$tmp/mute.port"
+timeout 20 amiaction -H "127.0.0.1:$(cat "$tmp/mute.port")" -W 1 Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "a server that never greets: exit 2" test $st -eq 2
+check "not delivered, with a reason" grep -q 'not delivered: no answer within 1 s' "$tmp/err"
+check "never an empty one" has_count 0 'not delivered: *$' "$tmp/err"
+kill $mpid
+amisim_start id -L "$tmp/id.log"
+printf 'Action=UserEvent UserEvent=Two ActionID=mine ActionID=second\n' |
+    timeout 20 amiaction -c "$tmp/id.conf" >"$tmp/out" 2>"$tmp/err"
+check "a second ActionID in the input is not sent" sh -c \
+    "grep 'UserEvent=Two' '$tmp/id.log' | grep -v 'ActionID=second' | grep -v 'ActionID=mine' | grep -q 'ActionID=amiaction-'"
+check "only ours goes out" test "$(grep 'UserEvent=Two' "$tmp/id.log" | grep -o 'ActionID=' | wc -l)" -eq 1
+check "the first is shown back" grep -q '^Response=Success ActionID=mine' "$tmp/out"
+amisim_stop id
+
 done_testing
