@@ -167,4 +167,26 @@ check "only ours goes out" test "$(grep 'UserEvent=Two' "$tmp/id.log" | grep -o 
 check "the first is shown back" grep -q '^Response=Success ActionID=mine' "$tmp/out"
 amisim_stop id
 
+# -- mwinotify: -W holds while reading is stopped; every event reported --
+(umask 077; printf '[amitools]\nhost = 127.0.0.1\nport = 1\nuser = x\npassword = y\ndatabase = amitools\n' >"$tmp/down.cnf")
+seq 1 6000 | sed 's/.*/Event=MessageWaiting Mailbox=&@default New=1 Old=0/' >"$tmp/mwi.in"
+t0=$(date +%s)
+timeout 60 mwinotify -F "$tmp/down.cnf" -P 127.0.0.1:9 -W 2 <"$tmp/mwi.in" >/dev/null 2>"$tmp/err"
+st=$?
+t1=$(date +%s)
+check "mwinotify: 6000 waiting, the database down, -W 2: it ends (exit 2)" test $st -eq 2
+check "within a few -W (not held by the full queue)" test $((t1 - t0)) -le 15
+check "every one reported not delivered" test "$(grep -c 'not delivered' "$tmp/err")" -eq 6000
+cat "$tmp/mwi.in" | mwinotify -F "$tmp/down.cnf" -P 127.0.0.1:9 -W 600 >/dev/null 2>"$tmp/err" &
+mpid=$!
+wait_for 10 grep -q 'messages wait' "$tmp/err"
+kill -TERM $mpid
+t0=$(date +%s)
+wait $mpid
+st=$?
+t1=$(date +%s)
+check "SIGTERM with 6000 queued: exit 2" test $st -eq 2
+check "within the grace" test $((t1 - t0)) -le 10
+check "every one of 6000 reported, those still in the pipe too" test "$(grep -c 'not delivered' "$tmp/err")" -eq 6000
+
 done_testing
