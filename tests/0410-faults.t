@@ -4,6 +4,18 @@
 # locks and planted symlinks, mwinotify -W, dndparse under fast rotation.
 . "$(dirname "$0")/lib.sh"
 
+# reap PID SECONDS: wait for PID, killed (status 137) if it outlives SECONDS;
+# a signal test must not go through timeout(1), which takes the signal
+reap() {
+	( sleep "$2"; kill -9 "$1" 2>/dev/null ) &
+	_w=$!
+	wait "$1"
+	_st=$?
+	kill "$_w" 2>/dev/null
+	wait "$_w" 2>/dev/null
+	return $_st
+}
+
 # -- MD5 or nothing --
 amisim_start nc -f nochallenge -L "$tmp/nc.log"
 timeout 20 amicat -c "$tmp/nc.conf" >/dev/null 2>"$tmp/err"
@@ -122,22 +134,22 @@ check "and the target's lines were copied nowhere" test "$(grep -rl secretpeer "
 
 # -- SIGHUP ends a tool as SIGTERM does --
 amisim_start h
-timeout 30 amicat -c "$tmp/h.conf" >"$tmp/hout" 2>"$tmp/herr" &
+amicat -c "$tmp/h.conf" >"$tmp/hout" 2>"$tmp/herr" &
 hpid=$!
 wait_for 10 grep -q . "$tmp/hout"
 kill -HUP $hpid
-wait $hpid
+reap $hpid 20
 st=$?
 check "amicat: SIGHUP ends it as SIGTERM does (exit 0)" test $st -eq 0
 mkfifo "$tmp/hfifo"
-timeout 30 dndctl -l "$tmp/hlist" -M none apply <"$tmp/hfifo" >"$tmp/hout" 2>"$tmp/herr" &
+dndctl -l "$tmp/hlist" -M none apply <"$tmp/hfifo" >"$tmp/hout" 2>"$tmp/herr" &
 hpid=$!
 exec 7>"$tmp/hfifo"
 printf 'Event=UserEvent UserEvent=DND Peername=100 DND=enabled\n' >&7
 wait_for 10 grep -qsx 100 "$tmp/hlist"
 printf 'Event=UserEvent UserEvent=DND Peername=200 DND=ena' >&7
 kill -HUP $hpid
-wait $hpid
+reap $hpid 20
 st=$?
 exec 7>&-
 check "dndctl apply: SIGHUP ends it as SIGTERM does (exit 0)" test $st -eq 0
@@ -182,11 +194,54 @@ mpid=$!
 wait_for 10 grep -q 'messages wait' "$tmp/err"
 kill -TERM $mpid
 t0=$(date +%s)
-wait $mpid
+reap $mpid 20
 st=$?
 t1=$(date +%s)
 check "SIGTERM with 6000 queued: exit 2" test $st -eq 2
 check "within the grace" test $((t1 - t0)) -le 10
 check "every one of 6000 reported, those still in the pipe too" test "$(grep -c 'not delivered' "$tmp/err")" -eq 6000
+
+# -- dndparse -F: rotations faster than it looks; SIGSTOP makes "between
+# two checks" certain.  Phone i is peer 1000+i: every line is a change --
+awk 'BEGIN { for (i = 1; i <= 500; i++) printf "10.0.%d.%d %d\n", i / 250, i % 250 + 1, 1000 + i }' >"$tmp/rmap"
+dlines() {
+	awk -v a="$1" -v b="$2" 'BEGIN { for (i = a; i <= b; i++) printf "Nov 23 10:00:00 10.0.%d.%d [0]Enable DND\n", i / 250, i % 250 + 1 }'
+}
+got_peers() {
+	sed -n 's/.*Peername=\([0-9]*\) .*/\1/p' "$tmp/rout" | awk '{ print $1 - 1000 }'
+}
+mkdir "$tmp/r"
+log=$tmp/r/DND.log
+dlines 1 10 >"$log"
+dndparse -m "$tmp/rmap" -F "$log" -s "$tmp/rstate" >"$tmp/rout" 2>"$tmp/rerr" &
+dp=$!
+pids="$pids $dp"
+wait_for 10 has_count 10 Peername "$tmp/rout"
+kill -STOP $dp
+dlines 11 20 >>"$log"
+mv "$log" "$log.1"; dlines 21 30 >"$log"
+mv "$log.1" "$log.2"; mv "$log" "$log.1"; dlines 31 40 >"$log"
+kill -CONT $dp
+check "rename twice between two checks: every line" wait_for 10 has_count 40 Peername "$tmp/rout"
+got_peers >"$tmp/got"; seq 1 40 >"$tmp/want"
+check_same "once each, in order (the middle file not skipped)" "$tmp/got" "$tmp/want"
+
+kill -STOP $dp
+dlines 41 50 | head -c -1 >>"$log"   # the copy ends mid-write: a last line that will grow no more
+cp "$log" "$log.3"; : >"$log"; dlines 51 55 >>"$log"
+kill -CONT $dp
+check "copytruncate, unread lines in the copy: every line" wait_for 10 has_count 55 Peername "$tmp/rout"
+got_peers >"$tmp/got"; seq 1 55 >"$tmp/want"
+check_same "the copy's rest read, once each, in order" "$tmp/got" "$tmp/want"
+
+kill -STOP $dp
+dlines 56 60 >>"$log"
+cp "$log" "$log.4"; : >"$log"; dlines 61 100 >>"$log"
+kill -CONT $dp
+check "copytruncate, refilled past the old offset before a check: every line" \
+    wait_for 10 has_count 100 Peername "$tmp/rout"
+got_peers >"$tmp/got"; seq 1 100 >"$tmp/want"
+check_same "none read twice, none skipped, in order" "$tmp/got" "$tmp/want"
+kill $dp; wait $dp
 
 done_testing
