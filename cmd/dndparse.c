@@ -746,6 +746,7 @@ setcur(int fd, off_t pos)
 	cur.ino = st.st_ino;
 	cur.pos = pos;
 	cur.b.len = 0;
+	cur.taillen = 0;        /* another file's bytes say nothing of this one */
 	if (lseek(fd, pos, SEEK_SET) == -1)
 		err(2, "lseek");
 	dirty = 1;
