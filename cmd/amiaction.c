@@ -557,6 +557,8 @@ submit(const struct ami_msg *in, unsigned long line)
 		userid = strndup(act.f[i].v, act.f[i].vl);
 		ami_msg_del(&act, i);
 	}
+	while ((i = ami_msg_find(&act, "ActionID", 0)) >= 0)
+		ami_msg_del(&act, i);   /* a second one is replaced too */
 	if (echokey != NULL) {
 		ami_tmpl_expand(echokey, in, &key, NULL);
 		ami_text_put(&text, &act);
@@ -788,7 +790,7 @@ run(int readstdin, const sigset_t *open)
 					snprintf(s->c.err, sizeof(s->c.err),
 					    "no answer within %d s of the signal",
 					    TERM_GRACE);
-				else if (s->c.state == AMI_UP)
+				else if (s->c.state == AMI_UP || !s->c.err[0])
 					snprintf(s->c.err, sizeof(s->c.err),
 					    "no answer within %d s (-W)", Wflag);
 				giveup(s);
@@ -881,9 +883,11 @@ main(int argc, char *argv[])
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, &open);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
 	srandom(time(NULL) ^ getpid());
 	if ((outq = ami_outq_new(1, 16u << 20, 1)) == NULL)
 		err(2, "output queue");

@@ -6,13 +6,15 @@
  * written, fsynced, renamed over the list, and the directory fsynced, so a
  * reader sees the old list or the new one and a crash or a full disk
  * leaves the old one.  Every change reads the list anew under an
- * exclusive flock on its directory, so two dndctl processes (an apply
+ * exclusive flock on its directory (waited for 10 s at most, then an
+ * error naming the holder), so two dndctl processes (an apply
  * pipeline and someone at a shell) never lose each other's changes.
  *
  * apply reads messages (one-line, wire or JSON) and acts on DND
  * UserEvents, whether dndparse's action or the 881/882 dialplan raised
  * them, on PeerStatus Unregistered/Unreachable with -u, and on amicat's
- * reconnect marker (which re-sends every state).  The mirror actions are
+ * reconnect marker (which re-sends every state).  A symbolic link at the
+ * list's name is refused, never followed.  The mirror actions are
  * written for amiaction only once the list holds the change.
  */
 #include <sys/file.h>
@@ -137,17 +139,18 @@ set_free(struct set *s)
 static void
 readlist(struct set *s)
 {
-	char *line = NULL;
+	char *line = NULL, why[PATH_MAX + 64];
 	size_t cap = 0, len;
 	ssize_t n;
 	unsigned long ln = 0;
 	FILE *fp;
 
 	set_free(s);
-	if ((fp = fopen(lflag, "r")) == NULL) {
+	if ((fp = ami_fopen_file(lflag, AMI_MAP_MAX,
+	    O_NOFOLLOW, why, sizeof(why))) == NULL) {
 		if (errno == ENOENT)
 			return;
-		err(2, "%s", lflag);
+		errx(2, "%s", why);
 	}
 	while ((n = getline(&line, &cap, fp)) != -1) {
 		ln++;
@@ -169,25 +172,16 @@ readlist(struct set *s)
 	fclose(fp);
 }
 
-/* the directory of the list, open, for the lock and the fsync */
+/* the directory of the list, open and locked, for the fsync too */
 static int
-listdir(void)
+lockdir(void)
 {
-	char dir[PATH_MAX];
+	char why[PATH_MAX + 128];
 	int fd;
 
-	strlcpy(dir, lflag, sizeof(dir));
-	if ((fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		err(2, "%s", dir);
+	if ((fd = ami_map_lock(lflag, why, sizeof(why))) == -1)
+		errx(2, "%s", why);
 	return fd;
-}
-
-static void
-lock(int dfd)
-{
-	while (flock(dfd, LOCK_EX) == -1)
-		if (errno != EINTR)
-			err(2, "%s: flock", lflag);
 }
 
 /* replace the list with s; on failure the old list stays and we exit 2 */
@@ -207,7 +201,7 @@ writelist(const struct set *s, int dfd)
 		errx(2, "%s: the new list was not written: %s: %s; the old list "
 		    "is kept", lflag, tmp, strerror(errno));
 	/* the list keeps the mode and owner someone gave it */
-	if (stat(lflag, &st) == 0) {
+	if (lstat(lflag, &st) == 0 && S_ISREG(st.st_mode)) {
 		fchmod(fd, st.st_mode & 07777);
 		if (fchown(fd, st.st_uid, st.st_gid) == -1 && errno != EPERM)
 			warn("%s: chown", tmp);
@@ -301,8 +295,7 @@ commit(struct change *c, size_t n, int sync, struct set *known)
 	size_t i;
 	int dfd, changed = 0, full = 0;
 
-	dfd = listdir();
-	lock(dfd);
+	dfd = lockdir();
 	readlist(&list);
 	for (i = 0; i < n; i++) {
 		if (c[i].ifon && set_find(&list, c[i].peer) < 0) {
@@ -404,6 +397,7 @@ apply(void)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
 	ami_parser_init(&in, AMI_AUTO, 0);
 	do {
 		if ((got = ami_parser_read(&in, 0)) < 0) {

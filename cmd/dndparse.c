@@ -14,7 +14,10 @@
  * With -F the file is followed across rename and copytruncate rotation.
  * After a rename the old file is read to its end before the new one is
  * begun, and only once the new one has data: a syslog daemon writes to
- * the old file until it reopens, so lines keep their order.  The state
+ * the old file until it reopens, so lines keep their order; a file renamed
+ * on again before we looked is found by its modification time among the
+ * rotated names.  A copytruncate is known by size, or by the bytes before
+ * the offset no longer being those read (written past it again).  The state
  * file (-s) holds the device, inode and offset just past the last line
  * whose action has been written, so a restart neither replays nor skips.
  *
@@ -266,8 +269,9 @@ loadpats(const char *path, struct ami_dnd_pats **ps)
 	FILE *fp;
 
 	if (*path != '\0') {
-		if ((fp = fopen(path, "r")) == NULL) {
-			warn("%s", path);
+		if ((fp = ami_fopen_file(path, AMI_MAP_MAX, 0, where,
+		    sizeof(where))) == NULL) {
+			warnx("%s", where);
 			return -1;
 		}
 		while ((n = getline(&line, &cap, fp)) != -1) {
@@ -662,7 +666,12 @@ readstdin(const sigset_t *open)
 		lines(&in, 0);
 		flushout(0);
 	}
-	lines(&in, 1);
+	/* a line without its newline may be half of one: a writer killed,
+	 * or a signal before the rest came; it is said, never acted on */
+	if (in.b.len > 0)
+		warnx("stdin: %s without a newline (%zu bytes) not acted on",
+		    stop ? "a line cut by the signal," : "the last line,",
+		    in.b.len);
 	release(1);
 	ami_buf_free(&in.b);
 }
@@ -737,6 +746,7 @@ setcur(int fd, off_t pos)
 	cur.ino = st.st_ino;
 	cur.pos = pos;
 	cur.b.len = 0;
+	cur.taillen = 0;        /* another file's bytes say nothing of this one */
 	if (lseek(fd, pos, SEEK_SET) == -1)
 		err(2, "lseek");
 	dirty = 1;
@@ -811,6 +821,67 @@ restore(const char *path)
 		err(2, "%s", path);
 }
 
+/* a rotated name of base (bl bytes): base.N or base-DATE, not compressed */
+static int
+rotated(const char *name, const char *base, size_t bl)
+{
+	return strncmp(name, base, bl) == 0 &&
+	    (name[bl] == '.' || name[bl] == '-') &&
+	    !strstr(name + bl, ".gz") && !strstr(name + bl, ".xz") &&
+	    !strstr(name + bl, ".bz2") && !strstr(name + bl, ".zst");
+}
+
+static int
+tsafter(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec ||
+	    (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+/*
+ * After a rename rotation, the file that was at path after the one just
+ * read (ino, last written at *mt), when it was itself renamed before we
+ * looked (two rotations between two checks): of the rotated names, not
+ * the file now at path (now), the one written first after *mt.  The
+ * daemon writes one file at a time, so the chain runs in that order.
+ * fd, with *mt its own time, or -1 when there is none.
+ */
+static int
+nextrotated(const char *path, ino_t ino, ino_t now, struct timespec *mt)
+{
+	char dir[PATH_MAX], base[PATH_MAX], name[PATH_MAX], best[PATH_MAX];
+	struct timespec bt = { 0, 0 };
+	struct dirent *de;
+	struct stat st;
+	size_t bl;
+	DIR *d;
+
+	strlcpy(dir, path, sizeof(dir));
+	strlcpy(base, path, sizeof(base));
+	strlcpy(base, basename(base), sizeof(base));
+	bl = strlen(base);
+	if ((d = opendir(dirname(dir))) == NULL)
+		return -1;
+	*best = '\0';
+	while ((de = readdir(d)) != NULL) {
+		if (!rotated(de->d_name, base, bl) ||
+		    (size_t)snprintf(name, sizeof(name), "%s/%s", dir,
+		    de->d_name) >= sizeof(name) || stat(name, &st) == -1 ||
+		    !S_ISREG(st.st_mode) || st.st_ino == ino ||
+		    st.st_ino == now || !tsafter(st.st_mtim, *mt))
+			continue;
+		if (*best == '\0' || tsafter(bt, st.st_mtim)) {
+			strlcpy(best, name, sizeof(best));
+			bt = st.st_mtim;
+		}
+	}
+	closedir(d);
+	if (*best == '\0')
+		return -1;
+	*mt = bt;
+	return open(best, O_RDONLY);
+}
+
 /* read cur to its end, then see whether the path was rotated or truncated */
 /*
  * After copytruncate, the copy logrotate made: a sibling of path named
@@ -834,10 +905,7 @@ findcopy(const char *path, off_t pos, const char *tail, size_t taillen)
 	if ((d = opendir(dirname(dir))) == NULL)
 		return -1;
 	while (fd < 0 && (de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, base, bl) != 0 ||
-		    (de->d_name[bl] != '.' && de->d_name[bl] != '-') ||
-		    strstr(de->d_name + bl, ".gz") || strstr(de->d_name + bl, ".xz") ||
-		    strstr(de->d_name + bl, ".bz2") || strstr(de->d_name + bl, ".zst"))
+		if (!rotated(de->d_name, base, bl))
 			continue;
 		if ((size_t)snprintf(name, sizeof(name), "%s/%s", dir,
 		    de->d_name) >= sizeof(name) ||
@@ -854,6 +922,41 @@ findcopy(const char *path, off_t pos, const char *tail, size_t taillen)
 	return fd;
 }
 
+/* the bytes just before cur.pos are not the ones read there */
+static int
+refilled(void)
+{
+	char buf[sizeof(cur.tail)];
+
+	return cur.taillen > 0 && (pread(cur.fd, buf, cur.taillen,
+	    cur.pos - cur.taillen) != (ssize_t)cur.taillen ||
+	    memcmp(buf, cur.tail, cur.taillen) != 0);
+}
+
+/* cur was renamed away: finish it, then any file renamed after it before
+ * we looked, oldest first; now is the inode at path */
+static void
+chain(const char *path, ino_t now)
+{
+	struct stat st;
+	struct timespec mt;
+	ino_t ino;
+	int fd;
+
+	drain(&cur);
+	for (;;) {
+		if (fstat(cur.fd, &st) == -1)
+			err(2, "fstat");
+		ino = st.st_ino;
+		mt = st.st_mtim;
+		closecur();
+		if ((fd = nextrotated(path, ino, now, &mt)) < 0)
+			return;
+		setcur(fd, 0);
+		drain(&cur);
+	}
+}
+
 static void
 check(const char *path)
 {
@@ -861,10 +964,12 @@ check(const char *path)
 	off_t before = cur.pos;
 	int fd;
 
-	/* copytruncate: seen before reading, or the read starts mid-line.
+	/* copytruncate: seen before reading, or the read starts mid-line;
+	 * or the file was written past where we were again before we
+	 * looked, and the bytes before pos are no longer the ones read.
 	 * What was not read yet went into the copy: read it there. */
 	if (cur.fd >= 0 && fstat(cur.fd, &cs) == 0 &&
-	    cs.st_size < cur.pos + (off_t)cur.b.len) {
+	    (cs.st_size < cur.pos + (off_t)cur.b.len || refilled())) {
 		if (cur.taillen > 0 && (fd = findcopy(path, cur.pos, cur.tail,
 		    cur.taillen)) >= 0) {
 			struct input copy = { .fd = fd, .pos = cur.pos };
@@ -895,8 +1000,7 @@ check(const char *path)
 		 * A new file at the path has data, so the daemon has let go of
 		 * the old one: finish the old, then start the new.
 		 */
-		drain(&cur);
-		closecur();
+		chain(path, st.st_ino);
 		if ((fd = open(path, O_RDONLY)) >= 0) {
 			setcur(fd, 0);
 			drain(&cur);

@@ -12,7 +12,9 @@
  * up after 64*T1), all on one socket, matched by branch, so one silent
  * phone never holds up the others; a value that would inject a header is
  * refused and reported; messages read while the database is down wait and
- * are retried, and any still waiting at the end are reported, never lost.
+ * are retried (-W seconds at most, once the input ended or reading
+ * stopped), and any still waiting at the end, or at a signal the input
+ * already holds, are reported, never lost.
  * Exit 0 all NOTIFYs got 2xx, 1 some got another final answer or none
  * (or nothing to notify), 2 usage, database or system error.
  */
@@ -197,12 +199,12 @@ loadconf(void)
 static void
 loadmap(const char *path)
 {
-	char line[1024], *k, *v, *at;
+	char line[1024], why[PATH_MAX + 64], *k, *v, *at;
 	int lineno = 0;
 	FILE *fp;
 
-	if ((fp = fopen(path, "r")) == NULL)
-		err(2, "%s", path);
+	if ((fp = ami_fopen_file(path, AMI_MAP_MAX, 0, why, sizeof(why))) == NULL)
+		errx(2, "%s", why);
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if ((k = strtok(line, " \t\r\n")) == NULL || *k == '#' || *k == ';')
@@ -744,6 +746,58 @@ timers(int64_t now)
 	return wait;
 }
 
+/* report and drop the queued jobs that waited until now (from their
+ * reading, or since when >= 0) -W seconds; ms to the next one, or -1 */
+static int64_t
+expire(int64_t now, int64_t since)
+{
+	struct job *j;
+	int64_t due;
+
+	while ((j = qhead) != NULL) {
+		due = (since >= 0 ? since : j->read_at / 1000) + Wflag * 1000LL;
+		if (now < due)
+			return due - now;
+		warnx("%s: not delivered: %s (waited %d s)", j->mailbox,
+		    ami_db_error(db), Wflag);
+		if ((qhead = j->next) == NULL)
+			qtail = &qhead;
+		qlen--;
+		job_free(j);
+		status = 2;
+	}
+	return -1;
+}
+
+/*
+ * At a signal: what the input already holds (a file's rest, a pipe's
+ * buffer) was handed to us and will not be sent: report each, for at most
+ * a second, then stop reading.
+ */
+static void
+unread(struct ami_parser *in, struct ami_msg *m)
+{
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+	int64_t until = now_us() / 1000 + 1000;
+	const char *v;
+	size_t vl;
+	ssize_t n = 1;
+	int rc;
+
+	while (n > 0) {
+		if (now_us() / 1000 >= until || poll(&pfd, 1, 0) != 1 ||
+		    ((n = ami_parser_read(in, 0)) < 0 && errno != EINTR))
+			break;
+		while ((rc = ami_parser_next(in, m)) != 0)
+			if (rc > 0 && ami_msg_is(m, "Event", "MessageWaiting")) {
+				v = ami_msg_get(m, "Mailbox", &vl);
+				warnx("%.*s: not delivered: interrupted before it "
+				    "was queued", v ? (int)vl : 1, v ? v : "?");
+				status = 2;
+			}
+	}
+}
+
 /* stream (readstdin) or the jobs queued already: until all are answered */
 static void
 run(int readstdin)
@@ -789,6 +843,13 @@ run(int readstdin)
 		}
 		now = now_us() / 1000;
 		wait = timers(now);
+		/* reading stopped for the database: -W holds there too, or a
+		 * database that stays down would hold the input for ever */
+		if (!eof && qlen >= QUEUE_MAX && db_down) {
+			int64_t d = expire(now, -1);
+			if (d >= 0 && (wait < 0 || d < wait))
+				wait = d;
+		}
 		if (eof && ninflight == 0 && (qhead == NULL ||
 		    now >= eofat + Wflag * 1000LL))
 			break;
@@ -839,6 +900,8 @@ run(int readstdin)
 			}
 		}
 	}
+	if (signals && readstdin && termat >= 0)
+		unread(&in, &m);
 	while ((j = qhead) != NULL) {
 		warnx("%s: not delivered: %s", j->mailbox, signals ?
 		    "interrupted" : ami_db_error(db));
@@ -1132,10 +1195,12 @@ main(int argc, char *argv[])
 		sigemptyset(&sigs);
 		sigaddset(&sigs, SIGINT);
 		sigaddset(&sigs, SIGTERM);
+		sigaddset(&sigs, SIGHUP);
 		sigprocmask(SIG_BLOCK, &sigs, &open);
 		waitmask = &open;
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
 		if (argc > 0) {
 			nw = strtonum(argv[3], 0, INT_MAX, &errstr);
 			if (errstr != NULL)

@@ -1416,6 +1416,7 @@ main(int argc, char *argv[])
 		mask = MAPFIELDS;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
 	srandom(time(NULL) ^ getpid());
 
 	bad = run();

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define AMI_VERSION "0.1"
@@ -180,6 +181,7 @@ struct ami_server {
 	int   keepalive;        /* seconds between Pings when idle, 0 off */
 	int   tls, verify;      /* AMI over TLS; check certificate and name */
 	char  cafile[256];      /* "": the system's CAs */
+	int   plain;            /* auth = plain: Secret in clear, no Challenge */
 };
 /*
  * Fill s for server name (NULL or "default"): /etc/amitools.conf,
@@ -191,6 +193,14 @@ int	ami_conf_server(struct ami_server *, const char *name, const char *file,
 	    char *err, size_t errlen);
 /* s without white space at either end (cut in place) */
 char	*ami_trim(char *s);
+/*
+ * path opened for reading when it is a regular file of at most max bytes;
+ * opening does not block (a FIFO, a device).  oflags: more open(2) flags
+ * (O_NOFOLLOW).  NULL with err and errno (EINVAL: not a regular file,
+ * EFBIG: too large; ENOENT, ELOOP as open(2)).
+ */
+FILE	*ami_fopen_file(const char *path, off_t max, int oflags, char *err,
+	    size_t errlen);
 /* a tool's own section: each listed key found is copied into its val
  * (later files win); a key not listed is an error.  0 ok, -1 with err */
 struct ami_confkey {
@@ -223,7 +233,6 @@ struct ami_conn {
 	int      tlsmore;          /* decrypted bytes may wait inside libtls */
 	struct ami_parser in;
 	struct ami_buf out;        /* bytes not yet written to fd */
-	int      md5;              /* try MD5 challenge first */
 	int      ever_up;          /* a reconnect marker is owed after a drop */
 	int      authfail;         /* credentials or certificate refused */
 	unsigned tries;            /* failed attempts since last success */
@@ -296,7 +305,9 @@ struct ami_map {
 	struct ami_map_ent *e;
 	size_t n, cap;
 };
-/* read path into m (initialised here); a missing file is an empty map.
+#define AMI_MAP_MAX (64 * 1024 * 1024)   /* bytes of a map file */
+/* read path into m (initialised here); a missing file is an empty map,
+ * one that is no regular file or larger than AMI_MAP_MAX an error.
  * 0 ok, -1 with err (a line that is not "ip peer [description]" names
  * its line number) */
 int	ami_map_read(struct ami_map *, const char *path, char *err, size_t);
@@ -317,7 +328,10 @@ void	ami_map_free(struct ami_map *);
 const struct ami_map_ent *ami_map_ip(const struct ami_map *, const char *ip);
 const struct ami_map_ent *ami_map_peer(const struct ami_map *, const char *peer);
 /* writers of one map take turns: an flock of its directory (the file is
- * replaced, the directory stays).  fd to close when done, -1 with err */
+ * replaced, the directory stays), waited for AMI_MAP_LOCK_MS at most.
+ * fd of the directory to close when done, -1 with err (naming the pid
+ * that holds the lock, when /proc/locks says it) */
+#define AMI_MAP_LOCK_MS 10000
 int	ami_map_lock(const char *path, char *err, size_t);
 
 /*

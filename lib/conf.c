@@ -9,11 +9,69 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ami.h"
+
+#define CONF_MAX   (1024 * 1024)    /* bytes of a config or secret file */
+
+FILE *
+ami_fopen_file(const char *path, off_t max, int oflags, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	int fd, e;
+
+	/* O_NONBLOCK: a FIFO (or a device) must not hold the tool forever */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+	    oflags)) == -1) {
+		e = errno;
+		if (e == ELOOP && (oflags & O_NOFOLLOW))
+			snprintf(err, errlen, "%s is a symbolic link; not "
+			    "followed", path);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+		errno = e;
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1)
+		e = errno, snprintf(err, errlen, "%s: %s", path, strerror(e));
+	else if (!S_ISREG(st.st_mode))
+		e = EINVAL, snprintf(err, errlen, "%s: not a regular file", path);
+	else if (st.st_size > max)
+		e = EFBIG, snprintf(err, errlen, "%s: larger than %lld bytes",
+		    path, (long long)max);
+	else if (fcntl(fd, F_SETFL, 0) == -1)
+		e = errno, snprintf(err, errlen, "%s: %s", path, strerror(e));
+	else {
+		FILE *fp = fdopen(fd, "r");
+
+		if (fp != NULL)
+			return fp;
+		e = errno, snprintf(err, errlen, "%s: %s", path, strerror(e));
+	}
+	close(fd);
+	errno = e;
+	return NULL;
+}
+
+/* a port: a service name, or a number from 1 to 65535 (99999 is no
+ * port, and must not wrap around to one) */
+static const char *
+portbad(const char *v)
+{
+	const char *e = NULL;
+
+	if (*v == '\0')
+		return "empty";
+	if (strspn(v, "0123456789") == strlen(v))
+		strtonum(v, 1, 65535, &e);
+	return e;
+}
 
 char *
 ami_trim(char *s)
@@ -54,8 +112,10 @@ set(struct ami_server *s, const char *key, const char *val, const char *path,
 
 	if (strcmp(key, "host") == 0)
 		n = strlcpy(s->host, val, sizeof(s->host)) >= sizeof(s->host);
-	else if (strcmp(key, "port") == 0)
+	else if (strcmp(key, "port") == 0) {
 		n = strlcpy(s->port, val, sizeof(s->port)) >= sizeof(s->port);
+		e = portbad(val);
+	}
 	else if (strcmp(key, "username") == 0)
 		n = strlcpy(s->user, val, sizeof(s->user)) >= sizeof(s->user);
 	else if (strcmp(key, "secret") == 0)
@@ -73,6 +133,12 @@ set(struct ami_server *s, const char *key, const char *val, const char *path,
 			s->tls = val[0] == 'y';
 		else
 			s->verify = val[0] == 'y';
+	} else if (strcmp(key, "auth") == 0) {
+		n = 0;
+		if (strcmp(val, "md5") != 0 && strcmp(val, "plain") != 0)
+			e = "not md5 or plain";
+		else
+			s->plain = val[0] == 'p';
 	} else if (strcmp(key, "cafile") == 0)
 		n = strlcpy(s->cafile, val, sizeof(s->cafile)) >= sizeof(s->cafile);
 	else {
@@ -103,13 +169,12 @@ conf_open(struct conf *cf, const char *path, int must, char *err,
     size_t errlen)
 {
 	memset(cf, 0, sizeof(*cf));
-	if ((cf->fp = fopen(path, "r")) != NULL)
+	if ((cf->fp = ami_fopen_file(path, CONF_MAX, 0, err, errlen)) != NULL)
 		return 1;
 	/* a root-only /etc/amitools.conf is root's, not an error for every
 	 * other user who has a ~/.amitools.conf of their own */
 	if ((errno == ENOENT || errno == EACCES) && !must)
 		return 0;
-	snprintf(err, errlen, "%s: %s", path, strerror(errno));
 	return -1;
 }
 
@@ -208,10 +273,8 @@ secret_file(struct ami_server *s, const char *path, char *err, size_t errlen)
 	FILE *fp;
 	char line[256];
 
-	if ((fp = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((fp = ami_fopen_file(path, CONF_MAX, 0, err, errlen)) == NULL)
 		return -1;
-	}
 	if (private(fp, path, err, errlen) < 0) {
 		fclose(fp);
 		return -1;
@@ -278,14 +341,24 @@ ami_conf_server(struct ami_server *s, const char *name, const char *file,
 			    strchr(s->host, ':') == colon) {
 				*colon = '\0';
 				strlcpy(s->port, colon + 1, sizeof(s->port));
+				if ((v = portbad(s->port)) != NULL) {
+					snprintf(err, errlen, "%s: the port is %s",
+					    name, v);
+					return -1;
+				}
 			}
 		}
 		return 0;
 	}
 	if ((v = getenv("AMI_HOST")) != NULL)
 		strlcpy(s->host, v, sizeof(s->host));
-	if ((v = getenv("AMI_PORT")) != NULL)
+	if ((v = getenv("AMI_PORT")) != NULL) {
+		if (portbad(v) != NULL) {
+			snprintf(err, errlen, "AMI_PORT is %s", portbad(v));
+			return -1;
+		}
 		strlcpy(s->port, v, sizeof(s->port));
+	}
 	if ((v = getenv("AMI_USER")) != NULL)
 		strlcpy(s->user, v, sizeof(s->user));
 	if ((v = getenv("AMI_SECRET_FILE")) != NULL &&

@@ -52,7 +52,6 @@ ami_conn_init(struct ami_conn *c, const struct ami_server *srv)
 	memset(c, 0, sizeof(*c));
 	c->srv = srv;
 	c->fd = -1;
-	c->md5 = 1;
 	c->state = AMI_DOWN;
 	ami_parser_init(&c->in, AMI_WIRE, 0);
 }
@@ -473,8 +472,16 @@ login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
 		    (v = ami_msg_get(m, "Challenge", &n)) != NULL)
 			send_login(c, v, n);
 		else {
-			c->md5 = 0;     /* server without MD5: plain login */
-			send_login(c, NULL, 0);
+			/* never the secret in clear unless the config asks:
+			 * whoever refuses the challenge may be in the middle */
+			if ((v = ami_msg_get(m, "Message", &n)) == NULL)
+				v = "no reason given", n = strlen(v);
+			c->authfail = 1;
+			fail(c, now, "%s: the MD5 challenge was refused (%.*s); "
+			    "not sending the secret in clear (auth = plain in "
+			    "[%s] allows it)", c->srv->name, (int)n, v,
+			    c->srv->name);
+			return -1;
 		}
 		return 0;
 	}
@@ -557,7 +564,7 @@ readin(struct ami_conn *c, int64_t now, ami_msg_cb *cb, void *arg)
 				    c->srv->name, c->banner);
 				goto out;
 			}
-			if (c->md5) {
+			if (!c->srv->plain) {
 				send_simple(c, "Challenge", LOGIN_ID, "AuthType", "MD5");
 				c->state = AMI_CHALLENGE;
 			} else

@@ -13,6 +13,7 @@
  */
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <ctype.h>
 #include <err.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ami.h"
@@ -121,12 +123,8 @@ ami_map_read(struct ami_map *m, const char *path, char *errbuf, size_t errlen)
 	int rc = 0;
 
 	memset(m, 0, sizeof(*m));
-	if ((fp = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
+	if ((fp = ami_fopen_file(path, AMI_MAP_MAX, 0, errbuf, errlen)) == NULL)
+		return errno == ENOENT ? 0 : -1;
 	while ((len = getline(&line, &cap, fp)) != -1) {
 		lineno++;
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -291,21 +289,65 @@ out:
 	return what == NULL ? 0 : -1;
 }
 
+/* who holds an flock on fd's file, from /proc/locks: its pid, or 0 */
+static long
+holder(int fd)
+{
+	struct stat st;
+	char line[256];
+	unsigned long maj, min, ino;
+	long pid, found = 0;
+	FILE *fp;
+
+	if (fstat(fd, &st) == -1 || (fp = fopen("/proc/locks", "re")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "%*s FLOCK %*s %*s %ld %lx:%lx:%lu", &pid, &maj,
+		    &min, &ino) == 4 && ino == st.st_ino &&
+		    makedev(maj, min) == st.st_dev && pid > 0)
+			found = pid;
+	fclose(fp);
+	return found;
+}
+
 int
 ami_map_lock(const char *path, char *errbuf, size_t errlen)
 {
 	char *dcopy = xstrdup(path);
 	const char *dir = dirname(dcopy);
+	int64_t until = ami_now_ms() + AMI_MAP_LOCK_MS;
+	struct timespec nap = { 0, 20 * 1000000 };
+	long pid;
 	int fd;
 
 	/* the file itself is replaced on every write; its directory stays */
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    flock(fd, LOCK_EX) == -1) {
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		snprintf(errbuf, errlen, "%s: lock: %s", dir, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		fd = -1;
+		goto out;
 	}
+	/* a writer holds it for milliseconds; one that holds it longer is
+	 * stuck (or stopped), and waiting for it silently helps nobody */
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) ||
+		    ami_now_ms() >= until) {
+			if (errno != EWOULDBLOCK && errno != EINTR)
+				snprintf(errbuf, errlen, "%s: lock: %s", dir,
+				    strerror(errno));
+			else if ((pid = holder(fd)) > 0)
+				snprintf(errbuf, errlen, "%s: process %ld has held "
+				    "the lock for more than %d s", dir, pid,
+				    AMI_MAP_LOCK_MS / 1000);
+			else
+				snprintf(errbuf, errlen, "%s: another process has "
+				    "held the lock for more than %d s (see "
+				    "/proc/locks)", dir, AMI_MAP_LOCK_MS / 1000);
+			close(fd);
+			fd = -1;
+			break;
+		}
+		nanosleep(&nap, NULL);
+	}
+out:
 	free(dcopy);
 	return fd;
 }

@@ -32,6 +32,8 @@
  *             garbage    junk bytes before the first event after login
  *             split      write one byte per write(2)
  *             refuse     Login fails whatever the secret
+ *             nochallenge  Challenge fails (as a server, or a man in the
+ *                        middle, that wants the secret in clear)
  *             noread     stop reading the socket after login
  *           and for the whole server (transcripts 14 and 15):
  *             restart=N  "core restart now" once the Nth action has run
@@ -382,7 +384,7 @@ static long f_close = -1;
 static int f_cut;
 static int64_t f_stall = -1;
 static int f_mute;
-static int f_garbage, f_split, f_refuse, f_noread;
+static int f_garbage, f_split, f_refuse, f_noread, f_nochallenge;
 
 /* replay */
 static char *rp_big;
@@ -2022,6 +2024,10 @@ act_challenge(struct client *c)
 {
 	struct ami_msg m = { 0 };
 
+	if (f_nochallenge && c->conn == 1) {
+		error(c, "Permission denied");
+		return 0;
+	}
 	if (strcasecmp(hdr_get(c, "AuthType"), "MD5") != 0) {
 		error(c, "Must specify AuthType");
 		return 0;
@@ -3938,10 +3944,12 @@ fault(const char *s)
 		    strtonum(s + 5, 0, INT_MAX, &e);
 		if (e != NULL)
 			errx(2, "-f %s: %s", s, e);
-	} else
+	} else if (strcmp(s, "nochallenge") == 0)
+		f_nochallenge = 1;
+	else
 		errx(2, "-f %s: unknown fault (close=N cut=N stall=MS mute=MS "
-		    "garbage split refuse noread restart=N shuterrors=N "
-		    "down=MS boot=MS)", s);
+		    "garbage split refuse noread nochallenge restart=N "
+		    "shuterrors=N down=MS boot=MS)", s);
 }
 
 static void

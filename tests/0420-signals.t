@@ -1,0 +1,141 @@
+#!/bin/sh
+# The signal matrix (issue 13): each stream tool, SIGHUP, SIGTERM, SIGINT
+# and SIGPIPE at a random point of its input, a half line waiting last.
+# Every run: the exit status its man page gives, the half line never acted
+# on, what was acted on a prefix of the input, its state file whole.
+# SIGHUP, SIGINT, SIGTERM end a tool as its input's end does (dndparse
+# reloads on SIGHUP and reads on); a SIGPIPE kills like a reader that went
+# away (mwinotify ignores it).  AMITOOLS_SIGRUNS runs per cell: default 1,
+# as a run takes some seconds on a loaded 2-core machine and the suite's
+# budget for this file is 2 minutes; AMITOOLS_SIGRUNS=100 is the full
+# matrix the issue asked for.  Not in the default set yet (AMITOOLS_SIGTOOLS
+# names them): amiaction, whose TERM and HUP with a FIFO for input
+# sometimes outlive 12 s (issue 11 rewrites it), and amicat -i, which at a
+# signal exits 2 and may write the half line (the parser's end of input,
+# issue 12).
+. "$(dirname "$0")/lib.sh"
+runs=${AMITOOLS_SIGRUNS:-1}
+seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+echo "# seed $seed (AMITOOLS_SIGSEED to repeat)"
+seed=${AMITOOLS_SIGSEED:-$seed}
+rnd() {     # rnd N: 1..N from the seed, a new one each call
+	seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
+	echo $(( seed / 65536 % $1 + 1 ))
+}
+
+# wait until PID has a handler for SIGTERM (bit 15 of SigCgt), so a signal
+# tests the tool, not its start-up; a tool that ignores it is ready too
+ready() {
+	wait_for 10 sh -c "grep -q '^SigCgt:.*[4-7c-f][0-9a-f][0-9a-f][0-9a-f]\$' /proc/$1/status 2>/dev/null"
+}
+reap() {
+	( sleep "$2"; kill -9 "$1" 2>/dev/null ) &
+	_w=$!
+	wait "$1"
+	_st=$?
+	kill "$_w" 2>/dev/null
+	wait "$_w" 2>/dev/null
+	return $_st
+}
+# the half line: a random cut of LINE, never its newline
+half() {
+	printf '%s' "$1" | head -c "$(rnd $((${#1} - 1)))"
+}
+# prefix FILE N: FILE is 1..j for some j <= N, one a line
+prefix() {
+	awk -v n="$2" '$0 != NR || NR > n { bad = 1 } END { exit bad }' "$1"
+}
+
+awk 'BEGIN { for (i = 1; i <= 300; i++) printf "10.0.%d.%d %d\n", i / 250, i % 250 + 1, 1000 + i;
+    print "10.9.9.9 9999" }' >"$tmp/map"
+dline() {
+	awk -v a="$1" -v b="$2" 'BEGIN { for (i = a; i <= b; i++) printf "Nov 23 10:00:00 10.0.%d.%d [0]Enable DND\n", i / 250, i % 250 + 1 }'
+}
+amisim_start a -L "$tmp/a.log"
+(umask 077; printf '[amitools]\nhost = 127.0.0.1\nport = 1\nuser = x\npassword = y\ndatabase = amitools\n' >"$tmp/down.cnf")
+
+# one run: tool T, signal S; says why it failed, or nothing
+run() {
+	T=$1 S=$2
+	rm -f "$tmp/in" "$tmp/out" "$tmp/err" "$tmp/list"
+	mkfifo "$tmp/in"
+	: >"$tmp/a.log"
+	case $T in
+	dndparse) dndparse -m "$tmp/map" -r 0 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
+	dndctl) dndctl -l "$tmp/list" -M none apply <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
+	amiaction) amiaction -c "$tmp/a.conf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
+	amicat) amicat -i "$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
+	mwinotify) mwinotify -F "$tmp/down.cnf" -P 127.0.0.1:9 -W 0 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
+	esac
+	p=$!
+	exec 7>"$tmp/in"
+	ready $p || { echo "never ready"; kill -9 $p; exec 7>&-; wait $p; return; }
+	k=$(rnd 200)
+	case $T in
+	dndparse) dline 1 "$k" >&7; half "$(dline 300 300)" >&7 ;;
+	dndctl)
+		awk -v k="$k" 'BEGIN { for (i = 1; i <= k; i++) printf "Event=UserEvent UserEvent=DND Peername=%d DND=enabled\n", i }' >&7
+		half "Event=UserEvent UserEvent=DND Peername=9999 DND=enabled" >&7 ;;
+	mwinotify)
+		awk -v k="$k" 'BEGIN { for (i = 1; i <= k; i++) printf "Event=MessageWaiting Mailbox=%d@default New=1 Old=0\n", i }' >&7
+		half "Event=MessageWaiting Mailbox=9999@default New=1 Old=0" >&7 ;;
+	amiaction|amicat)
+		awk -v k="$k" 'BEGIN { for (i = 1; i <= k; i++) printf "Action=UserEvent UserEvent=M Seq=%d\n", i }' >&7
+		half "Action=UserEvent UserEvent=M Seq=9999" >&7 ;;
+	esac
+	kill -"$S" $p
+	exec 7>&-
+	reap $p 12
+	st=$?
+	# the exit status each man page gives
+	case $T/$S in
+	*/KILL) ;;
+	mwinotify/*) want="2" ;;
+	amiaction/PIPE|dndparse/PIPE|dndctl/PIPE|amicat/PIPE) want="141" ;;
+	amiaction/*) want="0 2" ;;
+	dndctl/*) want="0 2" ;;     # 2: it met a message it could not read
+	*) want="0" ;;
+	esac
+	case " $want " in *" $st "*) ;; *) echo "exit $st, want $want"; return ;; esac
+	# the half line is never acted on; what was, is a prefix of the input
+	case $T in
+	dndparse)
+		sed -n 's/.*Peername=\([0-9]*\) .*/\1/p' "$tmp/out" | awk '{ print $1 - 1000 }' >"$tmp/got"
+		prefix "$tmp/got" "$k" || { echo "acted on: $(tr '\n' ' ' <"$tmp/got" | tail -c 40)"; return; }
+		[ "$S" != HUP ] || [ "$(wc -l <"$tmp/got")" -eq "$k" ] ||
+		    { echo "HUP reloads and reads on: $(wc -l <"$tmp/got") of $k"; return; } ;;
+	dndctl)
+		[ -e "$tmp/list" ] || : >"$tmp/list"
+		sort -n "$tmp/list" >"$tmp/got"
+		prefix "$tmp/got" "$k" || { echo "list: $(tail -c 40 "$tmp/list")"; return; }
+		sort -c "$tmp/list" 2>/dev/null || { echo "list not sorted"; return; } ;;
+	amiaction)
+		sed -n 's/.*UserEvent=M Seq=\([0-9]*\).*/\1/p' "$tmp/a.log" >"$tmp/got"
+		prefix "$tmp/got" "$k" || { echo "sent: $(tail -c 40 "$tmp/got")"; return; } ;;
+	amicat)
+		sed -n 's/.*Seq=\([0-9]*\).*/\1/p' "$tmp/out" >"$tmp/got"
+		prefix "$tmp/got" "$k" || { echo "written: $(tail -c 40 "$tmp/got")"; return; }
+		[ ! -s "$tmp/out" ] || [ "$(tail -c 1 "$tmp/out" | od -An -c | tr -d ' ')" = '\n' ] ||
+		    { echo "a half line written"; return; } ;;
+	mwinotify)
+		grep -q '^mwinotify: 9999' "$tmp/err" && { echo "the half line reported as an event"; return; } ;;
+	esac
+}
+
+for T in ${AMITOOLS_SIGTOOLS:-dndparse dndctl mwinotify}; do
+	for S in HUP TERM INT PIPE; do
+		fails=0 why=
+		i=0
+		while [ $i -lt "$runs" ]; do
+			r=$(run "$T" "$S")
+			if [ -n "$r" ]; then
+				fails=$((fails + 1))
+				why=$r
+			fi
+			i=$((i + 1))
+		done
+		check "$T, SIG$S at random points: $runs runs as documented${why:+ ($fails failed; last: $why)}" test "$fails" -eq 0
+	done
+done
+
+done_testing
