@@ -134,6 +134,36 @@ wanted(const struct ami_msg *m)
 	return 1;
 }
 
+/*
+ * -r of a block as it came: byte for byte, the tag before its end, and
+ * ended by an empty line even when the input ended without one, so that
+ * outputs put one after another never merge two messages.  The parser
+ * passes no half line: raw ends with a line feed.
+ */
+static void
+putraw(struct ami_buf *b, const struct ami_msg *m)
+{
+	const char *r = m->raw;
+	size_t n = m->rawlen, body = n;
+	const char *eol;
+
+	if (n >= 2 && r[n - 2] == '\n')
+		body = n - 1;
+	else if (n >= 3 && r[n - 3] == '\n' && r[n - 2] == '\r')
+		body = n - 2;
+	eol = body >= 2 && r[body - 2] == '\r' ? "\r\n" : "\n";
+	ami_buf_add(b, r, body);
+	if (tagged) {
+		ami_buf_add(b, "Server: ", 8);
+		ami_buf_add(b, m->f[m->n - 1].v, m->f[m->n - 1].vl);
+		ami_buf_adds(b, eol);
+	}
+	if (body < n)
+		ami_buf_add(b, r + body, n - body);
+	else
+		ami_buf_adds(b, eol);
+}
+
 static void
 encode(struct ami_buf *b, const struct ami_msg *m)
 {
@@ -142,15 +172,9 @@ encode(struct ami_buf *b, const struct ami_msg *m)
 		ami_buf_addc(b, '\n');
 	} else if (jflag)
 		ami_json_put(b, m);
-	else if (rflag && m->raw != NULL && !tagged)
-		ami_buf_add(b, m->raw, m->rawlen);
-	else if (rflag && m->raw != NULL) {
-		/* keep the bytes as received; the tag goes before the end */
-		ami_buf_add(b, m->raw, m->rawlen - (m->raw[m->rawlen - 2] == '\r' ? 2 : 1));
-		ami_buf_add(b, "Server: ", 8);
-		ami_buf_add(b, m->f[m->n - 1].v, m->f[m->n - 1].vl);
-		ami_buf_add(b, "\r\n\r\n", 4);
-	} else if (rflag)
+	else if (rflag && m->raw != NULL)
+		putraw(b, m);
+	else if (rflag)
 		ami_wire_put(b, m);
 	else
 		ami_text_put(b, m);
@@ -264,6 +288,11 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		warnx("%s: reconnected after %s s", c->srv->name, gap);
 		return;
 	}
+	if ((i = ami_msg_find(m, "AmitoolsError", 0)) >= 0) {
+		/* a message the parser skipped: over the cap, never silent */
+		warnx("%s: %.*s", c->srv->name, (int)m->f[i].vl, m->f[i].v);
+		return;
+	}
 	if (synclist.len > 0 && (i = ami_msg_find(m, "ActionID", 0)) >= 0 &&
 	    ami_keyeq(m->f[i].v, m->f[i].vl, SYNC_ID)) {
 		if (ami_msg_get(m, "Event", NULL) == NULL)
@@ -281,6 +310,7 @@ readfile(const char *path)
 {
 	struct ami_parser p;
 	struct ami_msg m = { 0 };
+	char why[200];
 	int fd = 0, rc, bad = 0;
 	ssize_t n;
 
@@ -302,10 +332,19 @@ readfile(const char *path)
 				bad = 1;
 				continue;
 			}
-			if (wanted(&m)) {
-				output(&m, NULL);
-				printed++;
+			if (!wanted(&m))
+				continue;
+			/* a message -r can't write so that it reads back as
+			 * itself is said, not changed */
+			if (rflag && m.raw == NULL &&
+			    ami_wire_exact(&m, why, sizeof(why)) < 0) {
+				warnx("%s: line %lu: not written: %s", path,
+				    p.line, why);
+				bad = 1;
+				continue;
 			}
+			output(&m, NULL);
+			printed++;
 		}
 	} while (n > 0 && !(nflag && printed >= nflag) && !stop);
 	ami_msg_free(&m);
