@@ -236,8 +236,13 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	sl = at(&s->inflight, i);
 	if (lost != NULL) {
 		/* delivered and answered: sending it again would act twice */
-		warnx("%s: line %lu: Action %s answered, but the answer was "
-		    "lost: %s", s->srv.name, sl->j->line, sl->j->action, lost);
+		if (sl->j->line > 0)
+			warnx("%s: line %lu: Action %s answered, but the answer "
+			    "was lost: %s", s->srv.name, sl->j->line,
+			    sl->j->action, lost);
+		else
+			warnx("%s: Action %s answered, but the answer was lost: "
+			    "%s", s->srv.name, sl->j->action, lost);
 		status = 2;
 		ami_buf_free(&sl->list);
 		release(take(&s->inflight, i).j);

@@ -59,7 +59,14 @@ room(struct ami_parser *p, size_t n)
 char *
 ami_parser_space(struct ami_parser *p, size_t *n)
 {
-	char *s = room(p, READ_CHUNK);
+	size_t pend = p->b.len - p->start, want = READ_CHUNK;
+	char *s;
+
+	/* no more than the cap is ever held: a message is known to be over
+	 * it once max bytes of it are here and it has not ended */
+	if (p->skipping == SKIP_NONE && pend < p->max && p->max - pend < want)
+		want = p->max - pend;
+	s = room(p, want);
 
 	*n = p->b.cap - p->b.len;
 	return s;
@@ -210,7 +217,13 @@ startskip(struct ami_parser *p, int how)
 	p->skipping = how;
 	p->head.len = 0;
 	ami_buf_add(&p->head, s, p->scan < HEAD_MAX ? p->scan : HEAD_MAX);
-	p->skipbol = how == SKIP_BLOCK && p->lscan == p->scan && p->scan > 0;
+	/* at a line start, or after a CR that may be an empty line's */
+	p->skipbol = 0;
+	if (how == SKIP_BLOCK && p->scan > 0 && p->lscan == p->scan)
+		p->skipbol = 1;
+	else if (how == SKIP_BLOCK && p->scan > 0 && p->lscan == p->scan + 1 &&
+	    s[p->scan] == '\r')
+		p->skipbol = 2;
 	consume(p, r, how == SKIP_BLOCK ? nlines(s, s + p->scan) : 0);
 }
 
