@@ -520,8 +520,10 @@ ami_parser_next(struct ami_parser *p, struct ami_msg *m)
 		}
 		colon = memchr(s, ':', nl - s);
 		eq = memchr(s, '=', nl - s);
-		if (json_line(s, nl) ||
-		    (eq != NULL && (colon == NULL || eq < colon))) {
+		/* one-line: a quoted key, or = before the colon or right
+		 * after it (Key:=value, the wire's Key:value) */
+		if (json_line(s, nl) || *s == '"' ||
+		    (eq != NULL && (colon == NULL || eq <= colon + 1))) {
 			if ((size_t)(nl + 1 - s) > p->max) {
 				p->line = p->nextline;
 				p->skipoff = p->off;

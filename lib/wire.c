@@ -86,9 +86,11 @@ firstline(const struct ami_field *f)
 	const char *eq = memchr(s, '=', n);
 	char last = f->vl > 0 ? f->v[f->vl - 1] : ':';
 
-	if (n > 0 && (*s == '#' || ((*s == '{' || *s == '[') &&
+	if (f->kl > 0 && f->tight && f->vl > 0 && f->v[0] == '=')
+		return "a first line Key:=value (read as one-line)";
+	if (n > 0 && (*s == '#' || *s == '"' || ((*s == '{' || *s == '[') &&
 	    last == (*s == '{' ? '}' : ']'))))
-		return "a first line that reads as a comment or JSON";
+		return "a first line that reads as a comment, JSON or one-line";
 	if (n >= 22 && memcmp(s, "Asterisk Call Manager/", 22) == 0)
 		return "a first line that reads as the greeting";
 	if (eq != NULL && (f->kl > 0 || memchr(s, ':', n) == NULL ||
@@ -146,6 +148,9 @@ ami_wire_exact(const struct ami_msg *m, char *err, size_t errlen)
 			return fail(err, errlen, i, f, "a line feed");
 		if (memchr(f->k, ':', f->kl))
 			return fail(err, errlen, i, f, "a colon in its name");
+		if (f->tight && f->vl > 0 && f->v[0] == ' ')
+			return fail(err, errlen, i, f, "Key: with a value that "
+			    "starts with a space");
 		if (follows && i > 0) {
 			if (follows_header(f, i) != !isoutput(f))
 				return fail(err, errlen, i, f, "a line that changes "
