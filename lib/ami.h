@@ -263,7 +263,8 @@ int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now,
  * Drive the connection after poll: revents for its fd (0 on timeout).
  * Messages received while UP go one by one to cb; cb gets a NULL message
  * when the login succeeded (ever_up tells a reconnect from the first
- * connection).  Returns -1 when the connection just went down (err says
+ * connection).  A message the parser skipped (over the cap) comes as its
+ * ActionID, if it had one, and a last field AmitoolsError saying why.  Returns -1 when the connection just went down (err says
  * why; authfail when credentials were refused), 0 otherwise.
  */
 typedef void ami_msg_cb(void *, struct ami_conn *, struct ami_msg *);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ami.h"
+#include "../fuzz/common.h"   /* same_fields: one definition of "the same message" */
 
 static int ntest, nfail;
 
@@ -169,6 +170,58 @@ test_huge(void)
 	ok(rc == 1 && veq(&m, 0, "Event", "After", -1),
 	    "the message after an oversized one is intact");
 	ami_parser_free(&p);
+	ami_msg_free(&m);
+	ami_buf_free(&b);
+}
+
+/* the cap: a message of max bytes passes, max + 1 is skipped and said,
+ * whether it arrives whole or a few bytes a read, as a block or a line */
+static void
+test_cap(void)
+{
+	static const struct { enum ami_mode mode; const char *head, *tail; } c[] = {
+	    { AMI_WIRE, "Event: W\r\nD: ", "\r\n\r\n" },
+	    { AMI_AUTO, "Event: W\r\nD: ", "\r\n\r\n" },
+	    { AMI_AUTO, "Event=L D=", "\n" } };
+	struct ami_parser p;
+	struct ami_msg m = { 0 };
+	struct ami_buf b = { 0 };
+	size_t i, n, chunk, off, k, max = 100;
+	int rc, good = 1, got[2];
+	char want[100];
+
+	for (i = 0; i < 3; i++)
+		for (chunk = 1; chunk <= 256; chunk += 255)
+			for (n = max; n <= max + 1; n++) {
+				b.len = 0;
+				ami_buf_adds(&b, c[i].head);
+				while (b.len < n - strlen(c[i].tail))
+					ami_buf_addc(&b, 'x');
+				ami_buf_adds(&b, c[i].tail);
+				ami_buf_adds(&b, c[i].head);
+				ami_buf_adds(&b, "after");
+				ami_buf_adds(&b, c[i].tail);
+				ami_parser_init(&p, c[i].mode, max);
+				got[0] = got[1] = 0;
+				for (off = 0; off < b.len; off += k) {
+					k = b.len - off < chunk ? b.len - off : chunk;
+					ami_parser_feed(&p, b.p + off, k);
+					while ((rc = ami_parser_next(&p, &m)) != 0)
+						got[rc > 0]++;
+				}
+				snprintf(want, sizeof(want), "line 1 (byte 0): message "
+				    "of %zu bytes, over the %zu-byte cap, skipped", n, max);
+				if (got[1] != 2 - (n > max) || got[0] != (n > max) ||
+				    (n > max && strcmp(p.err, want) != 0)) {
+					printf("# mode %d chunk %zu size %zu: %d msgs, %d "
+					    "errors: %s\n", c[i].mode, chunk, n, got[1],
+					    got[0], p.err);
+					good = 0;
+				}
+				ami_parser_free(&p);
+			}
+	ok(good, "cap %zu: a block or line of %zu bytes passes, of %zu is skipped "
+	    "and said with its size, whole or a byte a read", max, max, max + 1);
 	ami_msg_free(&m);
 	ami_buf_free(&b);
 }
@@ -698,22 +751,6 @@ json_tok(struct ami_buf *b, const char *s, size_t n)
 	ami_buf_addc(b, '"');
 }
 
-static int
-msgeq(const struct ami_msg *a, const struct ami_msg *b)
-{
-	size_t i;
-
-	if (a->n != b->n)
-		return 0;
-	for (i = 0; i < a->n; i++)
-		if (a->f[i].kl != b->f[i].kl || a->f[i].vl != b->f[i].vl ||
-		    a->f[i].tight != b->f[i].tight ||
-		    memcmp(a->f[i].k, b->f[i].k, a->f[i].kl) != 0 ||
-		    memcmp(a->f[i].v, b->f[i].v, a->f[i].vl) != 0)
-			return 0;
-	return 1;
-}
-
 /* what one writer gives for m, read back by the AUTO parser */
 static int
 readback(const struct ami_buf *w, const struct ami_msg *m)
@@ -726,7 +763,7 @@ readback(const struct ami_buf *w, const struct ami_msg *m)
 	ami_parser_feed(&p, w->p, w->len);
 	p.eof = 1;
 	rc = ami_parser_next(&p, &got);
-	good = rc == 1 && msgeq(&got, m) && ami_parser_next(&p, &got) == 0;
+	good = rc == 1 && same_fields(&got, m) && ami_parser_next(&p, &got) == 0;
 	ami_parser_free(&p);
 	ami_msg_free(&got);
 	return good;
@@ -824,6 +861,7 @@ main(void)
 	test_chunking();
 	test_huge();
 	test_every_byte();
+	test_cap();
 	test_bytes();
 	test_quoting_offsets();
 	test_interleaved_json();
