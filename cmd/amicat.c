@@ -13,6 +13,7 @@
  * given lists again (DeviceStateList, say): their items come out like live
  * events, so a consumer mirroring state catches up on what it missed.
  */
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #define MAXSERVERS 32
 #define MAXFILTERS 32
 #define SYNC_ID    "amicat-sync"
+#define FILTER_ID  "amicat-filter"
 
 static int jflag, rflag;
 static long long nflag;
@@ -46,6 +48,7 @@ static struct ami_conn conns[MAXSERVERS];
 static int nservers, tagged;
 static struct ami_outq *outq;
 static struct ami_buf synclist;         /* the -s actions, ready to send */
+static struct ami_buf filterlist;       /* -e as server Filter actions */
 static long long printed;
 static unsigned long long dropped;
 static volatile sig_atomic_t stop;
@@ -252,6 +255,63 @@ buildsync(const char *actions)
 	ami_msg_free(&a);
 }
 
+/*
+ * The cheapest event is the one never sent: -e also becomes one AMI Filter
+ * a name, sent at each login (filters last a session).  The client-side
+ * test stays the authority: the regex (case folded by hand, POSIX ERE has
+ * no flag for it in a Filter) may pass more, never less, than -e; a server
+ * that refuses Filter (no "system" write permission, too old) answers with
+ * an error nobody prints, and every event comes as before.  A name with a
+ * byte other than A-Z a-z 0-9 _ - is not pushed, nor is the list.
+ */
+static void
+buildfilter(const char *names)
+{
+	struct ami_msg a = { 0 };
+	struct ami_buf re = { 0 };
+	const char *p, *comma, *q;
+	char why[200];
+
+	for (p = names; ; p = comma + 1) {
+		comma = strchrnul(p, ',');
+		for (q = p; q < comma; q++)
+			if (!isalnum((unsigned char)*q) && *q != '_' && *q != '-')
+				goto none;
+		if (comma == p)
+			goto none;
+		re.len = 0;
+		ami_buf_adds(&re, "Event: ");
+		for (q = p; q < comma; q++) {
+			if (!isalpha((unsigned char)*q)) {
+				ami_buf_addc(&re, *q);
+				continue;
+			}
+			ami_buf_addc(&re, '[');
+			ami_buf_addc(&re, toupper((unsigned char)*q));
+			ami_buf_addc(&re, tolower((unsigned char)*q));
+			ami_buf_addc(&re, ']');
+		}
+		/* not a longer name: the line end, or the end of the text */
+		ami_buf_adds(&re, "([^A-Za-z0-9_-]|$)");
+		ami_msg_clear(&a);
+		ami_msg_adds(&a, "Action", "Filter");
+		ami_msg_adds(&a, "ActionID", FILTER_ID);
+		ami_msg_adds(&a, "Operation", "Add");
+		ami_msg_add(&a, "Filter", 6, re.p, re.len);
+		if (ami_wire_check(&a, why, sizeof(why)) < 0)
+			goto none;
+		ami_wire_put(&filterlist, &a);
+		if (*comma == '\0')
+			break;
+	}
+	goto done;
+none:
+	filterlist.len = 0;
+done:
+	ami_msg_free(&a);
+	ami_buf_free(&re);
+}
+
 /* a server that was away missed changes, and the others missed its own */
 static void
 resync(void)
@@ -272,6 +332,8 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 
 	(void)arg;
 	if (m == NULL) {
+		if (filterlist.len > 0)
+			ami_conn_send(c, filterlist.p, filterlist.len);
 		if (synclist.len > 0)
 			resync();
 		if (!c->ever_up)
@@ -293,6 +355,8 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		warnx("%s: %.*s", c->srv->name, (int)m->f[i].vl, m->f[i].v);
 		return;
 	}
+	if (filterlist.len > 0 && ami_msg_is(m, "ActionID", FILTER_ID))
+		return;         /* a refusal is the quiet fallback */
 	if (synclist.len > 0 && (i = ami_msg_find(m, "ActionID", 0)) >= 0 &&
 	    ami_keyeq(m->f[i].v, m->f[i].vl, SYNC_ID)) {
 		if (ami_msg_get(m, "Event", NULL) == NULL)
@@ -460,6 +524,8 @@ main(int argc, char *argv[])
 		usage();
 	if (sflag != NULL)
 		buildsync(sflag);
+	if (eflag != NULL && iflag == NULL)
+		buildfilter(eflag);
 	if (fflag != NULL && (tmpl = ami_tmpl_new(fflag, errbuf,
 	    sizeof(errbuf))) == NULL)
 		errx(2, "%s", errbuf);
@@ -483,6 +549,7 @@ main(int argc, char *argv[])
 	else
 		run();
 	ami_buf_free(&synclist);
+	ami_buf_free(&filterlist);
 	ami_outq_block(outq);
 	if (dropped > 0)
 		putdropped(nservers == 1 ? servers[0].name : NULL);

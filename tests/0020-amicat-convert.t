@@ -89,6 +89,29 @@ amisim_start a -R "$tmp/replay" -N "$(amicat -i "$tmp/replay" | wc -l)" -f split
 timeout 60 amicat -c "$tmp/a.conf" -m "$login" -n "$n" >"$tmp/f"
 check_same "live (one byte a write) and -i read the same $n messages" "$tmp/f" "$tmp/want"
 
+# -e is pushed to the server as AMI Filters (one a name, case folded, whole
+# names), the client-side test still deciding; a name a regex can't carry
+# exactly is not pushed
+amisim_start b -L "$tmp/b.log"
+timeout 20 amicat -c "$tmp/b.conf" -e userevent,PeerStatus -n 1 >"$tmp/f" 2>"$tmp/e" &
+apid=$!
+wait_for 10 grep -q '^Action=Filter' "$tmp/b.log"
+check "-e: one Filter action a name, sent at login" sh -c "
+    grep -qxF 'Action=Filter ActionID=amicat-filter Operation=Add Filter=\"Event: [Uu][Ss][Ee][Rr][Ee][Vv][Ee][Nn][Tt]([^A-Za-z0-9_-]|\$)\"' '$tmp/b.log' &&
+    grep -qxF 'Action=Filter ActionID=amicat-filter Operation=Add Filter=\"Event: [Pp][Ee][Ee][Rr][Ss][Tt][Aa][Tt][Uu][Ss]([^A-Za-z0-9_-]|\$)\"' '$tmp/b.log'"
+amiaction -c "$tmp/b.conf" UserEvent UserEvent=T >/dev/null
+wait "$apid"
+check "and the events named still arrive, the Filter's answer not printed" \
+    grep -qx 'Event=UserEvent Privilege=user,all UserEvent=T ActionID=amiaction-1' "$tmp/f"
+: >"$tmp/b.log"
+timeout 20 amicat -c "$tmp/b.conf" -e UserEvent,Odd.Name -n 1 >"$tmp/f" &
+apid=$!
+wait_for 10 grep -q '^Action=Login' "$tmp/b.log"
+amiaction -c "$tmp/b.conf" UserEvent UserEvent=T >/dev/null
+wait "$apid"
+check "-e with a name a Filter can't carry: no Filter at all, events as before" sh -c "
+    ! grep -q '^Action=Filter' '$tmp/b.log' && grep -q '^Event=UserEvent' '$tmp/f'"
+
 t=$fx/06_dnd_dialplan_originate.txt
 amicat -i "$t" -e userevent -f '%{UserEvent} %{Peername} %{DND}' >"$tmp/f"
 printf 'DND 100 enabled\nDND 100 disabled\n' >"$tmp/want"
