@@ -350,9 +350,11 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		warnx("%s: reconnected after %s s", c->srv->name, gap);
 		return;
 	}
-	if ((i = ami_msg_find(m, "AmitoolsError", 0)) >= 0) {
-		/* a message the parser skipped: over the cap, never silent */
-		warnx("%s: %.*s", c->srv->name, (int)m->f[i].vl, m->f[i].v);
+	/* a message the parser skipped (conn.c puts why last): said */
+	if (m->n > 0 && ami_keyeq(m->f[m->n - 1].k, m->f[m->n - 1].kl,
+	    "AmitoolsError")) {
+		warnx("%s: %.*s", c->srv->name, (int)m->f[m->n - 1].vl,
+		    m->f[m->n - 1].v);
 		return;
 	}
 	if (filterlist.len > 0 && ami_msg_is(m, "ActionID", FILTER_ID))
