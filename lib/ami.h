@@ -68,6 +68,8 @@ void	ami_msg_del(struct ami_msg *, size_t i);
 int	ami_keyeq(const char *, size_t, const char *);  /* case-insensitive */
 
 /* ---- parse.c: incremental reader for sockets and text input ---- */
+/* the end of an Asterisk 13 "Response: Follows" text (read and written) */
+#define AMI_ENDCMD "--END COMMAND--"
 enum ami_mode {
 	AMI_WIRE,       /* AMI wire blocks only (a socket) */
 	AMI_AUTO        /* per message: wire block, one-line or JSON */

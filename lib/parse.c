@@ -24,8 +24,6 @@
 #define READ_CHUNK (64 * 1024)
 #define HEAD_MAX   4096      /* what a skipped message keeps of its head */
 #define BANNER "Asterisk Call Manager/"
-#define ENDCMD "--END COMMAND--"
-
 enum { SKIP_NONE, SKIP_BLOCK, SKIP_LINE };
 
 void
@@ -324,7 +322,7 @@ block_end(struct ami_parser *p, char *s, char *e)
 
 	for (; (nl = memchr(from, '\n', e - from)) != NULL; ls = from = nl + 1) {
 		le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
-		if (follows == 1 && endswith(ls, le, ENDCMD))
+		if (follows == 1 && endswith(ls, le, AMI_ENDCMD))
 			follows = 2;
 		else if (le == ls && follows != 1)
 			return nl + 1;
@@ -414,9 +412,9 @@ wire_block(struct ami_parser *p, struct ami_msg *m)
 		if (le > ls && le[-1] == '\r')
 			le--;
 		lines++;
-		if (follows == 1 && endswith(ls, le, ENDCMD)) {
-			if (le - ls > (long)strlen(ENDCMD))
-				field(m, ls, le - strlen(ENDCMD), 1);
+		if (follows == 1 && endswith(ls, le, AMI_ENDCMD)) {
+			if (le - ls > (long)strlen(AMI_ENDCMD))
+				field(m, ls, le - strlen(AMI_ENDCMD), 1);
 			follows = 2;
 		} else if (le == ls && follows != 1) {
 			break;

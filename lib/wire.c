@@ -9,8 +9,6 @@
 
 #include "ami.h"
 
-#define ENDCMD "--END COMMAND--"
-
 /* "Response: Follows" first: Asterisk 13's Command answer */
 static int
 isfollows(const struct ami_msg *m)
@@ -46,7 +44,7 @@ void
 ami_wire_put(struct ami_buf *b, const struct ami_msg *m)
 {
 	const struct ami_field *f;
-	size_t i, need = 2 + sizeof(ENDCMD) + 4;
+	size_t i, need = 2 + sizeof(AMI_ENDCMD) + 4;
 	int follows = isfollows(m);
 	char *w;
 
@@ -69,8 +67,8 @@ ami_wire_put(struct ami_buf *b, const struct ami_msg *m)
 		*w++ = '\n';
 	}
 	if (follows) {
-		memcpy(w, ENDCMD "\r\n", sizeof(ENDCMD) + 1);
-		w += sizeof(ENDCMD) + 1;
+		memcpy(w, AMI_ENDCMD "\r\n", sizeof(AMI_ENDCMD) + 1);
+		w += sizeof(AMI_ENDCMD) + 1;
 	}
 	*w++ = '\r';
 	*w++ = '\n';
@@ -156,8 +154,8 @@ ami_wire_exact(const struct ami_msg *m, char *err, size_t errlen)
 				return fail(err, errlen, i, f, "a line that changes "
 				    "place between the headers and the text of "
 				    "Response: Follows");
-			if (f->vl >= sizeof(ENDCMD) - 1 && memcmp(f->v + f->vl -
-			    (sizeof(ENDCMD) - 1), ENDCMD, sizeof(ENDCMD) - 1) == 0)
+			if (f->vl >= sizeof(AMI_ENDCMD) - 1 && memcmp(f->v + f->vl -
+			    (sizeof(AMI_ENDCMD) - 1), AMI_ENDCMD, sizeof(AMI_ENDCMD) - 1) == 0)
 				return fail(err, errlen, i, f, "--END COMMAND--");
 			if (isoutput(f) && f->tight)
 				return fail(err, errlen, i, f, "Output: without a "
