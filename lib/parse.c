@@ -376,14 +376,49 @@ cut_block(struct ami_parser *p, char *s, char *e)
 	return -1;
 }
 
+/*
+ * The fields of the block at s, up to its end (just past its empty line,
+ * returned) or up to e (NULL: the end is not there, or the input ended
+ * without it); *lines counts its lines.
+ */
+static char *
+walk(struct ami_msg *m, char *s, char *e, unsigned long *lines)
+{
+	char *ls, *le, *nl;
+	int follows = 0;
+
+	*lines = 0;
+	for (ls = s; (nl = memchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
+		le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
+		++*lines;
+		if (follows == 1 && endswith(ls, le, AMI_ENDCMD)) {
+			if (le - ls > (long)strlen(AMI_ENDCMD))
+				field(m, ls, le - strlen(AMI_ENDCMD), 1);
+			follows = 2;
+		} else if (le == ls && follows != 1)
+			return nl + 1;
+		else {
+			field(m, ls, le, follows == 1);
+			if (ls == s)
+				follows = follows_line(ls, le);
+		}
+	}
+	return NULL;
+}
+
 static int
 wire_block(struct ami_parser *p, struct ami_msg *m)
 {
-	char *s = p->b.p + p->start, *e = p->b.p + p->b.len;
-	char *end, *ls, *le, *nl;
-	unsigned long lines = 0;
-	int follows = 0;
+	char *s = p->b.p + p->start, *e = p->b.p + p->b.len, *end;
+	unsigned long lines;
 
+	/* a block that is all here at the first look (nearly every one):
+	 * found and split in one pass; else block_end, which resumes */
+	if (p->scan == 0 && (p->lscan == 0 ||
+	    (s + p->lscan < e && s[p->lscan] == '\n')) &&
+	    (end = walk(m, s, e, &lines)) != NULL && (size_t)(end - s) <= p->max)
+		goto whole;
+	ami_msg_clear(m);
 	if ((end = block_end(p, s, e)) == NULL) {
 		if (!p->eof) {
 			if ((size_t)(e - s) >= p->max) {
@@ -405,27 +440,8 @@ wire_block(struct ami_parser *p, struct ami_msg *m)
 		consume(p, end, nlines(s, end));
 		return skipped(p, m, 0);
 	}
-	for (ls = s;; ls = nl + 1) {
-		if ((nl = memchr(ls, '\n', end - ls)) == NULL)
-			nl = end;
-		le = nl;
-		if (le > ls && le[-1] == '\r')
-			le--;
-		lines++;
-		if (follows == 1 && endswith(ls, le, AMI_ENDCMD)) {
-			if (le - ls > (long)strlen(AMI_ENDCMD))
-				field(m, ls, le - strlen(AMI_ENDCMD), 1);
-			follows = 2;
-		} else if (le == ls && follows != 1) {
-			break;
-		} else {
-			field(m, ls, le, follows == 1);
-			if (ls == s)
-				follows = follows_line(ls, le);
-		}
-		if (nl == end)
-			break;
-	}
+	walk(m, s, end, &lines);
+whole:
 	m->raw = s;
 	m->rawlen = end - s;
 	p->line = p->nextline;
