@@ -350,11 +350,19 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		warnx("%s: reconnected after %s s", c->srv->name, gap);
 		return;
 	}
-	/* a message the parser skipped (conn.c puts why last): said */
+	/* a message the parser skipped (conn.c puts why last): said, and
+	 * marked in the stream for the tool reading it (ami_msg_skipped) */
 	if (m->n > 0 && ami_keyeq(m->f[m->n - 1].k, m->f[m->n - 1].kl,
 	    "AmitoolsError")) {
-		warnx("%s: %.*s", c->srv->name, (int)m->f[m->n - 1].vl,
-		    m->f[m->n - 1].v);
+		struct ami_field *why = &m->f[m->n - 1];
+		warnx("%s: %.*s", c->srv->name, (int)why->vl, why->v);
+		ami_msg_adds(&marker, "Event", "AmitoolsSkipped");
+		if (!tagged)
+			ami_msg_adds(&marker, "Server", c->srv->name);
+		ami_msg_add(&marker, "Reason", 6, why->v, why->vl);
+		if (wanted(&marker))
+			output(&marker, c->srv->name);
+		ami_msg_free(&marker);
 		return;
 	}
 	if (filterlist.len > 0 && ami_msg_is(m, "ActionID", FILTER_ID))

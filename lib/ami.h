@@ -66,6 +66,12 @@ int	ami_msg_find(const struct ami_msg *, const char *key, size_t from);
 void	ami_msg_set(struct ami_msg *, size_t i, const char *, size_t);
 void	ami_msg_del(struct ami_msg *, size_t i);
 int	ami_keyeq(const char *, size_t, const char *);  /* case-insensitive */
+/*
+ * The marker amicat writes in its stream for a message it had to skip
+ * (Event AmitoolsSkipped, Server, Reason "line N (byte B): ... skipped"):
+ * said on stderr as "SERVER: REASON", 1.  Any other message: 0, silent.
+ */
+int	ami_msg_skipped(const struct ami_msg *);
 
 /* ---- parse.c: incremental reader for sockets and text input ---- */
 /* the end of an Asterisk 13 "Response: Follows" text (read and written) */

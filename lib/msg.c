@@ -170,6 +170,22 @@ ami_msg_is(const struct ami_msg *m, const char *key, const char *val)
 	return v != NULL && ami_keyeq(v, n, val);
 }
 
+int
+ami_msg_skipped(const struct ami_msg *m)
+{
+	const char *srv, *why;
+	size_t sl, wl;
+
+	if (!ami_msg_is(m, "Event", "AmitoolsSkipped"))
+		return 0;
+	if ((srv = ami_msg_get(m, "Server", &sl)) == NULL)
+		srv = "-", sl = 1;
+	if ((why = ami_msg_get(m, "Reason", &wl)) == NULL)
+		why = "a message was skipped", wl = strlen(why);
+	warnx("%.*s: %.*s", (int)sl, srv, (int)wl, why);
+	return 1;
+}
+
 void
 ami_msg_set(struct ami_msg *m, size_t i, const char *v, size_t vl)
 {

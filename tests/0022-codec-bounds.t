@@ -128,4 +128,18 @@ amisim_start b -R "$tmp/replay" -N 2
 timeout 30 amicat -c "$tmp/b.conf" -e After -n 1 >"$tmp/out" 2>"$tmp/err"
 check "live amicat: the event after an oversized one is printed" grep -qx 'Event=After' "$tmp/out"
 check "the oversized one is said with its size" grep -q "amicat: default: line [0-9]* (byte [0-9]*): message of $((cap + 32)) bytes, over the $cap-byte cap, skipped" "$tmp/err"
+
+# -- the tools reading amicat's stream are told too (AmitoolsSkipped) --
+timeout 30 amicat -c "$tmp/b.conf" -e After,AmitoolsSkipped -n 2 >"$tmp/stream" 2>/dev/null
+check "amicat marks the skipped message in its stream, with server and reason" grep -q \
+    "^Event=AmitoolsSkipped Server=default Reason=\"line [0-9]* (byte [0-9]*): message of $((cap + 32)) bytes, over the $cap-byte cap, skipped\"\$" "$tmp/stream"
+said="default: line [0-9]* (byte [0-9]*): message of $((cap + 32)) bytes, over the $cap-byte cap, skipped"
+printf '[mwinotify]\nproxy = 127.0.0.1:9\nvmexten = *97\n' >"$tmp/mwi.conf"
+for t in "dndctl -l $tmp/L3 -M none apply" "peerlist -m $tmp/map3" \
+    "mwinotify -c $tmp/mwi.conf -F $tmp/none.cnf -P 127.0.0.1:9"; do
+	timeout 30 $t <"$tmp/stream" >/dev/null 2>"$tmp/err"
+	st=$?
+	check "${t%% *}: says amicat's skipped message on stderr, exit 2" sh -c \
+	    "[ $st -eq 2 ] && grep -q '^${t%% *}: $said\$' '$tmp/err'"
+done
 done_testing
