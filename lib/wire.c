@@ -92,8 +92,9 @@ firstline(const struct ami_field *f)
 	if (n >= 22 && memcmp(s, "Asterisk Call Manager/", 22) == 0)
 		return "a first line that reads as the greeting";
 	if (eq != NULL && (f->kl > 0 || memchr(s, ':', n) == NULL ||
-	    eq < (const char *)memchr(s, ':', n)))
-		return "a first line with '=' before its colon (read as one-line)";
+	    eq <= (const char *)memchr(s, ':', n) + 1))
+		return "a first line with '=' before or right after its colon "
+		    "(read as one-line)";
 	return NULL;
 }
 

@@ -855,12 +855,43 @@ test_every_byte(void)
 	ami_buf_free(&v);
 }
 
+/* a nameless first line (a socket's block "No queues.") is written as it
+ * is: -r passes it exactly when it reads back as itself (found by the
+ * parse fuzzer: ":=" passed and read back as one-line) */
+static void
+test_nameless_first(void)
+{
+	static const char *vs[] = { ":=", ":=x", "::=", ":x=", "=:", "a=:",
+	    "No queues.", "a:", ":", "x=" };
+	struct ami_msg m = { 0 };
+	struct ami_buf w = { 0 };
+	char err[200];
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+		ami_msg_clear(&m);
+		ami_msg_ref(&m, "", 0, vs[i], strlen(vs[i]));
+		ami_msg_ref(&m, "Then", 4, "x", 1);
+		w.len = 0;
+		ami_wire_put(&w, &m);
+		if ((ami_wire_exact(&m, err, sizeof(err)) == 0) != readback(&w, &m))
+			bad++, printf("# nameless first line %s: %s\n", vs[i],
+			    readback(&w, &m) ? "reads back, refused" :
+			    "passed, does not read back");
+	}
+	ok(bad == 0, "-r passes a nameless first line exactly when it reads back");
+	ami_msg_free(&m);
+	ami_buf_free(&w);
+}
+
 int
 main(void)
 {
 	test_chunking();
 	test_huge();
 	test_every_byte();
+	test_nameless_first();
 	test_cap();
 	test_bytes();
 	test_quoting_offsets();
