@@ -137,6 +137,13 @@ wanted(const struct ami_msg *m)
 	return 1;
 }
 
+/* -r alone copies an event's raw bytes: the parser need not split it */
+static int
+brief(void)
+{
+	return rflag && eflag == NULL && nfilters == 0 && sflag == NULL;
+}
+
 /*
  * -r of a block as it came: byte for byte, the tag before its end, and
  * ended by an empty line even when the input ended without one, so that
@@ -391,6 +398,7 @@ readfile(const char *path)
 	if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY)) == -1)
 		err(2, "%s", path);
 	ami_parser_init(&p, AMI_AUTO, 0);
+	p.brief = brief();
 	do {
 		/* a pipe may pause: what was read so far goes out first */
 		ami_outq_flush(outq);
@@ -435,8 +443,10 @@ run(void)
 	int i, timeout, e;
 	int64_t now;
 
-	for (i = 0; i < nservers; i++)
+	for (i = 0; i < nservers; i++) {
 		ami_conn_init(&conns[i], &servers[i]);
+		conns[i].brief = brief();
+	}
 	while (!stop && !(nflag && printed >= nflag)) {
 		now = ami_now_ms();
 		timeout = -1;

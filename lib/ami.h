@@ -90,6 +90,8 @@ struct ami_parser {
 	int      eof;
 	int      skipping;  /* discarding an oversized message */
 	int      skipbol;   /* skipping, just after LF (1) or LF CR (2) */
+	int      brief;     /* an Event: block gives only that first field (for a
+	                     * reader that copies m->raw); others all theirs */
 	unsigned long line;     /* input line where the current message starts */
 	unsigned long nextline; /* line number at b.p[start] */
 	unsigned long long off; /* input byte offset of b.p[start] */
@@ -261,6 +263,8 @@ struct ami_conn {
 	unsigned long seq;         /* ActionID counter */
 	char     banner[64];
 	char     err[256];         /* why the last attempt failed */
+	int      brief;            /* once up: the parser's brief (set by the
+	                            * tool; login and responses split in full) */
 };
 int64_t	ami_now_ms(void);
 void	ami_conn_init(struct ami_conn *, const struct ami_server *);

@@ -415,6 +415,7 @@ login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
 	}
 	if (ami_msg_is(m, "Response", "Success")) {
 		c->state = AMI_UP;
+		c->in.brief = c->brief;
 		c->tries = 0;
 		c->ping_sent = 0;
 		return 1;

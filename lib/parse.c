@@ -201,7 +201,8 @@ skipped(struct ami_parser *p, struct ami_msg *m, int cut)
 	    "%llu bytes, over the %zu-byte cap, skipped", p->line, p->skipoff,
 	    cut ? "cut by the end of input after" : "of", p->skipsize, p->max);
 	ami_msg_clear(m);
-	head(m, p->head.p, p->head.p + p->head.len);
+	if (p->head.len > 0)
+		head(m, p->head.p, p->head.p + p->head.len);
 	return -1;
 }
 
@@ -382,10 +383,10 @@ cut_block(struct ami_parser *p, char *s, char *e)
  * without it); *lines counts its lines.
  */
 static char *
-walk(struct ami_msg *m, char *s, char *e, unsigned long *lines)
+walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 {
 	char *ls, *le, *nl;
-	int follows = 0;
+	int follows = 0, split = 1;
 
 	*lines = 0;
 	for (ls = s; (nl = memchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
@@ -397,10 +398,14 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines)
 			follows = 2;
 		} else if (le == ls && follows != 1)
 			return nl + 1;
-		else {
+		else if (split) {
 			field(m, ls, le, follows == 1);
-			if (ls == s)
+			if (ls == s) {
 				follows = follows_line(ls, le);
+				/* an event for a reader of m->raw: its name is enough */
+				split = !brief || m->f[0].kl != 5 ||
+				    !ami_keyeq(m->f[0].k, 5, "Event");
+			}
 		}
 	}
 	return NULL;
@@ -416,7 +421,7 @@ wire_block(struct ami_parser *p, struct ami_msg *m)
 	 * found and split in one pass; else block_end, which resumes */
 	if (p->scan == 0 && (p->lscan == 0 ||
 	    (s + p->lscan < e && s[p->lscan] == '\n')) &&
-	    (end = walk(m, s, e, &lines)) != NULL && (size_t)(end - s) <= p->max)
+	    (end = walk(m, s, e, &lines, p->brief)) != NULL && (size_t)(end - s) <= p->max)
 		goto whole;
 	ami_msg_clear(m);
 	if ((end = block_end(p, s, e)) == NULL) {
@@ -440,7 +445,7 @@ wire_block(struct ami_parser *p, struct ami_msg *m)
 		consume(p, end, nlines(s, end));
 		return skipped(p, m, 0);
 	}
-	walk(m, s, end, &lines);
+	walk(m, s, end, &lines, p->brief);
 whole:
 	m->raw = s;
 	m->rawlen = end - s;
@@ -496,10 +501,10 @@ ami_parser_next(struct ami_parser *p, struct ami_msg *m)
 			p->skipping = SKIP_NONE;
 			return skipped(p, m, 1);
 		}
+		if (p->start == p->b.len)       /* b.p may be NULL */
+			return 0;
 		s = p->b.p + p->start;
 		e = p->b.p + p->b.len;
-		if (s == e)
-			return 0;
 		/* empty lines between messages */
 		if (*s == '\n') {
 			consume(p, s + 1, 1);
