@@ -158,6 +158,7 @@ static void
 field(struct ami_msg *m, const char *s, const char *e, int follows)
 {
 	const char *c = memchr(s, ':', e - s), *v;
+	struct ami_field *f;
 
 	if (follows && (c == NULL || m->n >= 3 ||
 	    !(ami_keyeq(s, c - s, "Privilege") || ami_keyeq(s, c - s, "ActionID")))) {
@@ -173,8 +174,17 @@ field(struct ami_msg *m, const char *s, const char *e, int follows)
 	v = c + 1;
 	if (v < e && *v == ' ')
 		v++;
-	ami_msg_ref(m, s, c - s, v, e - v);
-	m->f[m->n - 1].tight = v == c + 1;
+	if (m->n == m->cap) {           /* the rare path grows the array */
+		ami_msg_ref(m, s, c - s, v, e - v);
+		m->n--;
+	}
+	/* ami_msg_ref inline: every header of every message comes here */
+	f = &m->f[m->n++];
+	f->k = s;
+	f->kl = c - s;
+	f->v = v;
+	f->vl = e - v;
+	f->tight = v == c + 1;
 }
 
 /* the complete, non-empty lines of the first HEAD_MAX bytes of [s, e) */
