@@ -392,11 +392,29 @@ cut_block(struct ami_parser *p, char *s, char *e)
  * returned) or up to e (NULL: the end is not there, or the input ended
  * without it); *lines counts its lines.
  */
+/* the rest of an event read brief, from the line start q: just past its
+ * empty line (lines counted), or NULL when it is not all here */
+static char *
+skim(char *q, char *e, unsigned long *lines)
+{
+	unsigned long n = *lines;
+	char *nl;
+
+	for (; (nl = memchr(q, '\n', e - q)) != NULL; q = nl + 1) {
+		n++;
+		if (nl == q || (nl == q + 1 && *q == '\r')) {
+			*lines = n;
+			return nl + 1;
+		}
+	}
+	return NULL;
+}
+
 static char *
 walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 {
 	char *ls, *le, *nl;
-	int follows = 0, split = 1;
+	int follows = 0;
 
 	*lines = 0;
 	for (ls = s; (nl = memchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
@@ -408,13 +426,14 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 			follows = 2;
 		} else if (le == ls && follows != 1)
 			return nl + 1;
-		else if (split) {
+		else {
 			field(m, ls, le, follows == 1);
 			if (ls == s) {
 				follows = follows_line(ls, le);
 				/* an event for a reader of m->raw: its name is enough */
-				split = !brief || m->f[0].kl != 5 ||
-				    !ami_keyeq(m->f[0].k, 5, "Event");
+				if (brief && m->f[0].kl == 5 &&
+				    ami_keyeq(m->f[0].k, 5, "Event"))
+					return skim(nl + 1, e, lines);
 			}
 		}
 	}
