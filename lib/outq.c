@@ -6,8 +6,9 @@
  * the reader never sees half of one.  The producer hands over a batch
  * when it reaches 64 KiB or before it waits for input (ami_outq_flush), so
  * output is prompt and a busy stream costs one wake-up per batch, not per
- * message (256 KiB cost 1.2 MiB more peak RSS at the same speed).  A writer that is merely late (not scheduled yet) is waited for
- * briefly, the kernel's socket buffer holding the stream meanwhile, so
+ * message (256 KiB cost 1.2 MiB more peak RSS at the same speed).  A
+ * writer that is merely late (not scheduled yet) is waited for briefly,
+ * the kernel's socket buffer holding the stream meanwhile, so
  * memory stays flat however long the run; only a writer that stays stuck
  * makes the queue grow towards its bound.
  */

@@ -387,11 +387,6 @@ cut_block(struct ami_parser *p, char *s, char *e)
 	return -1;
 }
 
-/*
- * The fields of the block at s, up to its end (just past its empty line,
- * returned) or up to e (NULL: the end is not there, or the input ended
- * without it); *lines counts its lines.
- */
 /* the rest of an event read brief, from the line start q: just past its
  * empty line (lines counted), or NULL when it is not all here */
 static char *
@@ -410,6 +405,12 @@ skim(char *q, char *e, unsigned long *lines)
 	return NULL;
 }
 
+/*
+ * The fields of the block at s, up to its end (just past its empty line,
+ * returned) or up to e (NULL: the end is not there, or the input ended
+ * without it); *lines counts its lines.  With brief, an Event block
+ * gets its first field only and the rest is skimmed.
+ */
 static char *
 walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 {
@@ -450,7 +451,8 @@ wire_block(struct ami_parser *p, struct ami_msg *m)
 	 * found and split in one pass; else block_end, which resumes */
 	if (p->scan == 0 && (p->lscan == 0 ||
 	    (s + p->lscan < e && s[p->lscan] == '\n')) &&
-	    (end = walk(m, s, e, &lines, p->brief)) != NULL && (size_t)(end - s) <= p->max)
+	    (end = walk(m, s, e, &lines, p->brief)) != NULL &&
+	    (size_t)(end - s) <= p->max)
 		goto whole;
 	ami_msg_clear(m);
 	if ((end = block_end(p, s, e)) == NULL) {
