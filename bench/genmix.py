@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Build the benchmark event mix from real Asterisk 20 transcripts.
 
-usage: genmix.py OUTFILE FIXTURE.txt...
+usage: genmix.py [-b] OUTFILE FIXTURE.txt...
 
 Takes the server->client transcripts (NAME.txt; NAME.sent.txt and
 NAME.both.txt are skipped), splits them into wire blocks on blank lines,
 drops the banner, responses and anything carrying an ActionID (event-list
 items), and writes the remaining Event: blocks, CRLF-terminated, to OUTFILE.
+With -b only the busiest real shape: the events of at least half the
+largest one's size (many headers, long values), each kind once.
 Prints "events bytes mean" on stdout.
 """
 import sys
@@ -30,8 +32,11 @@ def blocks(data):
 
 
 def main():
+    busiest = len(sys.argv) > 1 and sys.argv[1] == "-b"
+    if busiest:
+        del sys.argv[1]
     if len(sys.argv) < 3:
-        sys.exit("usage: genmix.py OUTFILE FIXTURE.txt...")
+        sys.exit("usage: genmix.py [-b] OUTFILE FIXTURE.txt...")
     out = []
     for path in sorted(sys.argv[2:]):
         if path.endswith((".sent.txt", ".both.txt")) or "README" in path:
@@ -46,6 +51,10 @@ def main():
             out.append(b"".join(l + b"\r\n" for l in b) + b"\r\n")
     if not out:
         sys.exit("genmix.py: no events found")
+    if busiest:
+        big = max(len(b) for b in out)
+        out = [b for i, b in enumerate(out)
+               if len(b) * 2 >= big and b not in out[:i]]
     total = sum(len(b) for b in out)
     with open(sys.argv[1], "wb") as f:
         f.write(b"".join(out))

@@ -3,7 +3,9 @@
  * sends a plain Login, then only counts bytes (read(2) into a 1 MiB
  * buffer) until EOF.  No parsing at all: the best any client could do.
  *
- * usage: rawread host port username secret
+ * usage: rawread host port username secret [filter ...]
+ * Each filter is sent as an AMI Filter action after the Login (what
+ * amicat -e pushes), so the count is the bytes a filtered client gets.
  * prints: "bytes seconds" (seconds from connect to EOF, monotonic clock)
  */
 #include <arpa/inet.h>
@@ -31,14 +33,14 @@ int
 main(int argc, char **argv)
 {
 	struct sockaddr_in sin;
-	char login[512], *buf;
+	char login[4096], *buf;
 	unsigned long long total = 0;
 	double t0, t1;
 	ssize_t n;
-	int fd, len;
+	int fd, len, i;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: rawread host port username secret\n");
+	if (argc < 5) {
+		fprintf(stderr, "usage: rawread host port username secret [filter ...]\n");
 		return 2;
 	}
 	if ((buf = malloc(BUFSZ)) == NULL) {
@@ -63,6 +65,10 @@ main(int argc, char **argv)
 	}
 	len = snprintf(login, sizeof(login), "Action: Login\r\nUsername: %s\r\n"
 	    "Secret: %s\r\nEvents: on\r\n\r\n", argv[3], argv[4]);
+	for (i = 5; i < argc && len > 0 && len < (int)sizeof(login); i++)
+		len += snprintf(login + len, sizeof(login) - len,
+		    "Action: Filter\r\nOperation: Add\r\nFilter: %s\r\n\r\n",
+		    argv[i]);
 	if (len < 0 || len >= (int)sizeof(login) || write(fd, login, len) != len) {
 		perror("rawread: write");
 		return 2;

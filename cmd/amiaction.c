@@ -336,7 +336,7 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 {
 	struct server *s = arg;
 	struct slot *sl;
-	const char *id;
+	const char *id, *lost;
 	size_t idl, i;
 	int isevent;
 
@@ -345,9 +345,13 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 			retry_bounced(s);
 		return;
 	}
+	lost = ami_msg_get(m, "AmitoolsError", NULL);
 	if ((id = ami_msg_get(m, "ActionID", &idl)) == NULL ||
-	    idl <= strlen(ID_PREFIX) || memcmp(id, ID_PREFIX, strlen(ID_PREFIX)) != 0)
+	    idl <= strlen(ID_PREFIX) || memcmp(id, ID_PREFIX, strlen(ID_PREFIX)) != 0) {
+		if (lost != NULL)
+			warnx("%s: %s", s->srv.name, lost);
 		return;     /* not ours: Events are off, so a stray */
+	}
 	for (i = 0; i < s->inflight.len; i++)
 		if (at(&s->inflight, i)->j->idlen == idl &&
 		    memcmp(at(&s->inflight, i)->j->id, id, idl) == 0)
@@ -355,6 +359,20 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	if (i == s->inflight.len)
 		return;
 	sl = at(&s->inflight, i);
+	if (lost != NULL) {
+		/* delivered and answered: sending it again would act twice */
+		if (sl->j->line > 0)
+			warnx("%s: line %lu: Action %s answered, but the answer "
+			    "was lost: %s", s->srv.name, sl->j->line,
+			    sl->j->action, lost);
+		else
+			warnx("%s: Action %s answered, but the answer was lost: "
+			    "%s", s->srv.name, sl->j->action, lost);
+		status = 2;
+		ami_buf_free(&sl->list);
+		release(take(&s->inflight, i).j);
+		return;
+	}
 	isevent = ami_msg_get(m, "Event", NULL) != NULL;
 	if (!isevent && ami_msg_is(m, "Response", "Error")) {
 		if (not_ready(c, m)) {

@@ -16,6 +16,7 @@
  * lists asked then fail), and a list it refuses is asked again, SYNC_RETRY_MS
  * later, SYNC_TRIES times at most.
  */
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@
 #define MAXSYNC    32
 #define SYNC_RETRY_MS 500
 #define SYNC_TRIES 10
+#define FILTER_ID  "amicat-filter"
 
 static int jflag, rflag;
 static long long nflag;
@@ -56,6 +58,7 @@ static int nsync;
 static unsigned syncdue[MAXSERVERS];    /* per server: actions to ask again */
 static int64_t syncat[MAXSERVERS];      /* ... at this time */
 static int synctries[MAXSERVERS];
+static struct ami_buf filterlist;       /* -e as server Filter actions */
 static long long printed;
 static unsigned long long dropped;
 static volatile sig_atomic_t stop;
@@ -144,6 +147,43 @@ wanted(const struct ami_msg *m)
 	return 1;
 }
 
+/* -r alone copies an event's raw bytes: the parser need not split it */
+static int
+brief(void)
+{
+	return rflag && eflag == NULL && nfilters == 0 && sflag == NULL;
+}
+
+/*
+ * -r of a block as it came: byte for byte, the tag before its end, and
+ * ended by an empty line even when the input ended without one, so that
+ * outputs put one after another never merge two messages.  The parser
+ * passes no half line: raw ends with a line feed.
+ */
+static void
+putraw(struct ami_buf *b, const struct ami_msg *m)
+{
+	const char *r = m->raw;
+	size_t n = m->rawlen, body = n;
+	const char *eol;
+
+	if (n >= 2 && r[n - 2] == '\n')
+		body = n - 1;
+	else if (n >= 3 && r[n - 3] == '\n' && r[n - 2] == '\r')
+		body = n - 2;
+	eol = body >= 2 && r[body - 2] == '\r' ? "\r\n" : "\n";
+	ami_buf_add(b, r, body);
+	if (tagged) {
+		ami_buf_add(b, "Server: ", 8);
+		ami_buf_add(b, m->f[m->n - 1].v, m->f[m->n - 1].vl);
+		ami_buf_adds(b, eol);
+	}
+	if (body < n)
+		ami_buf_add(b, r + body, n - body);
+	else
+		ami_buf_adds(b, eol);
+}
+
 static void
 encode(struct ami_buf *b, const struct ami_msg *m)
 {
@@ -152,15 +192,9 @@ encode(struct ami_buf *b, const struct ami_msg *m)
 		ami_buf_addc(b, '\n');
 	} else if (jflag)
 		ami_json_put(b, m);
-	else if (rflag && m->raw != NULL && !tagged)
-		ami_buf_add(b, m->raw, m->rawlen);
-	else if (rflag && m->raw != NULL) {
-		/* keep the bytes as received; the tag goes before the end */
-		ami_buf_add(b, m->raw, m->rawlen - (m->raw[m->rawlen - 2] == '\r' ? 2 : 1));
-		ami_buf_add(b, "Server: ", 8);
-		ami_buf_add(b, m->f[m->n - 1].v, m->f[m->n - 1].vl);
-		ami_buf_add(b, "\r\n\r\n", 4);
-	} else if (rflag)
+	else if (rflag && m->raw != NULL)
+		putraw(b, m);
+	else if (rflag)
 		ami_wire_put(b, m);
 	else
 		ami_text_put(b, m);
@@ -252,6 +286,63 @@ asksync(int i, unsigned mask)
 			ami_conn_send(&conns[i], syncact[k].p, syncact[k].len);
 }
 
+/*
+ * The cheapest event is the one never sent: -e also becomes one AMI Filter
+ * a name, sent at each login (filters last a session).  The client-side
+ * test stays the authority: the regex (case folded by hand, POSIX ERE has
+ * no flag for it in a Filter) may pass more, never less, than -e; a server
+ * that refuses Filter (no "system" write permission, too old) answers with
+ * an error nobody prints, and every event comes as before.  A name with a
+ * byte other than A-Z a-z 0-9 _ - is not pushed, nor is the list.
+ */
+static void
+buildfilter(const char *names)
+{
+	struct ami_msg a = { 0 };
+	struct ami_buf re = { 0 };
+	const char *p, *comma, *q;
+	char why[200];
+
+	for (p = names; ; p = comma + 1) {
+		comma = strchrnul(p, ',');
+		for (q = p; q < comma; q++)
+			if (!isalnum((unsigned char)*q) && *q != '_' && *q != '-')
+				goto none;
+		if (comma == p)
+			goto none;
+		re.len = 0;
+		ami_buf_adds(&re, "Event: ");
+		for (q = p; q < comma; q++) {
+			if (!isalpha((unsigned char)*q)) {
+				ami_buf_addc(&re, *q);
+				continue;
+			}
+			ami_buf_addc(&re, '[');
+			ami_buf_addc(&re, toupper((unsigned char)*q));
+			ami_buf_addc(&re, tolower((unsigned char)*q));
+			ami_buf_addc(&re, ']');
+		}
+		/* not a longer name: the line end, or the end of the text */
+		ami_buf_adds(&re, "([^A-Za-z0-9_-]|$)");
+		ami_msg_clear(&a);
+		ami_msg_adds(&a, "Action", "Filter");
+		ami_msg_adds(&a, "ActionID", FILTER_ID);
+		ami_msg_adds(&a, "Operation", "Add");
+		ami_msg_add(&a, "Filter", 6, re.p, re.len);
+		if (ami_wire_check(&a, why, sizeof(why)) < 0)
+			goto none;
+		ami_wire_put(&filterlist, &a);
+		if (*comma == '\0')
+			break;
+	}
+	goto done;
+none:
+	filterlist.len = 0;
+done:
+	ami_msg_free(&a);
+	ami_buf_free(&re);
+}
+
 /* a server that was away missed changes, and the others missed its own */
 static void
 resync(void)
@@ -311,6 +402,8 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 				resync();
 			return;
 		}
+		if (filterlist.len > 0)
+			ami_conn_send(c, filterlist.p, filterlist.len);
 		if (!c->ever_up)
 			return;
 		snprintf(gap, sizeof(gap), "%.3f",
@@ -325,6 +418,23 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		warnx("%s: reconnected after %s s", c->srv->name, gap);
 		return;
 	}
+	/* a message the parser skipped (conn.c puts why last): said, and
+	 * marked in the stream for the tool reading it (ami_msg_skipped) */
+	if (m->n > 0 && ami_keyeq(m->f[m->n - 1].k, m->f[m->n - 1].kl,
+	    "AmitoolsError")) {
+		struct ami_field *why = &m->f[m->n - 1];
+		warnx("%s: %.*s", c->srv->name, (int)why->vl, why->v);
+		ami_msg_adds(&marker, "Event", "AmitoolsSkipped");
+		if (!tagged)
+			ami_msg_adds(&marker, "Server", c->srv->name);
+		ami_msg_add(&marker, "Reason", 6, why->v, why->vl);
+		if (wanted(&marker))
+			output(&marker, c->srv->name);
+		ami_msg_free(&marker);
+		return;
+	}
+	if (filterlist.len > 0 && ami_msg_is(m, "ActionID", FILTER_ID))
+		return;         /* a refusal is the quiet fallback */
 	if (nsync > 0 && (i = ami_msg_find(m, "ActionID", 0)) >= 0 &&
 	    (k = syncindex(m->f[i].v, m->f[i].vl)) >= 0) {
 		if (ami_msg_get(m, "Event", NULL) == NULL) {
@@ -350,12 +460,14 @@ readfile(const char *path)
 {
 	struct ami_parser p;
 	struct ami_msg m = { 0 };
+	char why[200];
 	int fd = 0, rc, bad = 0;
 	ssize_t n;
 
 	if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY)) == -1)
 		err(2, "%s", path);
 	ami_parser_init(&p, AMI_AUTO, 0);
+	p.brief = brief();
 	do {
 		/* a pipe may pause: what was read so far goes out first */
 		ami_outq_flush(outq);
@@ -371,10 +483,19 @@ readfile(const char *path)
 				bad = 1;
 				continue;
 			}
-			if (wanted(&m)) {
-				output(&m, NULL);
-				printed++;
+			if (!wanted(&m))
+				continue;
+			/* a message -r can't write so that it reads back as
+			 * itself is said, not changed */
+			if (rflag && m.raw == NULL &&
+			    ami_wire_exact(&m, why, sizeof(why)) < 0) {
+				warnx("%s: line %lu: not written: %s", path,
+				    p.line, why);
+				bad = 1;
+				continue;
 			}
+			output(&m, NULL);
+			printed++;
 		}
 	} while (n > 0 && !(nflag && printed >= nflag) && !stop);
 	ami_msg_free(&m);
@@ -391,8 +512,10 @@ run(void)
 	int i, timeout, e;
 	int64_t now;
 
-	for (i = 0; i < nservers; i++)
+	for (i = 0; i < nservers; i++) {
 		ami_conn_init(&conns[i], &servers[i]);
+		conns[i].brief = brief();
+	}
 	while (!stop && !(nflag && printed >= nflag)) {
 		now = ami_now_ms();
 		timeout = -1;
@@ -498,6 +621,12 @@ main(int argc, char *argv[])
 		usage();
 	if (sflag != NULL)
 		buildsync(sflag);
+	if (eflag != NULL && iflag == NULL) {
+		buildfilter(eflag);
+		/* what tells conn.c the server's boot state passes too */
+		if (filterlist.len > 0)
+			buildfilter("FullyBooted,Shutdown");
+	}
 	if (fflag != NULL && (tmpl = ami_tmpl_new(fflag, errbuf,
 	    sizeof(errbuf))) == NULL)
 		errx(2, "%s", errbuf);
@@ -523,6 +652,7 @@ main(int argc, char *argv[])
 		run();
 	for (i = 0; i < nsync; i++)
 		ami_buf_free(&syncact[i]);
+	ami_buf_free(&filterlist);
 	ami_outq_block(outq);
 	if (dropped > 0)
 		putdropped(nservers == 1 ? servers[0].name : NULL);

@@ -347,6 +347,8 @@ interpret(const struct ami_msg *m, unsigned long line, struct change *c,
 		*sync = 1;
 		return 0;
 	}
+	if (ami_msg_skipped(m))
+		return -1;      /* amicat lost one: said, exit 2 */
 	if (ami_msg_is(m, "Event", "UserEvent") &&
 	    ami_msg_is(m, "UserEvent", "DND")) {
 		peer = ami_msg_get(m, "Peername", &pl);

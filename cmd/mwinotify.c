@@ -891,7 +891,9 @@ run(int readstdin)
 				if (rc < 0) {
 					warnx("%s", in.err);
 					status = 2;
-				} else
+				} else if (ami_msg_skipped(&m))
+					status = 2;
+				else
 					onmessage(&m, in.line);
 			}
 			if (n == 0) {

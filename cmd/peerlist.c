@@ -1324,7 +1324,10 @@ run(void)
 				bad = 1;
 				continue;
 			}
-			take(&m, in.line);
+			if (ami_msg_skipped(&m))
+				bad = 1;
+			else
+				take(&m, in.line);
 		}
 		if (n == 0)
 			break;

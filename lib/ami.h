@@ -40,6 +40,7 @@ int	ami_buf_flush(struct ami_buf *, int fd);
 struct ami_field {
 	const char *k, *v;
 	uint32_t    kl, vl;
+	int         tight;  /* wire line "Key:value", no space after the colon */
 };
 struct ami_arena;
 struct ami_msg {
@@ -66,8 +67,16 @@ int	ami_msg_find(const struct ami_msg *, const char *key, size_t from);
 void	ami_msg_set(struct ami_msg *, size_t i, const char *, size_t);
 void	ami_msg_del(struct ami_msg *, size_t i);
 int	ami_keyeq(const char *, size_t, const char *);  /* case-insensitive */
+/*
+ * The marker amicat writes in its stream for a message it had to skip
+ * (Event AmitoolsSkipped, Server, Reason "line N (byte B): ... skipped"):
+ * said on stderr as "SERVER: REASON", 1.  Any other message: 0, silent.
+ */
+int	ami_msg_skipped(const struct ami_msg *);
 
 /* ---- parse.c: incremental reader for sockets and text input ---- */
+/* the end of an Asterisk 13 "Response: Follows" text (read and written) */
+#define AMI_ENDCMD "--END COMMAND--"
 enum ami_mode {
 	AMI_WIRE,       /* AMI wire blocks only (a socket) */
 	AMI_AUTO        /* per message: wire block, one-line or JSON */
@@ -75,14 +84,21 @@ enum ami_mode {
 struct ami_parser {
 	struct ami_buf b;
 	size_t   start;     /* first unconsumed byte in b */
-	size_t   scan;      /* where the search for the message end resumes */
+	size_t   scan;      /* line (from start) the search for the end resumes at */
+	size_t   lscan;     /* no LF in [scan, lscan): the LF search resumes here */
 	size_t   max;       /* cap for one message */
 	enum ami_mode mode;
 	int      eof;
 	int      skipping;  /* discarding an oversized message */
+	int      skipbol;   /* skipping, just after LF (1) or LF CR (2) */
+	int      brief;     /* an Event: block gives only that first field (for a
+	                     * reader that copies m->raw); others all theirs */
 	unsigned long line;     /* input line where the current message starts */
 	unsigned long nextline; /* line number at b.p[start] */
-	char     err[160];
+	unsigned long long off; /* input byte offset of b.p[start] */
+	unsigned long long skipoff, skipsize;   /* the message being skipped */
+	struct ami_buf head;    /* its first lines, to say whose answer it was */
+	char     err[200];
 };
 void	ami_parser_init(struct ami_parser *, enum ami_mode, size_t max);
 void	ami_parser_free(struct ami_parser *);
@@ -92,19 +108,33 @@ void	ami_parser_commit(struct ami_parser *, size_t);
 void	ami_parser_feed(struct ami_parser *, const void *, size_t);
 /*
  * Next message: 1 got one (fields point into the parser), 0 need more input,
- * -1 a bad or oversized message was skipped (p->err says why and where;
- * call again to go on).  At EOF (p->eof set) a final message without its
- * blank line is returned too.
+ * -1 a bad or oversized message was skipped (p->err says why and where:
+ * input line, byte offset, and the size of a message over the cap; call
+ * again to go on).  A message over max bytes is skipped in constant memory
+ * as it streams by, and reported once its end is seen; m then holds the
+ * complete header lines of its first 4 KiB (an ActionID says whose answer
+ * was lost), else m is empty.  At EOF (p->eof set) a final wire block
+ * without its blank line is returned in AMI_AUTO; a last line without its
+ * newline is never returned: it is reported and dropped, with its message.
  */
 int	ami_parser_next(struct ami_parser *, struct ami_msg *);
-/* the banner "Asterisk Call Manager/x.y.z": 1 and copies it, 0 need more */
+/* the banner "Asterisk Call Manager/x.y.z": 1 and copies it, 0 need more;
+ * a first line over AMI_LINE_MAX bytes is dropped and out describes it
+ * (so it is never taken for a banner) */
 int	ami_parser_banner(struct ami_parser *, char *, size_t);
 /* read(2) once into the parser: bytes read, 0 at EOF, -1 error */
 ssize_t	ami_parser_read(struct ami_parser *, int fd);
 
 /* ---- wire.c: AMI wire writer and action checks ---- */
-/* append m as "Key: Value\r\n"... "\r\n" */
+/* append m as "Key: Value\r\n"... "\r\n" ("Key:Value" when tight; a
+ * nameless field as its value alone).  A message that starts with
+ * "Response: Follows" is written as Asterisk 13 did: its Output values as
+ * text lines ended by LF, then "--END COMMAND--\r\n\r\n" */
 void	ami_wire_put(struct ami_buf *, const struct ami_msg *);
+/* whether ami_wire_put's bytes read back (AMI_AUTO) as this very message:
+ * 0 yes, -1 no, the field and reason in err (a line feed in a value, a
+ * colon in a name, a first line read as one-line or JSON...) */
+int	ami_wire_exact(const struct ami_msg *, char *err, size_t errlen);
 /* refuse what Asterisk would mangle or what would inject headers: 0 ok,
  * -1 with a reason in err */
 int	ami_wire_check(const struct ami_msg *, char *err, size_t errlen);
@@ -245,6 +275,8 @@ struct ami_conn {
 	unsigned long seq;         /* ActionID counter */
 	char     banner[64];
 	char     err[256];         /* why the last attempt failed */
+	int      brief;            /* once up: the parser's brief (set by the
+	                            * tool; login and responses split in full) */
 };
 int64_t	ami_now_ms(void);
 void	ami_conn_init(struct ami_conn *, const struct ami_server *);
@@ -261,8 +293,10 @@ int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now,
  * came (the login asks for the system class for it, and what the caller's
  * events setting did not ask for is not passed on), or, for a user who may
  * not read system events, 3 s passed.  Event: Shutdown makes booted 0
- * again.  Returns -1 when the connection just went down (err says why;
- * authfail when credentials were refused), 0 otherwise.
+ * again.  A message the parser skipped (over the cap) comes as its
+ * ActionID, if it had one, and a last field AmitoolsError saying why.
+ * Returns -1 when the connection just went down (err says why; authfail
+ * when credentials were refused), 0 otherwise.
  */
 typedef void ami_msg_cb(void *, struct ami_conn *, struct ami_msg *);
 int	ami_conn_step(struct ami_conn *, short revents, int64_t now,

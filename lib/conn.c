@@ -487,6 +487,7 @@ login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
 	}
 	if (ami_msg_is(m, "Response", "Success")) {
 		c->state = AMI_UP;
+		c->in.brief = c->brief;
 		c->tries = 0;
 		c->ping_sent = 0;
 		c->booted = 0;
@@ -572,8 +573,20 @@ readin(struct ami_conn *c, int64_t now, ami_msg_cb *cb, void *arg)
 		}
 		while (c->state != AMI_BANNER && c->state != AMI_DOWN &&
 		    (rc = ami_parser_next(&c->in, &m)) != 0) {
-			if (rc < 0)
+			if (rc < 0) {
+				/* skipped (over the cap): handed on with its
+				 * ActionID and why, never dropped silently */
+				int id = ami_msg_find(&m, "ActionID", 0);
+				if (id >= 0)
+					m.f[0] = m.f[id];
+				m.n = id >= 0;
+				if (c->state == AMI_UP) {
+					ami_msg_ref(&m, "AmitoolsError", 13,
+					    c->in.err, strlen(c->in.err));
+					cb(arg, c, &m);
+				}
 				continue;
+			}
 			if (c->state != AMI_UP) {
 				if ((rc = login_msg(c, &m, now)) < 0)
 					goto out;

@@ -86,6 +86,7 @@ ami_msg_ref(struct ami_msg *m, const char *k, size_t kl, const char *v,
 	f->kl = kl;
 	f->v = v;
 	f->vl = vl;
+	f->tight = 0;
 }
 
 static const char *
@@ -118,8 +119,10 @@ ami_msg_copy(struct ami_msg *dst, const struct ami_msg *src)
 	size_t i;
 
 	ami_msg_clear(dst);
-	for (i = 0; i < src->n; i++)
+	for (i = 0; i < src->n; i++) {
 		ami_msg_add(dst, src->f[i].k, src->f[i].kl, src->f[i].v, src->f[i].vl);
+		dst->f[i].tight = src->f[i].tight;
+	}
 	if (src->raw != NULL) {
 		dst->raw = dup(dst, src->raw, src->rawlen);
 		dst->rawlen = src->rawlen;
@@ -165,6 +168,22 @@ ami_msg_is(const struct ami_msg *m, const char *key, const char *val)
 	const char *v = ami_msg_get(m, key, &n);
 
 	return v != NULL && ami_keyeq(v, n, val);
+}
+
+int
+ami_msg_skipped(const struct ami_msg *m)
+{
+	const char *srv, *why;
+	size_t sl, wl;
+
+	if (!ami_msg_is(m, "Event", "AmitoolsSkipped"))
+		return 0;
+	if ((srv = ami_msg_get(m, "Server", &sl)) == NULL)
+		srv = "-", sl = 1;
+	if ((why = ami_msg_get(m, "Reason", &wl)) == NULL)
+		why = "a message was skipped", wl = strlen(why);
+	warnx("%.*s: %.*s", (int)sl, srv, (int)wl, why);
+	return 1;
 }
 
 void

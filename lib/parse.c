@@ -6,6 +6,12 @@
  * Asterisk's real "Message: No Contacts found\n\r\n" parse right.  An
  * Asterisk 13 "Response: Follows" block runs to "--END COMMAND--" and its
  * text lines become Output fields, the form Asterisk 14+ sends.
+ *
+ * Bounded and linear on any input: no byte is searched twice for a line
+ * end however the input is split into reads, a message over the cap is
+ * skipped as it streams by (only the state of a line end split across
+ * reads is kept), and at most the cap is ever held.  A last line without
+ * its newline is never returned as a message.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,9 +22,8 @@
 #include "ami.h"
 
 #define READ_CHUNK (64 * 1024)
+#define HEAD_MAX   4096      /* what a skipped message keeps of its head */
 #define BANNER "Asterisk Call Manager/"
-#define ENDCMD "--END COMMAND--"
-
 enum { SKIP_NONE, SKIP_BLOCK, SKIP_LINE };
 
 void
@@ -34,6 +39,7 @@ void
 ami_parser_free(struct ami_parser *p)
 {
 	ami_buf_free(&p->b);
+	ami_buf_free(&p->head);
 }
 
 /* room for n more bytes, what was consumed dropped first */
@@ -57,7 +63,14 @@ room(struct ami_parser *p, size_t n)
 char *
 ami_parser_space(struct ami_parser *p, size_t *n)
 {
-	char *s = room(p, READ_CHUNK);
+	size_t pend = p->b.len - p->start, want = READ_CHUNK;
+	char *s;
+
+	/* no more than the cap is ever held: a message is known to be over
+	 * it once max bytes of it are here and it has not ended */
+	if (p->skipping == SKIP_NONE && pend < p->max && p->max - pend < want)
+		want = p->max - pend;
+	s = room(p, want);
 
 	*n = p->b.cap - p->b.len;
 	return s;
@@ -95,19 +108,44 @@ ami_parser_read(struct ami_parser *p, int fd)
 static void
 consume(struct ami_parser *p, const char *to, unsigned long lines)
 {
+	p->off += (size_t)(to - p->b.p) - p->start;
 	p->start = to - p->b.p;
-	p->scan = 0;
+	p->scan = p->lscan = 0;
 	p->nextline += lines;
+}
+
+static unsigned long
+nlines(const char *s, const char *e)
+{
+	unsigned long n = 0;
+
+	while ((s = memchr(s, '\n', e - s)) != NULL) {
+		n++;
+		s++;
+	}
+	return n;
 }
 
 int
 ami_parser_banner(struct ami_parser *p, char *out, size_t outlen)
 {
 	char *s = p->b.p + p->start, *nl;
-	size_t n;
+	size_t n = p->b.len - p->start;
 
-	if ((nl = memchr(s, '\n', p->b.len - p->start)) == NULL)
-		return 0;
+	if ((nl = memchr(s, '\n', n)) == NULL) {
+		if (n <= AMI_LINE_MAX)
+			return 0;
+		/* no greeting is that long: whatever this is, keep none of it */
+		snprintf(out, outlen, "a first line over %d bytes", AMI_LINE_MAX);
+		p->line = p->nextline;
+		p->skipoff = p->off;
+		p->skipsize = n;
+		p->skipping = SKIP_LINE;
+		p->skipbol = 0;
+		p->head.len = 0;
+		consume(p, s + n, 0);
+		return 1;
+	}
 	n = nl - s;
 	if (n > 0 && s[n - 1] == '\r')
 		n--;
@@ -116,37 +154,137 @@ ami_parser_banner(struct ami_parser *p, char *out, size_t outlen)
 	return 1;
 }
 
-static int
-oversize(struct ami_parser *p, int how)
+static void
+field(struct ami_msg *m, const char *s, const char *e, int follows)
 {
-	snprintf(p->err, sizeof(p->err),
-	    "line %lu: message over %zu bytes skipped", p->nextline, p->max);
-	p->skipping = how;
+	const char *c = memchr(s, ':', e - s), *v;
+	struct ami_field *f;
+
+	if (follows && (c == NULL || m->n >= 3 ||
+	    !(ami_keyeq(s, c - s, "Privilege") || ami_keyeq(s, c - s, "ActionID")))) {
+		ami_msg_ref(m, "Output", 6, s, e - s);
+		return;
+	}
+	if (c == NULL || c == s) {
+		/* not a header (or a nameless one, ": x"): keep the line as it
+		 * is, nameless, rather than lose it */
+		ami_msg_ref(m, "", 0, s, e - s);
+		return;
+	}
+	v = c + 1;
+	if (v < e && *v == ' ')
+		v++;
+	if (m->n == m->cap) {           /* the rare path grows the array */
+		ami_msg_ref(m, s, c - s, v, e - v);
+		m->n--;
+	}
+	/* ami_msg_ref inline: every header of every message comes here */
+	f = &m->f[m->n++];
+	f->k = s;
+	f->kl = c - s;
+	f->v = v;
+	f->vl = e - v;
+	f->tight = v == c + 1;
+}
+
+/* the complete, non-empty lines of the first HEAD_MAX bytes of [s, e) */
+static void
+head(struct ami_msg *m, const char *s, const char *e)
+{
+	const char *nl, *le;
+
+	if (e - s > HEAD_MAX)
+		e = s + HEAD_MAX;
+	for (; (nl = memchr(s, '\n', e - s)) != NULL; s = nl + 1) {
+		le = nl > s && nl[-1] == '\r' ? nl - 1 : nl;
+		if (le == s)
+			break;
+		field(m, s, le, 0);
+	}
+}
+
+/* report the message skipped for its size; m gets its first headers */
+static int
+skipped(struct ami_parser *p, struct ami_msg *m, int cut)
+{
+	snprintf(p->err, sizeof(p->err), "line %lu (byte %llu): message %s "
+	    "%llu bytes, over the %zu-byte cap, skipped", p->line, p->skipoff,
+	    cut ? "cut by the end of input after" : "of", p->skipsize, p->max);
+	ami_msg_clear(m);
+	if (p->head.len > 0)
+		head(m, p->head.p, p->head.p + p->head.len);
 	return -1;
 }
 
-/* discard until the end of the oversized message; 1 done, 0 need more */
+/*
+ * The message at start is over the cap and not complete: keep its first
+ * lines (for skipped) and drop what was read of it; skip() goes on from
+ * where the search for its end had got to.
+ */
+static void
+startskip(struct ami_parser *p, int how)
+{
+	char *s = p->b.p + p->start, *r = s + p->lscan;
+
+	p->line = p->nextline;
+	p->skipoff = p->off;
+	p->skipsize = r - s;
+	p->skipping = how;
+	p->head.len = 0;
+	ami_buf_add(&p->head, s, p->scan < HEAD_MAX ? p->scan : HEAD_MAX);
+	/* at a line start, or after a CR that may be an empty line's */
+	p->skipbol = 0;
+	if (how == SKIP_BLOCK && p->scan > 0 && p->lscan == p->scan)
+		p->skipbol = 1;
+	else if (how == SKIP_BLOCK && p->scan > 0 && p->lscan == p->scan + 1 &&
+	    s[p->scan] == '\r')
+		p->skipbol = 2;
+	consume(p, r, how == SKIP_BLOCK ? nlines(s, s + p->scan) : 0);
+}
+
+/*
+ * Discard up to the end of the message being skipped (the next LF for a
+ * line, an empty line for a block), keeping nothing: the state of a line
+ * end split across reads is in skipbol.  1 done, 0 need more.
+ */
 static int
 skip(struct ami_parser *p)
 {
-	char *s = p->b.p + p->start, *e = p->b.p + p->b.len, *nl;
+	char *s = p->b.p + p->start, *e = p->b.p + p->b.len, *r = s, *nl;
+	unsigned long lines = 0;
+	int done = 0;
 
-	while ((nl = memchr(s, '\n', e - s)) != NULL) {
-		p->nextline++;
-		if (p->skipping == SKIP_LINE ||
-		    (nl + 1 < e && nl[1] == '\n') ||
-		    (nl + 2 < e && nl[1] == '\r' && nl[2] == '\n')) {
-			p->skipping = SKIP_NONE;
-			consume(p, nl + 1, 0);
-			return 1;
+	while (r < e && !done) {
+		if (p->skipbol) {
+			if (*r == '\n') {
+				r++;
+				lines++;
+				done = 1;
+				break;
+			}
+			if (*r == '\r' && p->skipbol == 1) {
+				r++;
+				p->skipbol = 2;
+				continue;
+			}
+			p->skipbol = 0;
 		}
-		s = nl + 1;
+		if ((nl = memchr(r, '\n', e - r)) == NULL) {
+			r = e;
+			break;
+		}
+		r = nl + 1;
+		lines++;
+		if (p->skipping == SKIP_LINE)
+			done = 1;
+		else
+			p->skipbol = 1;
 	}
-	/* keep a line end split across reads */
-	if (e - s < 2 && p->b.len - p->start >= 2)
-		s = e - 2;
-	consume(p, s, 0);
-	return 0;
+	p->skipsize += r - s;
+	consume(p, r, lines);
+	if (done)
+		p->skipping = SKIP_NONE;
+	return done;
 }
 
 static int
@@ -155,27 +293,6 @@ endswith(const char *s, const char *e, const char *suffix)
 	size_t n = strlen(suffix);
 
 	return (size_t)(e - s) >= n && memcmp(e - n, suffix, n) == 0;
-}
-
-static void
-field(struct ami_msg *m, const char *s, const char *e, int follows)
-{
-	const char *c = memchr(s, ':', e - s), *v;
-
-	if (follows && (c == NULL || m->n >= 3 ||
-	    !(ami_keyeq(s, c - s, "Privilege") || ami_keyeq(s, c - s, "ActionID")))) {
-		ami_msg_ref(m, "Output", 6, s, e - s);
-		return;
-	}
-	if (c == NULL) {
-		/* not a header: keep the line, nameless, rather than lose it */
-		ami_msg_ref(m, "", 0, s, e - s);
-		return;
-	}
-	v = c + 1;
-	if (v < e && *v == ' ')
-		v++;
-	ami_msg_ref(m, s, c - s, v, e - v);
 }
 
 /* "Response: Follows", the first line of an Asterisk 13 command's output */
@@ -190,33 +307,136 @@ follows_line(const char *ls, const char *le)
 	return ami_keyeq(v, le - v, "Follows");
 }
 
+static int
+follows_block(const char *s, const char *e)
+{
+	const char *nl = memchr(s, '\n', e - s);
+
+	if (nl == NULL)
+		nl = e;
+	return follows_line(s, nl > s && nl[-1] == '\r' ? nl - 1 : nl);
+}
+
 /*
  * Just past the blank line that ends the block at s (in a Follows block,
  * the first one after --END COMMAND--), or NULL when it has not come yet.
- * The search resumes where the last one stopped, so a message that
- * arrives in many reads is searched once, not once a read.  It stops
- * before the --END COMMAND-- line, to find it again.
+ * The search resumes where the last one stopped: lines already seen are
+ * not looked at again, nor the part of a line already searched for its
+ * LF, so a message or a line that arrives in many reads is searched once.
+ * It stops before the --END COMMAND-- line, to find it again.
  */
 static char *
 block_end(struct ami_parser *p, char *s, char *e)
 {
-	char *ls = s + p->scan, *le, *nl;
-	int follows = 0;
+	char *ls = s + p->scan, *from = s + p->lscan, *le, *nl;
+	int follows = p->scan > 0 && follows_block(s, e);
 
-	if (p->scan > 0) {
-		nl = memchr(s, '\n', e - s);
-		follows = follows_line(s, nl > s && nl[-1] == '\r' ? nl - 1 : nl);
-	}
-	for (; (nl = memchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
+	for (; (nl = memchr(from, '\n', e - from)) != NULL; ls = from = nl + 1) {
 		le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
-		if (follows == 1 && endswith(ls, le, ENDCMD))
+		if (follows == 1 && endswith(ls, le, AMI_ENDCMD))
 			follows = 2;
 		else if (le == ls && follows != 1)
 			return nl + 1;
 		else if (ls == s)
 			follows = follows_line(ls, le);
 		if (follows != 2)
-			p->scan = nl + 1 - s;
+			p->scan = p->lscan = nl + 1 - s;
+	}
+	if (ls == s + p->scan)
+		p->lscan = e - s;
+	return NULL;
+}
+
+/* the first empty line after s, or NULL */
+static char *
+empty_line(char *s, char *e)
+{
+	char *nl;
+
+	for (; (nl = memchr(s, '\n', e - s)) != NULL; s = nl + 1)
+		if (nl == s || (nl == s + 1 && *s == '\r'))
+			return nl + 1;
+	return NULL;
+}
+
+/* at the end of the input, a block whose end never came: -1 with the
+ * reason, or 0 to read it as it is */
+static int
+cut_block(struct ami_parser *p, char *s, char *e)
+{
+	char *end = e;
+	const char *why = NULL;
+
+	p->line = p->nextline;
+	if (e[-1] != '\n')
+		why = "its last line has no newline";
+	else if (p->mode == AMI_WIRE)
+		why = "no empty line after it";
+	else if (follows_block(s, e)) {
+		/* a truncated capture: the rest is other messages */
+		why = "Response: Follows without --END COMMAND--, skipped to "
+		    "its first empty line";
+		if ((end = empty_line(s, e)) == NULL)
+			end = e;
+	}
+	if (why == NULL)
+		return 0;
+	snprintf(p->err, sizeof(p->err), "line %lu: message cut by the end of "
+	    "input (%s): %zu bytes not read", p->line, why, (size_t)(end - s));
+	consume(p, end, nlines(s, end));
+	return -1;
+}
+
+/* the rest of an event read brief, from the line start q: just past its
+ * empty line (lines counted), or NULL when it is not all here */
+static char *
+skim(char *q, char *e, unsigned long *lines)
+{
+	unsigned long n = *lines;
+	char *nl;
+
+	for (; (nl = memchr(q, '\n', e - q)) != NULL; q = nl + 1) {
+		n++;
+		if (nl == q || (nl == q + 1 && *q == '\r')) {
+			*lines = n;
+			return nl + 1;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The fields of the block at s, up to its end (just past its empty line,
+ * returned) or up to e (NULL: the end is not there, or the input ended
+ * without it); *lines counts its lines.  With brief, an Event block
+ * gets its first field only and the rest is skimmed.
+ */
+static char *
+walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
+{
+	char *ls, *le, *nl;
+	int follows = 0;
+
+	*lines = 0;
+	for (ls = s; (nl = memchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
+		le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
+		++*lines;
+		if (follows == 1 && endswith(ls, le, AMI_ENDCMD)) {
+			if (le - ls > (long)strlen(AMI_ENDCMD))
+				field(m, ls, le - strlen(AMI_ENDCMD), 1);
+			follows = 2;
+		} else if (le == ls && follows != 1)
+			return nl + 1;
+		else {
+			field(m, ls, le, follows == 1);
+			if (ls == s) {
+				follows = follows_line(ls, le);
+				/* an event for a reader of m->raw: its name is enough */
+				if (brief && m->f[0].kl == 5 &&
+				    ami_keyeq(m->f[0].k, 5, "Event"))
+					return skim(nl + 1, e, lines);
+			}
+		}
 	}
 	return NULL;
 }
@@ -224,53 +444,40 @@ block_end(struct ami_parser *p, char *s, char *e)
 static int
 wire_block(struct ami_parser *p, struct ami_msg *m)
 {
-	char *s = p->b.p + p->start, *e = p->b.p + p->b.len;
-	char *end, *ls, *le, *nl;
-	unsigned long lines = 0;
-	int follows = 0;
+	char *s = p->b.p + p->start, *e = p->b.p + p->b.len, *end;
+	unsigned long lines;
 
+	/* a block that is all here at the first look (nearly every one):
+	 * found and split in one pass; else block_end, which resumes */
+	if (p->scan == 0 && (p->lscan == 0 ||
+	    (s + p->lscan < e && s[p->lscan] == '\n')) &&
+	    (end = walk(m, s, e, &lines, p->brief)) != NULL &&
+	    (size_t)(end - s) <= p->max)
+		goto whole;
+	ami_msg_clear(m);
 	if ((end = block_end(p, s, e)) == NULL) {
 		if (!p->eof) {
-			if ((size_t)(e - s) > p->max)
-				return oversize(p, SKIP_BLOCK);
+			if ((size_t)(e - s) >= p->max) {
+				startskip(p, SKIP_BLOCK);
+				return ami_parser_next(p, m);
+			}
 			return 0;
 		}
-		if (p->mode == AMI_WIRE) {
-			/* a peer that died mid-message: never pass half */
-			snprintf(p->err, sizeof(p->err), "incomplete message "
-			    "at end of stream (%zu bytes) dropped", (size_t)(e - s));
-			consume(p, e, 0);
+		if (cut_block(p, s, e) < 0)
 			return -1;
-		}
 		end = e;
 	}
-	for (ls = s;; ls = nl + 1) {
-		if ((nl = memchr(ls, '\n', end - ls)) == NULL)
-			nl = end;
-		le = nl;
-		if (le > ls && le[-1] == '\r')
-			le--;
-		lines++;
-		if (follows == 1 && endswith(ls, le, ENDCMD)) {
-			if (le - ls > (long)strlen(ENDCMD))
-				field(m, ls, le - strlen(ENDCMD), 1);
-			follows = 2;
-		} else if (le == ls && follows != 1) {
-			break;
-		} else {
-			field(m, ls, le, follows == 1);
-			if (ls == s)
-				follows = follows_line(ls, le);
-		}
-		if (nl == end)
-			break;
-	}
 	if ((size_t)(end - s) > p->max) {
-		ami_msg_clear(m);
-		oversize(p, SKIP_NONE);
-		consume(p, end, lines);
-		return -1;
+		p->line = p->nextline;
+		p->skipoff = p->off;
+		p->skipsize = end - s;
+		p->head.len = 0;
+		ami_buf_add(&p->head, s, end - s < HEAD_MAX ? end - s : HEAD_MAX);
+		consume(p, end, nlines(s, end));
+		return skipped(p, m, 0);
 	}
+	walk(m, s, end, &lines, p->brief);
+whole:
 	m->raw = s;
 	m->rawlen = end - s;
 	p->line = p->nextline;
@@ -287,7 +494,7 @@ text_line(struct ami_parser *p, struct ami_msg *m, char *s, char *nl)
 	if (le > s && le[-1] == '\r')
 		le--;
 	p->line = p->nextline;
-	consume(p, nl < p->b.p + p->b.len ? nl + 1 : nl, 1);
+	consume(p, nl + 1, 1);
 	rc = json ? ami_json_decode(s, le - s, m, err, sizeof(err)) :
 	    ami_text_decode(s, le - s, m, err, sizeof(err));
 	if (rc == 0)
@@ -297,22 +504,38 @@ text_line(struct ami_parser *p, struct ami_msg *m, char *s, char *nl)
 	return -1;
 }
 
+/* a JSON line: starts with { or [; one that ends in CR LF must also end
+ * with its closing bracket (a wire block's text line may start with [) */
+static int
+json_line(const char *s, const char *nl)
+{
+	if (*s != '{' && *s != '[')
+		return 0;
+	if (nl - s < 2 || nl[-1] != '\r')
+		return 1;
+	return nl[-2] == (*s == '{' ? '}' : ']');
+}
+
 int
 ami_parser_next(struct ami_parser *p, struct ami_msg *m)
 {
 	char *s, *e, *nl, *colon, *eq;
+	int crlf;
 
 	ami_msg_clear(m);
 	for (;;) {
+		if (p->skipping != SKIP_NONE) {
+			if (skip(p))
+				return skipped(p, m, 0);
+			if (!p->eof)
+				return 0;
+			p->skipping = SKIP_NONE;
+			return skipped(p, m, 1);
+		}
+		if (p->start == p->b.len)       /* b.p may be NULL */
+			return 0;
 		s = p->b.p + p->start;
 		e = p->b.p + p->b.len;
-		if (s == e)
-			return 0;
-		if (p->skipping != SKIP_NONE) {
-			if (!skip(p))
-				return 0;
-			continue;
-		}
 		/* empty lines between messages */
 		if (*s == '\n') {
 			consume(p, s + 1, 1);
@@ -324,34 +547,55 @@ ami_parser_next(struct ami_parser *p, struct ami_msg *m)
 			consume(p, s + (e - s == 1 ? 1 : 2), 1);
 			continue;
 		}
-		if (p->mode == AMI_WIRE)
+		/* a block under way was told from a line by its first line */
+		if (p->mode == AMI_WIRE || p->scan > 0)
 			return wire_block(p, m);
 
-		if ((nl = memchr(s, '\n', e - s)) == NULL) {
+		if ((nl = memchr(s + p->lscan, '\n', e - s - p->lscan)) == NULL) {
+			p->lscan = e - s;
 			if (!p->eof) {
-				if ((size_t)(e - s) > p->max)
-					return oversize(p, SKIP_LINE);
+				if ((size_t)(e - s) >= p->max) {
+					startskip(p, SKIP_LINE);
+					continue;
+				}
 				return 0;
 			}
-			nl = e;
+			p->line = p->nextline;
+			snprintf(p->err, sizeof(p->err), "line %lu: the last line "
+			    "has no newline (%zu bytes): not read", p->line,
+			    (size_t)(e - s));
+			consume(p, e, 0);
+			return -1;
 		}
+		p->lscan = nl - s;
+		crlf = nl > s && nl[-1] == '\r';
 		if (*s == '#' || (nl - s >= (long)strlen(BANNER) &&
 		    memcmp(s, BANNER, strlen(BANNER)) == 0)) {
-			consume(p, nl < e ? nl + 1 : nl, 1);
+			consume(p, nl + 1, 1);
 			continue;
 		}
-		if (*s == '{' || *s == '[')
-			return text_line(p, m, s, nl);
 		colon = memchr(s, ':', nl - s);
 		eq = memchr(s, '=', nl - s);
-		if (eq != NULL && (colon == NULL || eq < colon))
+		/* one-line: a quoted key, or = before the colon or right
+		 * after it (Key:=value, the wire's Key:value) */
+		if (json_line(s, nl) || *s == '"' ||
+		    (eq != NULL && (colon == NULL || eq <= colon + 1))) {
+			if ((size_t)(nl + 1 - s) > p->max) {
+				p->line = p->nextline;
+				p->skipoff = p->off;
+				p->skipsize = nl + 1 - s;
+				p->head.len = 0;
+				consume(p, nl + 1, 1);
+				return skipped(p, m, 0);
+			}
 			return text_line(p, m, s, nl);
-		if (colon == NULL) {
+		}
+		if (colon == NULL && !crlf) {
 			p->line = p->nextline;
 			snprintf(p->err, sizeof(p->err),
 			    "line %lu: not an AMI message (no Key=Value or Key: Value)",
 			    p->line);
-			consume(p, nl < e ? nl + 1 : nl, 1);
+			consume(p, nl + 1, 1);
 			return -1;
 		}
 		return wire_block(p, m);

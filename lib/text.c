@@ -167,18 +167,56 @@ ami_visible(char *buf, size_t cap, const char *s, size_t n)
 	return buf;
 }
 
+/*
+ * A wire line "Key:value" (no space after the colon) has the key "Key:" in
+ * the one-line and JSON forms, so that it converts back as it came; no key
+ * read from the wire holds a colon.  The rare path: the key is copied.
+ */
+static void
+tightkey(struct ami_buf *b, const struct ami_field *f,
+    void (*put)(struct ami_buf *, const char *, size_t))
+{
+	struct ami_buf k = { 0 };
+
+	ami_buf_add(&k, f->k, f->kl);
+	ami_buf_addc(&k, ':');
+	put(b, k.p, k.len);
+	ami_buf_free(&k);
+}
+
+/* a key read as "Key:" is the wire's "Key:value" */
+static void
+untight(struct ami_msg *m)
+{
+	struct ami_field *f = &m->f[m->n - 1];
+
+	if (f->kl > 1 && f->k[f->kl - 1] == ':') {
+		f->kl--;
+		f->tight = 1;
+	}
+}
+
+static void
+keytoken(struct ami_buf *b, const char *s, size_t n)
+{
+	token(b, s, n, 1);
+}
+
 void
 ami_text_put(struct ami_buf *b, const struct ami_msg *m)
 {
 	size_t i, need = 1;
 
 	for (i = 0; i < m->n; i++)
-		need += 4 * (m->f[i].kl + m->f[i].vl) + 6;
+		need += 4 * (m->f[i].kl + m->f[i].vl) + 12;
 	ami_buf_grow(b, need);
 	for (i = 0; i < m->n; i++) {
 		if (i > 0)
 			b->p[b->len++] = ' ';
-		token(b, m->f[i].k, m->f[i].kl, 1);
+		if (m->f[i].tight)
+			tightkey(b, &m->f[i], keytoken);
+		else
+			token(b, m->f[i].k, m->f[i].kl, 1);
 		b->p[b->len++] = '=';
 		token(b, m->f[i].v, m->f[i].vl, 0);
 	}
@@ -279,6 +317,7 @@ ami_text_decode(char *s, size_t n, struct ami_msg *m, char *err, size_t errlen)
 			vl = p - v;
 		}
 		ami_msg_ref(m, k, kl, v, vl);
+		untight(m);
 	}
 	if (m->n == 0) {
 		snprintf(err, errlen, "empty message");
@@ -356,6 +395,14 @@ jstring(struct ami_buf *b, const char *s, size_t n)
 	b->len = w - b->p;
 }
 
+/* the same key as JSON writes it: "Key" and "Key:" differ */
+static int
+samekey(const struct ami_field *a, const struct ami_field *b)
+{
+	return a->kl == b->kl && a->tight == b->tight &&
+	    memcmp(a->k, b->k, a->kl) == 0;
+}
+
 static int
 adjacent_repeats_only(const struct ami_msg *m, int *anyrepeat)
 {
@@ -364,19 +411,25 @@ adjacent_repeats_only(const struct ami_msg *m, int *anyrepeat)
 	*anyrepeat = 0;
 	for (i = 1; i < m->n; i++)
 		for (j = 0; j + 1 < i; j++)
-			if (m->f[j].kl == m->f[i].kl &&
-			    memcmp(m->f[j].k, m->f[i].k, m->f[i].kl) == 0) {
+			if (samekey(&m->f[j], &m->f[i])) {
 				*anyrepeat = 1;
-				if (m->f[i - 1].kl != m->f[i].kl ||
-				    memcmp(m->f[i - 1].k, m->f[i].k, m->f[i].kl) != 0)
+				if (!samekey(&m->f[i - 1], &m->f[i]))
 					return 0;
 				break;
 			}
 	for (i = 1; i < m->n && !*anyrepeat; i++)
-		if (m->f[i - 1].kl == m->f[i].kl &&
-		    memcmp(m->f[i - 1].k, m->f[i].k, m->f[i].kl) == 0)
+		if (samekey(&m->f[i - 1], &m->f[i]))
 			*anyrepeat = 1;
 	return 1;
+}
+
+static void
+jkey(struct ami_buf *b, const struct ami_field *f)
+{
+	if (f->tight)
+		tightkey(b, f, jstring);
+	else
+		jstring(b, f->k, f->kl);
 }
 
 void
@@ -389,7 +442,7 @@ ami_json_put(struct ami_buf *b, const struct ami_msg *m)
 		ami_buf_addc(b, '[');
 		for (i = 0; i < m->n; i++) {
 			ami_buf_adds(b, i ? ",[" : "[");
-			jstring(b, m->f[i].k, m->f[i].kl);
+			jkey(b, &m->f[i]);
 			ami_buf_addc(b, ',');
 			jstring(b, m->f[i].v, m->f[i].vl);
 			ami_buf_addc(b, ']');
@@ -401,10 +454,9 @@ ami_json_put(struct ami_buf *b, const struct ami_msg *m)
 	for (i = 0; i < m->n; i = j) {
 		if (i > 0)
 			ami_buf_addc(b, ',');
-		jstring(b, m->f[i].k, m->f[i].kl);
+		jkey(b, &m->f[i]);
 		ami_buf_addc(b, ':');
-		for (j = i + 1; repeats && j < m->n && m->f[j].kl == m->f[i].kl &&
-		    memcmp(m->f[j].k, m->f[i].k, m->f[i].kl) == 0; j++)
+		for (j = i + 1; repeats && j < m->n && samekey(&m->f[j], &m->f[i]); j++)
 			;
 		if (j == i + 1) {
 			jstring(b, m->f[i].v, m->f[i].vl);
@@ -594,6 +646,7 @@ ami_json_decode(char *s, size_t n, struct ami_msg *m, char *err, size_t errlen)
 				if (jscalar(&j, &v, &vl) < 0)
 					return -1;
 				ami_msg_ref(m, k, kl, v, vl);
+				untight(m);
 				if (!jpeek(&j, ']') && jexpect(&j, ',') < 0)
 					return -1;
 			}
@@ -605,6 +658,7 @@ ami_json_decode(char *s, size_t n, struct ami_msg *m, char *err, size_t errlen)
 		if (jscalar(&j, &v, &vl) < 0)
 			return -1;
 		ami_msg_ref(m, k, kl, v, vl);
+		untight(m);
 		if (pairs && jexpect(&j, ']') < 0)
 			return -1;
 	}

@@ -3384,6 +3384,33 @@ free_client(struct client *c)
 	free(c);
 }
 
+/* as Asterisk: with a Filter set, every replayed event passes it or is not
+ * sent (one event a slice: only make bench filters a replay) */
+static void
+replay_filtered(struct client *c)
+{
+	size_t start, len;
+	char *z;
+	int pass = 0;
+
+	while (!pass && c->rp_left > 0 && (c->close_after < 0 ||
+	    c->nsent < c->close_after)) {
+		start = rp_off[c->rp_idx];
+		len = rp_off[c->rp_idx + 1] - start;
+		z = xstrndup(rp_big + start, len);
+		if ((pass = filter_pass(c, z))) {
+			c->rp_ptr = rp_big + start;
+			c->rp_cur = len;
+		}
+		free(z);
+		c->rp_left--;
+		c->nsent++;
+		c->rp_idx = (c->rp_idx + 1) % rp_nev;
+	}
+	if (c->rp_left == 0 || (c->close_after >= 0 && c->nsent >= c->close_after))
+		client_shut(c);
+}
+
 /* the next replay slice: whole events, at most SLICE bytes */
 static void
 replay_slice(struct client *c)
@@ -3391,6 +3418,10 @@ replay_slice(struct client *c)
 	size_t k, bytes, end, start = rp_off[c->rp_idx];
 	unsigned long max = c->rp_left;
 
+	if (c->nfilters > 0) {
+		replay_filtered(c);
+		return;
+	}
 	if (c->close_after >= 0 && (unsigned long)(c->close_after - c->nsent) < max)
 		max = c->close_after - c->nsent;
 	for (k = 0; k < max; k++) {

@@ -7,16 +7,28 @@
  * (bit 7): one mode an input halves the work of a run, and the fuzzer
  * flips the bit as any other.  Without the cap, the chunks must give what
  * the whole input at once gives: the resumed search for a message's end
- * is checked too.
+ * is checked too, and so is brief (an event's first field and its raw
+ * bytes, every other message whole, as without brief).
  */
 #include "common.h"
 
 #define SMALL_MAX 256
 
-/* what p has ready: each message as one-line text, an error as "!";
- * with check set, the messages go through the round trips */
+/* what brief keeps of m: an event's first field and raw bytes, else all */
 static void
-drain(struct ami_parser *p, struct ami_msg *m, int check, struct ami_buf *out)
+brieflook(struct ami_buf *out, struct ami_msg *m)
+{
+	if (m->raw != NULL && m->n > 0 && ami_keyeq(m->f[0].k, m->f[0].kl, "Event"))
+		m->n = 1;
+	ami_text_put(out, m);
+	ami_buf_add(out, m->raw, m->rawlen);
+}
+
+/* what p has ready: each message as one-line text (brief: brieflook), an
+ * error as "!"; with check set, the messages go through the round trips */
+static void
+drain(struct ami_parser *p, struct ami_msg *m, int check, int brief,
+    struct ami_buf *out)
 {
 	int rc;
 
@@ -30,28 +42,38 @@ drain(struct ami_parser *p, struct ami_msg *m, int check, struct ami_buf *out)
 			abort();
 		if (check)
 			roundtrip(m);
-		ami_text_put(out, m);
+		if (brief)
+			brieflook(out, m);
+		else
+			ami_text_put(out, m);
 	}
 }
 
 static void
 run(enum ami_mode mode, size_t max, const unsigned char *data, size_t size,
-    size_t chunk, int check, struct ami_buf *out)
+    size_t chunk, int check, int brief, struct ami_buf *out)
 {
 	struct ami_parser p;
 	struct ami_msg m = { 0 };
 	size_t off, n;
 
 	ami_parser_init(&p, mode, max);
+	p.brief = brief > 1;
 	for (off = 0; off < size; off += n) {
 		n = size - off < chunk ? size - off : chunk;
 		ami_parser_feed(&p, data + off, n);
-		drain(&p, &m, check, out);
+		drain(&p, &m, check, brief, out);
 	}
 	p.eof = 1;
-	drain(&p, &m, check, out);
+	drain(&p, &m, check, brief, out);
 	ami_parser_free(&p);
 	ami_msg_free(&m);
+}
+
+static int
+same(const struct ami_buf *a, const struct ami_buf *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->p, b->p, a->len) == 0);
 }
 
 int
@@ -65,13 +87,18 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		return 0;
 	max = data[0] & 64 ? SMALL_MAX : 0;
 	mode = data[0] & 128 ? AMI_AUTO : AMI_WIRE;
-	run(mode, max, data + 1, size - 1, (data[0] & 63) + 1, 1, &chunked);
+	run(mode, max, data + 1, size - 1, (data[0] & 63) + 1, 1, 0, &chunked);
 	if (max == 0) {
-		run(mode, max, data + 1, size - 1, size, 0, &whole);
-		if (chunked.len != whole.len || (whole.len > 0 &&
-		    memcmp(chunked.p, whole.p, whole.len) != 0))
+		run(mode, max, data + 1, size - 1, size, 0, 0, &whole);
+		if (!same(&chunked, &whole))
 			abort();
 	}
+	/* brief, a chunk a byte or a bigger one, against the full split */
+	chunked.len = whole.len = 0;
+	run(mode, max, data + 1, size - 1, (data[0] & 63) + 1, 0, 1, &whole);
+	run(mode, max, data + 1, size - 1, (data[0] & 63) + 1, 0, 2, &chunked);
+	if (!same(&chunked, &whole))
+		abort();
 	ami_buf_free(&chunked);
 	ami_buf_free(&whole);
 	return 0;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ami.h"
+#include "../fuzz/common.h"   /* same_fields: one definition of "the same message" */
 
 static int ntest, nfail;
 
@@ -96,7 +97,7 @@ test_chunking(void)
 	const char *s = "Event: A\r\nKey: v 1\r\n\r\nEvent: B\nX:\nY: \n\n"
 	    "Response: Error\r\nMessage: No Contacts found\n\r\n\r\n"
 	    "Event: C\r\nK: v\r\n\r\n";
-	const char *want = "Event=A Key=\"v 1\"\nEvent=B X=\"\" Y=\"\"\n"
+	const char *want = "Event=A Key=\"v 1\"\nEvent=B X:=\"\" Y=\"\"\n"
 	    "Response=Error Message=\"No Contacts found\"\nEvent=C K=v\n";
 	size_t chunk;
 	int nm, ne, same = 1;
@@ -161,12 +162,66 @@ test_huge(void)
 	for (i = 0; i < (int)b.len; i += 100)
 		ami_parser_feed(&p, b.p + i, b.len - i < 100 ? b.len - i : 100);
 	rc = ami_parser_next(&p, &m);
-	ok(rc == -1 && strstr(p.err, "over 1000 bytes") != NULL,
-	    "a message over the cap is refused with a clear error (%s)", p.err);
+	ok(rc == -1 && strcmp(p.err, "line 1 (byte 0): message of 5023 bytes, "
+	    "over the 1000-byte cap, skipped") == 0 && veq(&m, 0, "Event", "Huge", -1),
+	    "a message over the cap is refused with its size and place, "
+	    "its first header kept (%s)", p.err);
 	rc = ami_parser_next(&p, &m);
 	ok(rc == 1 && veq(&m, 0, "Event", "After", -1),
 	    "the message after an oversized one is intact");
 	ami_parser_free(&p);
+	ami_msg_free(&m);
+	ami_buf_free(&b);
+}
+
+/* the cap: a message of max bytes passes, max + 1 is skipped and said,
+ * whether it arrives whole or a few bytes a read, as a block or a line */
+static void
+test_cap(void)
+{
+	static const struct { enum ami_mode mode; const char *head, *tail; } c[] = {
+	    { AMI_WIRE, "Event: W\r\nD: ", "\r\n\r\n" },
+	    { AMI_AUTO, "Event: W\r\nD: ", "\r\n\r\n" },
+	    { AMI_AUTO, "Event=L D=", "\n" } };
+	struct ami_parser p;
+	struct ami_msg m = { 0 };
+	struct ami_buf b = { 0 };
+	size_t i, n, chunk, off, k, max = 100;
+	int rc, good = 1, got[2];
+	char want[100];
+
+	for (i = 0; i < 3; i++)
+		for (chunk = 1; chunk <= 256; chunk += 255)
+			for (n = max; n <= max + 1; n++) {
+				b.len = 0;
+				ami_buf_adds(&b, c[i].head);
+				while (b.len < n - strlen(c[i].tail))
+					ami_buf_addc(&b, 'x');
+				ami_buf_adds(&b, c[i].tail);
+				ami_buf_adds(&b, c[i].head);
+				ami_buf_adds(&b, "after");
+				ami_buf_adds(&b, c[i].tail);
+				ami_parser_init(&p, c[i].mode, max);
+				got[0] = got[1] = 0;
+				for (off = 0; off < b.len; off += k) {
+					k = b.len - off < chunk ? b.len - off : chunk;
+					ami_parser_feed(&p, b.p + off, k);
+					while ((rc = ami_parser_next(&p, &m)) != 0)
+						got[rc > 0]++;
+				}
+				snprintf(want, sizeof(want), "line 1 (byte 0): message "
+				    "of %zu bytes, over the %zu-byte cap, skipped", n, max);
+				if (got[1] != 2 - (n > max) || got[0] != (n > max) ||
+				    (n > max && strcmp(p.err, want) != 0)) {
+					printf("# mode %d chunk %zu size %zu: %d msgs, %d "
+					    "errors: %s\n", c[i].mode, chunk, n, got[1],
+					    got[0], p.err);
+					good = 0;
+				}
+				ami_parser_free(&p);
+			}
+	ok(good, "cap %zu: a block or line of %zu bytes passes, of %zu is skipped "
+	    "and said with its size, whole or a byte a read", max, max, max + 1);
 	ami_msg_free(&m);
 	ami_buf_free(&b);
 }
@@ -628,11 +683,216 @@ test_map(void)
 	rmdir(dir);
 }
 
+/* ---- every byte in every writer, against rules written out here ---- */
+
+static const char hexd[] = "0123456789abcdef";
+
+/* the one-line escape of c inside quotes (amitools.7) */
+static void
+text_esc(struct ami_buf *b, unsigned char c)
+{
+	const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\t' ?
+	    "\\t" : c == '\r' ? "\\r" : c == '\n' ? "\\n" : NULL;
+
+	if (e != NULL)
+		ami_buf_adds(b, e);
+	else if (c < 0x20 || c == 0x7f) {
+		ami_buf_adds(b, "\\x");
+		ami_buf_addc(b, hexd[c >> 4]);
+		ami_buf_addc(b, hexd[c & 15]);
+	} else
+		ami_buf_addc(b, c);
+}
+
+/* the one-line token of s: bare unless empty or holding a byte to quote */
+static void
+text_tok(struct ami_buf *b, const char *s, size_t n, int key)
+{
+	size_t i;
+	int q = n == 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		if (c <= 0x20 || c == '"' || c == '\\' || c == 0x7f ||
+		    (key && c == '='))
+			q = 1;
+	}
+	if (!q) {
+		ami_buf_add(b, s, n);
+		return;
+	}
+	ami_buf_addc(b, '"');
+	for (i = 0; i < n; i++)
+		text_esc(b, s[i]);
+	ami_buf_addc(b, '"');
+}
+
+/* JSON: a byte alone or amid ASCII (so never part of valid UTF-8 when
+ * 0x80 or over) */
+static void
+json_tok(struct ami_buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	ami_buf_addc(b, '"');
+	for (i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		if (c == '"' || c == '\\')
+			ami_buf_addc(b, '\\'), ami_buf_addc(b, c);
+		else if (c == '\n' || c == '\r' || c == '\t')
+			ami_buf_adds(b, c == '\n' ? "\\n" : c == '\r' ? "\\r" : "\\t");
+		else if (c < 0x20 || c >= 0x80) {
+			ami_buf_adds(b, c < 0x20 ? "\\u00" : "\\udc");
+			ami_buf_addc(b, hexd[c >> 4]);
+			ami_buf_addc(b, hexd[c & 15]);
+		} else
+			ami_buf_addc(b, c);
+	}
+	ami_buf_addc(b, '"');
+}
+
+/* what one writer gives for m, read back by the AUTO parser */
+static int
+readback(const struct ami_buf *w, const struct ami_msg *m)
+{
+	struct ami_parser p;
+	struct ami_msg got = { 0 };
+	int rc, good;
+
+	ami_parser_init(&p, AMI_AUTO, 0);
+	ami_parser_feed(&p, w->p, w->len);
+	p.eof = 1;
+	rc = ami_parser_next(&p, &got);
+	good = rc == 1 && same_fields(&got, m) && ami_parser_next(&p, &got) == 0;
+	ami_parser_free(&p);
+	ami_msg_free(&got);
+	return good;
+}
+
+static void
+test_every_byte(void)
+{
+	/* short: the small-token path; long: the word-at-a-time paths, the
+	 * byte in the middle of a word, bare and inside quotes */
+	static const char *shapes[][2] = { { "", "" }, { "abcdefgh", "ijklmnop" },
+	    { "say hello ", " world, twice" } };
+	struct ami_msg m = { 0 };
+	struct ami_buf got = { 0 }, want = { 0 }, v = { 0 };
+	char err[200];
+	int c, sh, key, bad[4] = { 0 }, badraw = 0, badexact = 0;
+
+	for (sh = 0; sh < 3; sh++)
+		for (key = 0; key < 2; key++)
+			for (c = 0; c < 256; c++) {
+				v.len = 0;
+				ami_buf_adds(&v, shapes[sh][0]);
+				ami_buf_addc(&v, c);
+				ami_buf_adds(&v, shapes[sh][1]);
+				ami_msg_clear(&m);
+				ami_msg_adds(&m, "Event", "X");
+				if (key)
+					ami_msg_add(&m, v.p, v.len, "v", 1);
+				else
+					ami_msg_add(&m, "V", 1, v.p, v.len);
+				/* one-line */
+				got.len = want.len = 0;
+				ami_text_put(&got, &m);
+				ami_buf_adds(&want, "Event=X ");
+				text_tok(&want, key ? v.p : "V", key ? v.len : 1, 1);
+				ami_buf_addc(&want, '=');
+				text_tok(&want, key ? "v" : v.p, key ? 1 : v.len, 0);
+				ami_buf_addc(&want, '\n');
+				if (got.len != want.len || memcmp(got.p, want.p, got.len))
+					bad[0]++, printf("# one-line 0x%02x: %.*s", c,
+					    (int)got.len, got.p);
+				else if (!readback(&got, &m))
+					bad[1]++, printf("# one-line 0x%02x does not "
+					    "read back\n", c);
+				/* JSON */
+				got.len = want.len = 0;
+				ami_json_put(&got, &m);
+				ami_buf_adds(&want, "{\"Event\":\"X\",");
+				json_tok(&want, key ? v.p : "V", key ? v.len : 1);
+				ami_buf_addc(&want, ':');
+				json_tok(&want, key ? "v" : v.p, key ? 1 : v.len);
+				ami_buf_adds(&want, "}\n");
+				if (got.len != want.len || memcmp(got.p, want.p, got.len))
+					bad[2]++, printf("# JSON 0x%02x: %.*s", c,
+					    (int)got.len, got.p);
+				else if (!readback(&got, &m))
+					bad[3]++, printf("# JSON 0x%02x does not read "
+					    "back\n", c);
+				/* raw: bytes as they are; refused exactly when
+				 * they would not read back */
+				got.len = want.len = 0;
+				ami_wire_put(&got, &m);
+				ami_buf_adds(&want, "Event: X\r\n");
+				ami_buf_add(&want, key ? v.p : "V", key ? v.len : 1);
+				ami_buf_adds(&want, ": ");
+				ami_buf_add(&want, key ? "v" : v.p, key ? 1 : v.len);
+				ami_buf_adds(&want, "\r\n\r\n");
+				if (got.len != want.len || memcmp(got.p, want.p, got.len))
+					badraw++;
+				if ((ami_wire_exact(&m, err, sizeof(err)) == 0) !=
+				    (c != '\n' && !(key && c == ':')) ||
+				    (c != '\n' && !(key && c == ':') &&
+				    !readback(&got, &m)))
+					badexact++, printf("# raw 0x%02x %s: %s\n",
+					    c, key ? "key" : "value", err);
+			}
+	ok(bad[0] == 0, "one-line: every byte 0x00-0xff, in keys and values, "
+	    "short and long, bare and quoted, escaped exactly as amitools(7) says");
+	ok(bad[1] == 0, "and reads back as it was");
+	ok(bad[2] == 0, "JSON: every byte escaped exactly (\\u00HH below 0x20, "
+	    "\\udcHH for a byte of invalid UTF-8)");
+	ok(bad[3] == 0, "and reads back as it was");
+	ok(badraw == 0, "raw: every byte written as it is");
+	ok(badexact == 0, "-r refuses exactly the line feed (and a colon in a "
+	    "name), and all else reads back as it was");
+	ami_msg_free(&m);
+	ami_buf_free(&got);
+	ami_buf_free(&want);
+	ami_buf_free(&v);
+}
+
+/* a nameless first line (a socket's block "No queues.") is written as it
+ * is: -r passes it exactly when it reads back as itself (found by the
+ * parse fuzzer: ":=" passed and read back as one-line) */
+static void
+test_nameless_first(void)
+{
+	static const char *vs[] = { ":=", ":=x", "::=", ":x=", "=:", "a=:",
+	    "No queues.", "a:", ":", "x=" };
+	struct ami_msg m = { 0 };
+	struct ami_buf w = { 0 };
+	char err[200];
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+		ami_msg_clear(&m);
+		ami_msg_ref(&m, "", 0, vs[i], strlen(vs[i]));
+		ami_msg_ref(&m, "Then", 4, "x", 1);
+		w.len = 0;
+		ami_wire_put(&w, &m);
+		if ((ami_wire_exact(&m, err, sizeof(err)) == 0) != readback(&w, &m))
+			bad++, printf("# nameless first line %s: %s\n", vs[i],
+			    readback(&w, &m) ? "reads back, refused" :
+			    "passed, does not read back");
+	}
+	ok(bad == 0, "-r passes a nameless first line exactly when it reads back");
+	ami_msg_free(&m);
+	ami_buf_free(&w);
+}
+
 int
 main(void)
 {
 	test_chunking();
 	test_huge();
+	test_every_byte();
+	test_nameless_first();
+	test_cap();
 	test_bytes();
 	test_quoting_offsets();
 	test_interleaved_json();
