@@ -19,7 +19,7 @@ TLS_LIBS := $(shell pkg-config --libs libtls)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) $(CFLAGS)
 LIBS = $(TLS_LIBS) -lmd $(BSD_LIBS) -lpthread
 
-TOOLS = amicat amiaction dndparse dndctl mwinotify peerlist
+TOOLS = amicat amiaction dndparse dndctl mwinotify peerlist statemerge
 PCRE_TOOLS = amicat dndparse
 MYSQL_TOOLS = dndparse mwinotify peerlist
 # what talks to MySQL stays out of libami.a: only MYSQL_TOOLS link it
