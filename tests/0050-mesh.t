@@ -6,6 +6,40 @@
 # restarted is resynced by amicat -s; 1,000 random changes converge.
 . "$(dirname "$0")/lib.sh"
 
+# -- statemerge alone: Asterisk's aggregation, from recorded messages --
+merge() {
+	printf 'Event=FullyBooted Server=%s\n' a b c
+	for _l in "$@"; do
+		set -- $_l
+		printf 'Event=DeviceStateChange Device=PJSIP/100 State=%s Server=%s\n' "$2" "$1"
+	done
+}
+last() { sed -n "s/.*PJSIP-100) Value=\([A-Z_]*\) Server=$1\$/\1/p" | tail -1; }
+check "NOT_INUSE on a, UNAVAILABLE on b: c shows NOT_INUSE" test \
+    "$(merge 'a NOT_INUSE' 'b UNAVAILABLE' | statemerge | last c)" = NOT_INUSE
+check "whatever order they come in" test \
+    "$(merge 'b UNAVAILABLE' 'a NOT_INUSE' 'b UNKNOWN' | statemerge | last c)" = NOT_INUSE
+check "RINGING on a and BUSY on b: RINGINUSE on c" test \
+    "$(merge 'a RINGING' 'b BUSY' | statemerge | last c)" = RINGINUSE
+check "ONHOLD over RINGING? no: RINGINUSE (on hold is in use)" test \
+    "$(merge 'a ONHOLD' 'b RINGING' | statemerge | last c)" = RINGINUSE
+check "INUSE over NOT_INUSE" test \
+    "$(merge 'a NOT_INUSE' 'b INUSE' | statemerge | last c)" = INUSE
+check "a's own mirror: what b and c say" test \
+    "$(merge 'a INUSE' 'b UNAVAILABLE' 'c NOT_INUSE' | statemerge | last a)" = NOT_INUSE
+check "a Shutdown of a: its INUSE says nothing any more" test \
+    "$( (merge 'a INUSE' 'b UNAVAILABLE'; echo 'Event=Shutdown Server=a') |
+    statemerge | last c)" = UNAVAILABLE
+check "a list after a's FullyBooted that no longer names it: swept" test \
+    "$( (merge 'a INUSE' 'b NOT_INUSE'; echo 'Event=FullyBooted Server=a'
+    echo 'Event=DeviceStateListComplete Server=a') | statemerge | last c)" = NOT_INUSE
+check "Custom: and MWI: devices are never merged" test -z \
+    "$(printf '%s\n' 'Event=DeviceStateChange Device=Custom:PJSIP-1 State=INUSE Server=a' \
+    'Event=DeviceStateChange Device=MWI:1@default State=INUSE Server=b' | statemerge)"
+check "a device name that could break the Setvar is refused" sh -c \
+    "printf 'Event=DeviceStateChange Device=PJSIP/1),x State=INUSE Server=a\n' |
+    statemerge 2>'$tmp/sm.err' | grep -q . && exit 1; grep -q 'not a device name' '$tmp/sm.err'"
+
 for s in pbx1 pbx2 pbx3; do
 	amisim_start $s -C "$tmp/$s.ctl" -L "$tmp/$s.log"
 done
