@@ -46,6 +46,8 @@ static int ntargets;
 static char servers[AMI_STAB_SERVERS][64];
 static int nservers;
 static uint32_t syncing;            /* presence lists still to come */
+static uint32_t cursess[AMI_STAB_SERVERS];  /* the bridge's session, hashed */
+static uint32_t gone;               /* servers whose bridge is gone */
 static struct ami_stab *devs, *pres;
 static struct ami_buf out;
 static unsigned long bad;
@@ -128,7 +130,8 @@ devout_one(struct ami_stent *e, int y, int full)
 
 	ami_devagg_init(&a);
 	for (x = 0; x < nservers; x++)
-		if (x != y && e->val[x] != NULL)
+		if (x != y && e->val[x] != NULL && !(gone & (1u << x)) &&
+		    e->sess[x] == cursess[x])
 			ami_devagg_add(&a, ami_devstate_val(e->val[x],
 			    strlen(e->val[x])));
 	if (a.state == AMI_DS_INVALID && e->told[y] == NULL && !full)
@@ -153,7 +156,7 @@ devout(struct ami_stent *e)
 }
 
 static void
-device(const struct ami_msg *m, int x)
+device(const struct ami_msg *m, int x, uint32_t sess)
 {
 	struct ami_stent *e;
 	char mirror[AMI_DEVICE_MAX + 8];
@@ -174,8 +177,10 @@ device(const struct ami_msg *m, int x)
 	if ((e = ami_stab_get(devs, d, dl, 1)) == NULL)
 		return say("device table full", d, dl);
 	e->stale &= ~(1u << x);
-	if (e->val[x] != NULL && strcmp(e->val[x], ami_devstate_str(st)) == 0)
+	if (e->val[x] != NULL && strcmp(e->val[x], ami_devstate_str(st)) == 0 &&
+	    e->sess[x] == sess)
 		return;
+	e->sess[x] = sess;
 	ami_stab_set(&e->val[x], ami_devstate_str(st), strlen(ami_devstate_str(st)));
 	devout(e);
 }
@@ -278,15 +283,54 @@ sweep(int x, int all)
 		}
 }
 
+/*
+ * The MQTT bridge's session of server x: a new one makes the states of
+ * the old one stop counting, and those of the new one count (in
+ * whichever order the broker handed them out).
+ */
+static void
+session(int x, uint32_t sess, int up)
+{
+	struct ami_stent *e;
+
+	if (!up) {
+		if (sess == cursess[x] && !(gone & (1u << x))) {
+			gone |= 1u << x;
+			for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; )
+				if (e->val[x] != NULL)
+					devout(e);
+		}
+		return;
+	}
+	if (sess == cursess[x] && !(gone & (1u << x)))
+		return;
+	cursess[x] = sess;
+	gone &= ~(1u << x);
+	for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; )
+		if (e->val[x] != NULL)
+			devout(e);
+}
+
 static void
 handle(const struct ami_msg *m)
 {
+	const char *s;
+	size_t sl;
+	uint32_t sess;
 	int x;
 
 	if ((x = server(m)) < 0)
 		return;
-	if (ami_msg_is(m, "Event", "DeviceStateChange"))
-		device(m, x);
+	s = ami_msg_get(m, "Session", &sl);
+	sess = s != NULL ? ami_hash(s, sl) : 0;
+	if (ami_msg_is(m, "Event", "AmitoolsUp"))
+		session(x, sess, 1);
+	else if (ami_msg_is(m, "Event", "AmitoolsGone"))
+		session(x, sess, 0);
+	else if (ami_msg_is(m, "Event", "DeviceStateChange"))
+		device(m, x, sess);
+	else if (sess != cursess[x])
+		return;         /* news of a bridge session that is over */
 	else if (ami_msg_is(m, "Event", "PresenceStateChange"))
 		presence(m, x);
 	else if (ami_msg_is(m, "Event", "FullyBooted"))
@@ -295,8 +339,7 @@ handle(const struct ami_msg *m)
 		sweep(x, 0);
 	else if (ami_msg_is(m, "Event", "PresenceStateListComplete"))
 		syncing &= ~(1u << x);
-	else if (ami_msg_is(m, "Event", "Shutdown") ||
-	    ami_msg_is(m, "Event", "AmitoolsGone")) {
+	else if (ami_msg_is(m, "Event", "Shutdown")) {
 		sweep(x, 1);
 		syncing &= ~(1u << x);
 	}

@@ -186,10 +186,12 @@ struct ami_stent {
 	char    *told[AMI_STAB_SERVERS];    /* NULL: nothing set yet */
 	struct ami_due *due[AMI_STAB_SERVERS];
 	char    *cur;                       /* presence: the value all should have */
+	uint32_t sess[AMI_STAB_SERVERS];    /* ami_hash of the Session= val came in */
 	uint32_t stale;                     /* servers whose val awaits a list */
 	struct ami_stent *next;
 };
 struct ami_stab;
+uint32_t ami_hash(const char *, size_t);        /* djb2: 0 for no bytes */
 struct ami_stab *ami_stab_new(size_t max);      /* max names */
 /* the entry of key (n bytes): NULL when not there and !create, or when
  * the table holds max names already */

@@ -110,15 +110,19 @@ ami_stab_new(size_t max)
 	return t;
 }
 
-static size_t
-hash(const char *s, size_t n)
+uint32_t
+ami_hash(const char *s, size_t n)
 {
-	size_t h = 5381;
+	uint32_t h = 5381;
 
+	if (n == 0)
+		return 0;
 	while (n-- > 0)
 		h = h * 33 ^ (unsigned char)*s++;
 	return h;
 }
+
+#define hash ami_hash
 
 /* twice the buckets when full, so a lookup stays O(1) at any size */
 static void
