@@ -25,8 +25,8 @@ broker_start() {
 	mosquitto -c "$tmp/$_b.mq.conf" >>"$tmp/$_b.mq.log" 2>&1 &
 	eval "pid_$_b=$!"
 	pids="$pids $!"
-	wait_for 10 mosquitto_pub -h 127.0.0.1 -p "$(cat "$tmp/$_b.mqport")" \
-	    -t amitools-test/up -m x -q 1
+	wait_for 10 mosquitto_pub -q 1 -h 127.0.0.1 -p "$(cat "$tmp/$_b.mqport")" \
+	    -t amitools-test/up -m x 2>/dev/null
 }
 
 broker_stop() {
