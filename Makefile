@@ -14,14 +14,18 @@ MYSQL_PC := $(firstword $(foreach p,libmariadb mysqlclient,$(shell pkg-config --
 MYSQL_CONFIG := $(firstword $(shell command -v mariadb_config mysql_config 2>/dev/null))
 MYSQL_CFLAGS := $(if $(MYSQL_PC),$(shell pkg-config --cflags $(MYSQL_PC)),$(if $(MYSQL_CONFIG),$(shell $(MYSQL_CONFIG) --cflags)))
 MYSQL_LIBS := $(if $(MYSQL_PC),$(shell pkg-config --libs $(MYSQL_PC)),$(if $(MYSQL_CONFIG),$(shell $(MYSQL_CONFIG) --libs)))
+MQTT_CFLAGS := $(shell pkg-config --cflags libmosquitto)
+MQTT_LIBS := $(shell pkg-config --libs libmosquitto)
 TLS_CFLAGS := $(shell pkg-config --cflags libtls)
 TLS_LIBS := $(shell pkg-config --libs libtls)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) $(CFLAGS)
 LIBS = $(TLS_LIBS) -lmd $(BSD_LIBS) -lpthread
 
-TOOLS = amicat amiaction dndparse dndctl mwinotify peerlist
+TOOLS = amicat amiaction dndparse dndctl mwinotify peerlist statemerge amimqtt
 PCRE_TOOLS = amicat dndparse
 MYSQL_TOOLS = dndparse mwinotify peerlist
+# only the MQTT bridge links libmosquitto (Debian libmosquitto-dev)
+MQTT_TOOLS = amimqtt
 # what talks to MySQL stays out of libami.a: only MYSQL_TOOLS link it
 DBOBJ = lib/db.o lib/watchers.o
 LIBOBJ = $(patsubst %.c,%.o,$(filter-out $(DBOBJ:.o=.c),$(wildcard lib/*.c)))
@@ -34,6 +38,7 @@ all: $(TOOLS) $(TESTBIN)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 lib/watchers.o: ALL_CFLAGS += $(MYSQL_CFLAGS)
+cmd/amimqtt.o: ALL_CFLAGS += $(MQTT_CFLAGS)
 
 lib/libami.a: $(LIBOBJ)
 	rm -f $@
@@ -45,7 +50,7 @@ $(DBOBJ): %.o: %.c lib/ami.h
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(MYSQL_CFLAGS) -c -o $@ $<
 
 $(filter-out $(MYSQL_TOOLS),$(TOOLS)): %: cmd/%.o lib/libami.a
-	$(CC) $(LDFLAGS) -o $@ cmd/$@.o lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ cmd/$@.o lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(if $(filter $@,$(MQTT_TOOLS)),$(MQTT_LIBS)) $(LIBS)
 
 $(MYSQL_TOOLS): %: cmd/%.o $(DBOBJ) lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ cmd/$@.o $(DBOBJ) lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(MYSQL_LIBS) $(LIBS)

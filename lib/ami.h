@@ -178,6 +178,66 @@ int	ami_dnd_match(struct ami_dnd_pats *, const char *, size_t,
 	    struct ami_dnd_hit *);
 void	ami_dnd_free(struct ami_dnd_pats *);
 
+/* ---- devstate.c: device state across servers ---- */
+/* Asterisk's enum ast_device_state, in its order */
+enum { AMI_DS_UNKNOWN, AMI_DS_NOT_INUSE, AMI_DS_INUSE, AMI_DS_BUSY,
+	AMI_DS_INVALID, AMI_DS_UNAVAILABLE, AMI_DS_RINGING, AMI_DS_RINGINUSE,
+	AMI_DS_ONHOLD, AMI_DS_NSTATES };
+#define AMI_DEVICE_MAX 80       /* bytes of a device name we mirror */
+/* a state word (any case) as AMI_DS_*, or -1 */
+int	ami_devstate_val(const char *, size_t);
+const char *ami_devstate_str(int);      /* "INVALID" for a bad one */
+/* Asterisk's ast_devstate_aggregate: init (INVALID), then add each
+ * device's state; state is what a hint joining them shows */
+struct ami_devagg {
+	int state, ringing, inuse;
+};
+void	ami_devagg_init(struct ami_devagg *);
+void	ami_devagg_add(struct ami_devagg *, int);
+/* the mirror of device dev: "Custom:" and dev with each '/' made '-'
+ * (Asterisk 20 keeps a Custom: name with a '/' under another name and
+ * loses it across a restart).  0 ok; -1 for a device that is a Custom: or
+ * MWI: one, is empty or longer than AMI_DEVICE_MAX, or has a byte other
+ * than A-Z a-z 0-9 _ . @ + - / : (out needs AMI_DEVICE_MAX + 8 bytes) */
+int	ami_devstate_mirror(char *out, size_t, const char *dev, size_t);
+/* the table: a name (device or presentity) -> per server (index below
+ * AMI_STAB_SERVERS) the value it says, the value last set on it, and the
+ * values set whose echo is still due (ami_due_*) */
+#define AMI_STAB_SERVERS 32
+#define AMI_DUE_MAX      16     /* due echoes kept per name and server */
+#define AMI_DUE_TTL      10000  /* ms: an echo that never came is forgotten */
+struct ami_due {
+	struct ami_due *next;
+	int64_t at;
+	char    val[];
+};
+struct ami_stent {
+	char    *key;
+	char    *val[AMI_STAB_SERVERS];     /* NULL: says nothing */
+	char    *told[AMI_STAB_SERVERS];    /* NULL: nothing set yet */
+	struct ami_due *due[AMI_STAB_SERVERS];
+	char    *cur;                       /* presence: the value all should have */
+	uint32_t sess[AMI_STAB_SERVERS];    /* ami_hash of the Session= val came in */
+	uint32_t stale;                     /* servers whose val awaits a list */
+	struct ami_stent *next;
+};
+struct ami_stab;
+uint32_t ami_hash(const char *, size_t);        /* djb2: 0 for no bytes */
+struct ami_stab *ami_stab_new(size_t max);      /* max names */
+/* the entry of key (n bytes): NULL when not there and !create, or when
+ * the table holds max names already */
+struct ami_stent *ami_stab_get(struct ami_stab *, const char *key, size_t n,
+	    int create);
+/* every entry once, in no order: prev NULL first, NULL at the end */
+struct ami_stent *ami_stab_each(struct ami_stab *, struct ami_stent *prev);
+void	ami_stab_set(char **slot, const char *v, size_t n);   /* v NULL: clear */
+void	ami_stab_free(struct ami_stab *);
+/* v was set on server: its echo is due */
+void	ami_due_add(struct ami_stent *, int server, const char *v, int64_t now);
+/* is v from server the echo of one set?  1 and forgotten (with those
+ * due before it, which will not come), 0 a genuine change */
+int	ami_due_echo(struct ami_stent *, int server, const char *v, int64_t now);
+
 /* ---- outq.c: stdout through a writer thread ---- */
 struct ami_outq;
 /* bound: bytes queued at most; block: wait for room instead of refusing */

@@ -9,7 +9,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/amitools-test.XXXXXX")
 # DIR/TOOL.PID; the exit status 99 marks them too, as no tool uses it
 if [ -n "${AMITOOLS_VALGRIND:-}" ]; then
 	mkdir "$tmp/valgrind"
-	for _t in amicat amiaction dndctl dndparse mwinotify peerlist; do
+	for _t in amicat amiaction dndctl dndparse mwinotify peerlist statemerge amimqtt; do
 		cat >"$tmp/valgrind/$_t" <<-EOF
 		#!/bin/sh
 		exec valgrind -q --leak-check=full --error-exitcode=99 \\

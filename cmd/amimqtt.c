@@ -1,0 +1,394 @@
+/*
+ * amimqtt: AMI text lines to and from an MQTT broker, for one server.
+ *
+ * Reads messages on stdin (amicat -H server, one-line, wire or JSON) and
+ * publishes each, as one line tagged Server= and Session=, QoS 1:
+ *   DeviceStateChange    PREFIX/SERVER/device/DEVICE          retained
+ *   PresenceStateChange  PREFIX/SERVER/presence/PRESENTITY    retained
+ *   any other Event=E    PREFIX/SERVER/event/E
+ * The retained topics are the table: whoever (re)subscribes gets every
+ * server's states at once.  At each connect it publishes, retained,
+ * PREFIX/SERVER/status "Event=AmitoolsUp", and its Last Will there is
+ * "Event=AmitoolsGone": a dead agent's states stop counting.  Session=
+ * (new for every run) tells this run's states from a dead one's, in
+ * whatever order a broker hands retained messages out.  It also publishes
+ * again what it holds, for a broker that lost it.
+ *
+ * Writes on stdout every message of PREFIX/+/{device,presence,event}/#
+ * and PREFIX/+/status (its own too), one line each, when its payload is
+ * one message whose Server= is the topic's server.  The broker and its
+ * credentials come from the [mqtt] section of amitools.conf only.
+ */
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "ami.h"
+
+#define TOPICS_MAX 50000    /* retained topics held for a republish */
+#define PAYLOAD_MAX 4096
+
+static const char *cflag, *Hflag, *pflag;
+static char host[256] = "127.0.0.1", port[16] = "1883", user[128], secret[256],
+    tls[8] = "no", cafile[PATH_MAX], certfile[PATH_MAX], keyfile[PATH_MAX],
+    keepalive[16] = "30", prefix[128] = "amitools", protocol[8] = "3.1.1";
+static char session[40], status[512];
+static struct mosquitto *mq;
+static struct ami_stab *held;       /* retained topic -> payload (val[0]) */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ami_buf out;
+static volatile sig_atomic_t stop;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: amimqtt [-hV] [-c config] [-p prefix] -H server\n");
+	exit(2);
+}
+
+static void
+onsignal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* a file that holds the broker's secret must be its owner's alone */
+static void
+private(const char *path)
+{
+	struct stat st;
+	FILE *fp;
+	char line[512];
+	int has = 0;
+
+	if (path == NULL || (fp = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(ami_trim(line), "secret", 6) == 0)
+			has = 1;
+	if (has && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077))
+		errx(2, "%s holds a secret but is readable by group or other; "
+		    "run chmod 600 %s", path, path);
+	fclose(fp);
+}
+
+static void
+readconf(void)
+{
+	struct ami_confkey keys[] = {
+		{ "cafile", cafile, sizeof(cafile) },
+		{ "certfile", certfile, sizeof(certfile) },
+		{ "host", host, sizeof(host) },
+		{ "keepalive", keepalive, sizeof(keepalive) },
+		{ "keyfile", keyfile, sizeof(keyfile) },
+		{ "port", port, sizeof(port) },
+		{ "prefix", prefix, sizeof(prefix) },
+		{ "protocol", protocol, sizeof(protocol) },
+		{ "secret", secret, sizeof(secret) },
+		{ "tls", tls, sizeof(tls) },
+		{ "username", user, sizeof(user) },
+	};
+	char errbuf[256], home[PATH_MAX];
+	const char *h;
+
+	if (ami_conf_section("mqtt", cflag, keys, sizeof(keys) / sizeof(keys[0]),
+	    errbuf, sizeof(errbuf)) < 0)
+		errx(2, "%s", errbuf);
+	if (secret[0] != '\0') {
+		private("/etc/amitools.conf");
+		if ((h = getenv("HOME")) != NULL) {
+			snprintf(home, sizeof(home), "%s/.amitools.conf", h);
+			private(home);
+		}
+		private(cflag);
+	}
+	if (pflag != NULL && strlcpy(prefix, pflag, sizeof(prefix)) >= sizeof(prefix))
+		errx(2, "-p %s: too long", pflag);
+	if (strpbrk(prefix, "+#") != NULL || prefix[0] == '\0')
+		errx(2, "[mqtt] prefix %s: not a topic prefix", prefix);
+}
+
+/* a topic level from a name: no wildcard, no NUL */
+static int
+level(const char *s, size_t n)
+{
+	return n > 0 && memchr(s, '+', n) == NULL && memchr(s, '#', n) == NULL &&
+	    memchr(s, '\0', n) == NULL;
+}
+
+static void
+publish(const char *topic, const char *payload, size_t n, int retain)
+{
+	int rc;
+
+	rc = mosquitto_publish(mq, NULL, topic, n, payload, 1, retain);
+	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN)
+		warnx("publish %s: %s", topic, mosquitto_strerror(rc));
+}
+
+static void
+onconnect(struct mosquitto *m, void *arg, int rc)
+{
+	static const char *const subs[] = { "device/#", "presence/#",
+	    "event/#", "status" };
+	char t[256];
+	struct ami_stent *e;
+	size_t i;
+
+	(void)arg;
+	if (rc != 0) {
+		warnx("broker %s:%s refused: %s", host, port,
+		    mosquitto_connack_string(rc));
+		return;
+	}
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		snprintf(t, sizeof(t), "%s/+/%s", prefix, subs[i]);
+		mosquitto_subscribe(m, NULL, t, 1);
+	}
+	snprintf(t, sizeof(t), "%s/%s/status", prefix, Hflag);
+	publish(t, status, strlen(status), 1);
+	pthread_mutex_lock(&lock);
+	for (e = NULL; (e = ami_stab_each(held, e)) != NULL; )
+		publish(e->key, e->val[0], strlen(e->val[0]), 1);
+	pthread_mutex_unlock(&lock);
+}
+
+static void
+onmessage(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
+{
+	struct ami_msg am = { 0 };
+	char why[160], *copy, *srv;
+	const char *s;
+	size_t pl = strlen(prefix), sl, vl;
+
+	(void)m;
+	(void)arg;
+	if (msg->payloadlen <= 0 || msg->payloadlen > PAYLOAD_MAX ||
+	    strncmp(msg->topic, prefix, pl) != 0 || msg->topic[pl] != '/')
+		return;
+	srv = msg->topic + pl + 1;
+	sl = strcspn(srv, "/");
+	if ((copy = strndup(msg->payload, msg->payloadlen)) == NULL)
+		err(2, "strndup");
+	if (strlen(copy) != (size_t)msg->payloadlen || strchr(copy, '\n') != NULL ||
+	    ami_text_decode(copy, msg->payloadlen, &am, why, sizeof(why)) < 0 ||
+	    (s = ami_msg_get(&am, "Server", &vl)) == NULL ||
+	    vl != sl || strncmp(s, srv, sl) != 0)
+		warnx("%s: not one message of that server; dropped",
+		    ami_visible(why, sizeof(why), msg->topic, strlen(msg->topic)));
+	else {
+		ami_text_put(&out, &am);
+		if (ami_buf_flush(&out, 1) < 0)
+			err(2, "stdout");
+	}
+	ami_msg_free(&am);
+	free(copy);
+}
+
+/* the topic of m, or -1 (said) when it has none */
+static int
+topic(const struct ami_msg *m, char *t, size_t cap, int *retain)
+{
+	const char *ev, *name = NULL, *kind = "event";
+	size_t evl, nl = 0;
+
+	if ((ev = ami_msg_get(m, "Event", &evl)) == NULL || !level(ev, evl))
+		return -1;
+	*retain = 0;
+	if (ami_keyeq(ev, evl, "DeviceStateChange")) {
+		kind = "device";
+		name = ami_msg_get(m, "Device", &nl);
+	} else if (ami_keyeq(ev, evl, "PresenceStateChange")) {
+		kind = "presence";
+		name = ami_msg_get(m, "Presentity", &nl);
+	}
+	if (name == NULL) {
+		name = ev;
+		nl = evl;
+	} else
+		*retain = 1;
+	if (!level(name, nl) || (size_t)snprintf(t, cap, "%s/%s/%s/%.*s", prefix,
+	    Hflag, kind, (int)nl, name) >= cap) {
+		warnx("%s: no topic for that name; not published",
+		    ami_visible(t, cap, name, nl));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+forward(struct ami_msg *m)
+{
+	static struct ami_buf line;
+	struct ami_stent *e;
+	char t[512];
+	int i, retain;
+
+	while ((i = ami_msg_find(m, "Server", 0)) >= 0)
+		ami_msg_del(m, i);
+	while ((i = ami_msg_find(m, "Session", 0)) >= 0)
+		ami_msg_del(m, i);
+	ami_msg_ref(m, "Server", 6, Hflag, strlen(Hflag));
+	ami_msg_ref(m, "Session", 7, session, strlen(session));
+	if (topic(m, t, sizeof(t), &retain) < 0)
+		return;
+	line.len = 0;
+	ami_text_put(&line, m);
+	line.len--;     /* no newline: a payload is one message */
+	if (line.len > PAYLOAD_MAX) {
+		warnx("%s: message too long; not published", t);
+		return;
+	}
+	ami_buf_addc(&line, '\0');
+	if (retain) {
+		pthread_mutex_lock(&lock);
+		if ((e = ami_stab_get(held, t, strlen(t), 1)) != NULL)
+			ami_stab_set(&e->val[0], line.p, line.len - 1);
+		pthread_mutex_unlock(&lock);
+		if (e == NULL)
+			warnx("%s: more than %d topics held", t, TOPICS_MAX);
+	}
+	publish(t, line.p, line.len - 1, retain);
+}
+
+static void
+setup(void)
+{
+	const char *errstr;
+	char id[96], will[512], t[256];
+	int ka, rc, v5;
+
+	snprintf(session, sizeof(session), "%llx%x",
+	    (unsigned long long)ami_now_ms(), (unsigned)getpid() & 0xffff);
+	snprintf(status, sizeof(status), "Event=AmitoolsUp Server=%s Session=%s",
+	    Hflag, session);
+	snprintf(will, sizeof(will), "Event=AmitoolsGone Server=%s Session=%s",
+	    Hflag, session);
+	snprintf(t, sizeof(t), "%s/%s/status", prefix, Hflag);
+	snprintf(id, sizeof(id), "amimqtt-%.30s-%s", Hflag, session);
+	ka = strtonum(keepalive, 5, 3600, &errstr);
+	if (errstr != NULL)
+		errx(2, "[mqtt] keepalive %s: %s", keepalive, errstr);
+	if (strcmp(protocol, "5") != 0 && strcmp(protocol, "3.1.1") != 0)
+		errx(2, "[mqtt] protocol %s: 3.1.1 or 5", protocol);
+	v5 = strcmp(protocol, "5") == 0;
+	mosquitto_lib_init();
+	if ((mq = mosquitto_new(id, true, NULL)) == NULL)
+		err(2, "mosquitto_new");
+	mosquitto_int_option(mq, MOSQ_OPT_PROTOCOL_VERSION,
+	    v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	if (user[0] != '\0' &&
+	    mosquitto_username_pw_set(mq, user, secret[0] ? secret : NULL) != 0)
+		errx(2, "[mqtt] username: refused");
+	if (strcmp(tls, "yes") == 0 && (rc = mosquitto_tls_set(mq,
+	    cafile[0] ? cafile : NULL, cafile[0] ? NULL : "/etc/ssl/certs",
+	    certfile[0] ? certfile : NULL, keyfile[0] ? keyfile : NULL,
+	    NULL)) != MOSQ_ERR_SUCCESS)
+		errx(2, "[mqtt] tls: %s", mosquitto_strerror(rc));
+	if ((rc = mosquitto_will_set(mq, t, strlen(will), will, 1, true)) != 0)
+		errx(2, "will: %s", mosquitto_strerror(rc));
+	mosquitto_connect_callback_set(mq, onconnect);
+	mosquitto_message_callback_set(mq, onmessage);
+	mosquitto_reconnect_delay_set(mq, 1, 30, true);
+	if ((rc = mosquitto_connect_async(mq, host,
+	    strtonum(port, 1, 65535, &errstr), ka)) != MOSQ_ERR_SUCCESS &&
+	    rc != MOSQ_ERR_ERRNO)
+		errx(2, "%s:%s: %s", host, port, mosquitto_strerror(rc));
+	if ((rc = mosquitto_loop_start(mq)) != MOSQ_ERR_SUCCESS)
+		errx(2, "mosquitto_loop_start: %s", mosquitto_strerror(rc));
+}
+
+/* stdin is done: say so on the status topic, then go */
+static void
+finish(void)
+{
+	char t[256], gone[512];
+	struct timespec ts = { 0, 100 * 1000000L };
+	int i;
+
+	snprintf(t, sizeof(t), "%s/%s/status", prefix, Hflag);
+	snprintf(gone, sizeof(gone), "Event=AmitoolsGone Server=%s Session=%s",
+	    Hflag, session);
+	publish(t, gone, strlen(gone), 1);
+	/* QoS 1 in flight gets 2 s to be acknowledged */
+	for (i = 0; i < 20 && mosquitto_want_write(mq); i++)
+		nanosleep(&ts, NULL);
+	nanosleep(&ts, NULL);
+	mosquitto_disconnect(mq);
+	mosquitto_loop_stop(mq, false);
+	mosquitto_destroy(mq);
+	mosquitto_lib_cleanup();
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sigaction sa = { .sa_handler = onsignal };
+	struct ami_parser in;
+	struct ami_msg m = { 0 };
+	ssize_t n;
+	int ch, rc;
+
+	while ((ch = getopt(argc, argv, "c:H:hp:V")) != -1) {
+		switch (ch) {
+		case 'c':
+			cflag = optarg;
+			break;
+		case 'H':
+			Hflag = optarg;
+			break;
+		case 'p':
+			pflag = optarg;
+			break;
+		case 'V':
+			printf("amimqtt %s\n", AMI_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || Hflag == NULL)
+		usage();
+	if (!level(Hflag, strlen(Hflag)) || strchr(Hflag, '/') != NULL ||
+	    strchr(Hflag, ' ') != NULL)
+		errx(2, "-H %s: not a server name for a topic", Hflag);
+	readconf();
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	held = ami_stab_new(TOPICS_MAX);
+	setup();
+	ami_parser_init(&in, AMI_AUTO, 0);
+	do {
+		if ((n = ami_parser_read(&in, 0)) < 0) {
+			if (errno == EINTR)
+				continue;
+			err(2, "stdin");
+		}
+		while ((rc = ami_parser_next(&in, &m)) != 0) {
+			if (rc < 0) {
+				warnx("stdin: %s", in.err);
+				continue;
+			}
+			forward(&m);
+		}
+	} while (n > 0 && !stop);
+	finish();
+	ami_msg_free(&m);
+	ami_parser_free(&in);
+	ami_stab_free(held);
+	return 0;
+}

@@ -1,0 +1,238 @@
+#!/bin/sh
+# Device state on an MQTT bus: five servers, each with the agent of
+# scripts/amitools-mqtt-device@.service, at two sites (pbx1-3 on broker A,
+# pbx4-5 on broker B) joined by a mosquitto bridge through a TCP relay the
+# test can cut.  Real mosquitto brokers on loopback; amisim as Asterisk.
+. "$(dirname "$0")/lib.sh"
+
+freeport() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# broker_start NAME [CONF LINES]: mosquitto on a free port (kept in
+# $tmp/NAME.mqport across restarts), persistence in $tmp/NAME.mq/
+broker_start() {
+	_b=$1
+	shift
+	mkdir -p "$tmp/$_b.mq"
+	[ -s "$tmp/$_b.mqport" ] || freeport >"$tmp/$_b.mqport"
+	{
+		printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$(cat "$tmp/$_b.mqport")"
+		printf 'persistence true\npersistence_location %s/\n' "$tmp/$_b.mq"
+		[ "$(id -u)" -ne 0 ] || echo 'user root'
+		for _l in "$@"; do echo "$_l"; done
+	} >"$tmp/$_b.mq.conf"
+	mosquitto -c "$tmp/$_b.mq.conf" >>"$tmp/$_b.mq.log" 2>&1 &
+	eval "pid_$_b=$!"
+	pids="$pids $!"
+	wait_for 10 mosquitto_pub -q 1 -h 127.0.0.1 -p "$(cat "$tmp/$_b.mqport")" \
+	    -t amitools-test/up -m x 2>/dev/null
+}
+
+broker_stop() {
+	eval "_p=\$pid_$1"
+	kill "$_p" 2>/dev/null
+	wait "$_p" 2>/dev/null
+	return 0
+}
+
+# relay: broker B's bridge reaches A through socat, so the test can cut it
+relay_start() {
+	socat TCP-LISTEN:"$(cat "$tmp/relay.port")",bind=127.0.0.1,reuseaddr,fork \
+	    TCP:127.0.0.1:"$(cat "$tmp/A.mqport")" 2>>"$tmp/relay.err" &
+	pid_relay=$!
+	pids="$pids $!"
+}
+
+# the relay and the connections it forked, by their parent's PID
+relay_stop() {
+	pkill -P "$pid_relay" 2>/dev/null
+	kill "$pid_relay" 2>/dev/null
+	wait "$pid_relay" 2>/dev/null
+	return 0
+}
+
+servers="pbx1 pbx2 pbx3 pbx4 pbx5"
+site() { case $1 in pbx[123]) echo A ;; *) echo B ;; esac; }
+
+broker_start A
+freeport >"$tmp/relay.port"
+relay_start
+broker_start B "connection siteA" \
+    "address 127.0.0.1:$(cat "$tmp/relay.port")" "topic amitools/# both 1" \
+    "cleansession false" "restart_timeout 1 2" "try_private true"
+
+# each site's agents read ~/.amitools.conf of their own HOME: its servers
+# and its broker
+for s in $servers; do
+	amisim_start $s -C "$tmp/$s.ctl" -L "$tmp/$s.log"
+done
+for site in A B; do
+	mkdir -p "$tmp/home$site"
+	umask 077
+	{
+		printf '[default]\nhost = 127.0.0.1\nusername = tester\nsecret = testpass\n'
+		for s in $servers; do eval "printf '[%s]\nport = %s\n' $s \$port_$s"; done
+		printf '[mqtt]\nport = %s\n' "$(cat "$tmp/$site.mqport")"
+	} >"$tmp/home$site/.amitools.conf"
+	umask 022
+done
+
+# agent_start SERVER: the pipeline of the unit for that instance (%i), each
+# command by its PID ($tmp/SERVER.pids), stderr in $tmp/SERVER.N.err
+agent_start() {
+	_cmd=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$top/scripts/amitools-mqtt-device@.service" |
+	    sed 's/^ExecStart=\/bin\/sh -c "//; s/"$//; s/\\$//' | tr -d '\n' |
+	    sed "s/%i/$1/g; s/%%/%/g")
+	_in=/dev/null
+	_i=0
+	: >"$tmp/$1.pids"
+	while [ -n "$_cmd" ]; do
+		_i=$((_i + 1))
+		case $_cmd in
+		*' | '*) _part=${_cmd%% | *}; _cmd=${_cmd#* | }
+			_o=$tmp/$1.$_i.fifo; rm -f "$_o"; mkfifo "$_o" ;;
+		*) _part=$_cmd; _cmd=; _o=$tmp/$1.out ;;
+		esac
+		(HOME=$tmp/home$(site "$1"); export HOME; eval "exec $_part") \
+		    <"$_in" >>"$_o" 2>>"$tmp/$1.$_i.err" &
+		pids="$pids $!"
+		echo $! >>"$tmp/$1.pids"
+		_in=$_o
+	done
+}
+
+agent_stop() {
+	for _p in $(cat "$tmp/$1.pids"); do kill "$_p" 2>/dev/null; done
+	for _p in $(cat "$tmp/$1.pids"); do wait "$_p" 2>/dev/null; done
+	return 0
+}
+
+ctl() {
+	_s=$1
+	shift
+	echo "$*" >"$tmp/$_s.ctl"
+}
+
+# is SERVER DEVICE STATE: DEVICE_STATE(DEVICE) on SERVER now
+is() {
+	_v=$(printf 'Action=Getvar Variable=DEVICE_STATE(%s)\n' "$2" |
+	    HOME=$tmp/home$(site "$1") amiaction -H "$1" -j 2>/dev/null |
+	    sed -n 's/.*"Value":"\([A-Z_]*\)".*/\1/p')
+	test "$_v" = "$3"
+}
+
+# are DEVICE STATE SERVER...
+are() {
+	_d=$1
+	_st=$2
+	shift 2
+	for _s in "$@"; do is "$_s" "$_d" "$_st" || return 1; done
+}
+
+# restart SERVER: a new amisim on its port, its state lost
+restart() {
+	amisim_stop "$1"
+	mv "$tmp/$1.log" "$tmp/$1.$(date +%s%N).log"
+	eval "SIMPORT=\$port_$1 amisim_start $1 -C '$tmp/$1.ctl' -L '$tmp/$1.log'"
+}
+
+# a sentinel change on every server, then wait until each mirror of it is
+# set on the other four
+settle() {
+	_v=$(($(cat "$tmp/settle" 2>/dev/null || echo 0) + 1))
+	echo $_v >"$tmp/settle"
+	for s in $servers; do ctl $s "devstate PJSIP/9$_v$s INUSE"; done
+	for s in $servers; do
+		for o in $servers; do
+			[ $s = $o ] && continue
+			wait_for 30 grep -q "Custom:PJSIP-9$_v$o) Value=INUSE" \
+			    "$tmp/$s.log" || return 1
+		done
+	done
+}
+
+for s in $servers; do agent_start $s; done
+check "five agents at two bridged sites: every change reaches every server" settle
+
+# -- the truth: phone 100 idle on pbx1, UNAVAILABLE on the other four --
+ctl pbx1 devstate PJSIP/100 NOT_INUSE
+check "PJSIP/100 idle on pbx1 shows on the four others, across the bridge" \
+    wait_for 20 are Custom:PJSIP-100 NOT_INUSE pbx2 pbx3 pbx4 pbx5
+check "pbx1's own mirror joins the others: UNAVAILABLE" \
+    wait_for 10 is pbx1 Custom:PJSIP-100 UNAVAILABLE
+check "the states are retained per server and device on the broker" sh -c \
+    "mosquitto_sub -h 127.0.0.1 -p $(cat "$tmp/B.mqport") -t 'amitools/pbx1/device/PJSIP/100' \
+    -C 1 -W 5 | grep -q 'State=NOT_INUSE'"
+
+# -- a server restarts: the lists it gives do not overwrite the truth --
+restart pbx4
+check "pbx4 restarted: its mirror is set again" \
+    wait_for 30 is pbx4 Custom:PJSIP-100 NOT_INUSE
+settle
+check "and the others still say NOT_INUSE" are Custom:PJSIP-100 NOT_INUSE pbx2 pbx3 pbx5
+
+# -- an agent killed -9: its Last Will marks its states gone --
+ctl pbx2 devstate PJSIP/200 INUSE
+check "PJSIP/200 in use on pbx2 shows on pbx5" wait_for 20 is pbx5 Custom:PJSIP-200 INUSE
+kill -9 "$(sed -n 2p "$tmp/pbx2.pids")"
+check "amimqtt of pbx2 killed -9: the Last Will makes pbx5 drop it" \
+    wait_for 60 is pbx5 Custom:PJSIP-200 UNAVAILABLE
+check "and pbx1 too" wait_for 10 is pbx1 Custom:PJSIP-200 UNAVAILABLE
+agent_stop pbx2
+agent_start pbx2
+check "pbx2's agent back: PJSIP/200 INUSE again on pbx5" \
+    wait_for 30 is pbx5 Custom:PJSIP-200 INUSE
+
+# -- the bridge is cut while states change at both sites, then healed --
+relay_stop
+ctl pbx1 devstate PJSIP/100 INUSE
+ctl pbx5 devstate PJSIP/500 RINGING
+check "during the cut, site A sees pbx1's change" wait_for 20 is pbx3 Custom:PJSIP-100 INUSE
+check "and site B pbx5's" wait_for 20 is pbx4 Custom:PJSIP-500 RINGING
+check "but site B has not seen pbx1's" is pbx4 Custom:PJSIP-100 NOT_INUSE
+relay_start
+check "healed: site B gets pbx1's change" wait_for 60 are Custom:PJSIP-100 INUSE pbx4 pbx5
+check "and site A pbx5's" wait_for 30 are Custom:PJSIP-500 RINGING pbx1 pbx2 pbx3
+
+# -- 1,000 random changes across the five servers converge --
+awk 'BEGIN {
+	srand(11)
+	split("NOT_INUSE INUSE BUSY RINGING ONHOLD UNAVAILABLE", st, " ")
+	for (i = 0; i < 1000; i++) {
+		d = int(rand() * 40)
+		printf "pbx%d devstate PJSIP/6%02d %s\n", d % 5 + 1, d, st[int(rand() * 6) + 1]
+	}
+}' >"$tmp/changes"
+for s in $servers; do
+	grep "^$s " "$tmp/changes" | cut -d' ' -f2- >"$tmp/$s.changes"
+	cat "$tmp/$s.changes" >"$tmp/$s.ctl"
+done
+check "the bus settles after 1,000 changes" settle
+for s in $servers; do
+	awk '{ last[$2] = $3 } END { for (d in last) print d, last[d] }' "$tmp/$s.changes"
+done | sed 's,/,-,' | sort >"$tmp/want"
+: >"$tmp/got.all"
+for s in $servers; do
+	sed 's/ .*//' "$tmp/want" | while read -r d; do
+		home=pbx$(( $(echo "$d" | sed 's/PJSIP-6//; s/^0//') % 5 + 1))
+		[ "$home" = "$s" ] && continue
+		printf 'Action=Getvar Variable=DEVICE_STATE(Custom:%s)\n' "$d"
+	done | HOME=$tmp/home$(site $s) amiaction -H "$s" -j |
+	    sed -n 's/.*"Variable":"DEVICE_STATE(Custom:\([^)]*\))","Value":"\([A-Z_]*\)".*/\1 \2/p' \
+	    >>"$tmp/got.all"
+done
+sort -u "$tmp/got.all" >"$tmp/got"
+check "each mirror holds its device's last state, on all four other servers" \
+    sh -c "[ \$(wc -l <'$tmp/got.all') -eq \$((4 * \$(wc -l <'$tmp/want'))) ]"
+check_same "and they agree" "$tmp/got" "$tmp/want"
+
+# -- no loops, no echoes --
+check "no mirror of a mirror was ever set" sh -c "! cat '$tmp'/pbx*.log | grep -q 'Custom:Custom'"
+n1=$(cat "$tmp"/pbx3.log | grep -c 'Action=Setvar')
+settle
+n2=$(cat "$tmp"/pbx3.log | grep -c 'Action=Setvar')
+check "quiet bus: one settle round is four Setvars on pbx3, nothing else" \
+    test $((n2 - n1)) -eq 4
+
+done_testing
