@@ -93,6 +93,22 @@ check "amicat -s: a denied list is said" wait_for $T grep -q -- '-s Command: per
 kill $apid
 wait $apid 2>/dev/null
 
+# amicat -e pushes a Filter a name; the limited user may not (write class
+# system): the refusal is quiet and every event still comes, filtered here
+n=$(grep -c 'Username=limited' "$tmp/p.log")
+timeout $T amicat -c "$tmp/l.conf" -e UserEvent >"$tmp/out" 2>"$tmp/err" &
+apid=$!
+pids="$pids $apid"
+wait_for $T has_count $((n + 1)) 'Username=limited' "$tmp/p.log"
+timeout $T amiaction -c "$tmp/p.conf" UserEvent UserEvent=Probe >/dev/null
+check "a refused Filter: the events still come" \
+    wait_for $T grep -q '^Event=UserEvent .*UserEvent=Probe' "$tmp/out"
+check "a refused Filter: nothing said, nothing but the event printed" sh -c \
+    "! test -s '$tmp/err' && test \$(wc -l <'$tmp/out') -eq 1"
+check "the Filter did not run" sh -c "! grep -q 'Action=Filter' '$tmp/p.log'"
+kill $apid
+wait $apid 2>/dev/null
+
 # -- an ActionID that is a prefix of another: amiaction-2 vs amiaction-2x --
 # Events EventMask=user brings each UserEvent's event, which carries the
 # ActionID of its action, after the answer: "amiaction-2" arrives while
