@@ -741,6 +741,10 @@ run(int readstdin, const sigset_t *open)
 			eof = 1;
 			if (giveupat < 0 || giveupat > now + TERM_GRACE * 1000)
 				giveupat = now + TERM_GRACE * 1000;
+			/* the loop's test ran before the flag: nothing waits,
+			 * and a ppoll now would sleep till the keepalive */
+			if (!busy())
+				break;
 		}
 		timeout = -1;
 		for (i = 0; i < nservers; i++) {
