@@ -17,10 +17,12 @@ isfollows(const struct ami_msg *m)
 	    ami_keyeq(m->f[0].v, m->f[0].vl, "Follows");
 }
 
+/* exactly "Output": the reader gives a text line back under that name, so
+ * an "OuTput" written as one would not read back as itself */
 static int
 isoutput(const struct ami_field *f)
 {
-	return ami_keyeq(f->k, f->kl, "Output");
+	return f->kl == 6 && memcmp(f->k, "Output", 6) == 0;
 }
 
 static char *

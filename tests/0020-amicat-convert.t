@@ -144,4 +144,11 @@ if [ -w /dev/full ]; then
 	check "stdout on a full disk: exit 2 and a clear message" \
 	    sh -c "[ $st -eq 2 ] && grep -q 'No space left' '$tmp/e'"
 fi
+# the Follows text reads back as "Output" exactly: an "OuTput" would come
+# back renamed, so -r refuses it (found by the decode fuzzer)
+printf '%s\n' '{"Response":"Follows","ActionID":"x","OuTput":["a"]}' |
+    amicat -i - -r >"$tmp/out" 2>"$tmp/err"
+st=$?
+check "-r: OuTput in a Follows block refused, exit 2" sh -c \
+    "test $st -eq 2 && grep -q 'OuTput' '$tmp/err' && ! test -s '$tmp/out'"
 done_testing
