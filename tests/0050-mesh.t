@@ -59,35 +59,9 @@ ctl() {
 	echo "$*" >"$tmp/$_s.ctl"
 }
 
-# start_unit NAME: the pipeline of scripts/amitools-mesh-NAME.service as
-# systemd would run it (%% is %), each of its commands by its own PID
-# (kept in $tmp/NAME.pids, so stop_unit can end them), stderr of the
-# Nth in $tmp/NAME.N.err, stdout of the last in $tmp/NAME.out
+# start_unit NAME: scripts/amitools-mesh-NAME.service, as unit_start runs it
 start_unit() {
-	_cmd=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$top/scripts/amitools-mesh-$1.service" |
-	    sed 's/^ExecStart=\/bin\/sh -c "//; s/"$//; s/\\$//' | tr -d '\n' |
-	    sed 's/%%/%/g')
-	_in=/dev/null
-	_i=0
-	: >"$tmp/$1.pids"
-	while [ -n "$_cmd" ]; do
-		_i=$((_i + 1))
-		case $_cmd in
-		*' | '*) _part=${_cmd%% | *}; _cmd=${_cmd#* | }
-			_o=$tmp/$1.$_i.fifo; rm -f "$_o"; mkfifo "$_o" ;;
-		*) _part=$_cmd; _cmd=; _o=$tmp/$1.out ;;
-		esac
-		(eval "exec $_part" <"$_in" >>"$_o" 2>>"$tmp/$1.$_i.err") &
-		pids="$pids $!"
-		echo $! >>"$tmp/$1.pids"
-		_in=$_o
-	done
-}
-
-stop_unit() {
-	for _p in $(cat "$tmp/$1.pids"); do kill "$_p" 2>/dev/null; done
-	for _p in $(cat "$tmp/$1.pids"); do wait "$_p" 2>/dev/null; done
-	return 0
+	unit_start "$1" "$top/scripts/amitools-mesh-$1.service"
 }
 
 # getstate SERVER DEVICE...: "DEVICE STATE" lines, Getvar DEVICE_STATE
@@ -225,7 +199,7 @@ check "a restarted pbx2 that kept a stale mirror is set right" \
     wait_for 20 is pbx2 Custom:PJSIP-100 INUSE
 
 # the pipeline itself restarts; meanwhile a change and a stale mirror
-stop_unit device
+unit_stop device
 ctl pbx1 devstate PJSIP/100 ONHOLD
 ctl pbx3 devstate Custom:PJSIP-100 RINGING quiet
 start_unit device

@@ -78,34 +78,10 @@ for site in A B; do
 	umask 022
 done
 
-# agent_start SERVER: the pipeline of the unit for that instance (%i), each
-# command by its PID ($tmp/SERVER.pids), stderr in $tmp/SERVER.N.err
+# agent_start SERVER: the unit for that instance (unit_start), HOME its site's
 agent_start() {
-	_cmd=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$top/scripts/amitools-mqtt-device@.service" |
-	    sed 's/^ExecStart=\/bin\/sh -c "//; s/"$//; s/\\$//' | tr -d '\n' |
-	    sed "s/%i/$1/g; s/%%/%/g")
-	_in=/dev/null
-	_i=0
-	: >"$tmp/$1.pids"
-	while [ -n "$_cmd" ]; do
-		_i=$((_i + 1))
-		case $_cmd in
-		*' | '*) _part=${_cmd%% | *}; _cmd=${_cmd#* | }
-			_o=$tmp/$1.$_i.fifo; rm -f "$_o"; mkfifo "$_o" ;;
-		*) _part=$_cmd; _cmd=; _o=$tmp/$1.out ;;
-		esac
-		(HOME=$tmp/home$(site "$1"); export HOME; eval "exec $_part") \
-		    <"$_in" >>"$_o" 2>>"$tmp/$1.$_i.err" &
-		pids="$pids $!"
-		echo $! >>"$tmp/$1.pids"
-		_in=$_o
-	done
-}
-
-agent_stop() {
-	for _p in $(cat "$tmp/$1.pids"); do kill "$_p" 2>/dev/null; done
-	for _p in $(cat "$tmp/$1.pids"); do wait "$_p" 2>/dev/null; done
-	return 0
+	unit_start "$1" "$top/scripts/amitools-mqtt-device@.service" "$1" \
+	    "$tmp/home$(site "$1")"
 }
 
 ctl() {
@@ -179,7 +155,7 @@ kill -9 "$(sed -n 2p "$tmp/pbx2.pids")"
 check "amimqtt of pbx2 killed -9: the Last Will makes pbx5 drop it" \
     wait_for 60 is pbx5 Custom:PJSIP-200 UNAVAILABLE
 check "and pbx1 too" wait_for 10 is pbx1 Custom:PJSIP-200 UNAVAILABLE
-agent_stop pbx2
+unit_stop pbx2
 agent_start pbx2
 check "pbx2's agent back: PJSIP/200 INUSE again on pbx5" \
     wait_for 30 is pbx5 Custom:PJSIP-200 INUSE

@@ -105,6 +105,40 @@ amisim_start() {
 	umask 022
 }
 
+# unit_start NAME UNIT [INSTANCE [HOME]]: the pipeline of UNIT's ExecStart
+# as systemd would run it (%% is %, %i is INSTANCE), each of its commands by
+# its own PID (kept in $tmp/NAME.pids, for unit_stop), stderr of the Nth in
+# $tmp/NAME.N.err, stdout of the last in $tmp/NAME.out; HOME, when given,
+# is the commands' home (their ~/.amitools.conf)
+unit_start() {
+	_cmd=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$2" |
+	    sed 's/^ExecStart=\/bin\/sh -c "//; s/"$//; s/\\$//' | tr -d '\n' |
+	    sed "s/%i/${3:-}/g; s/%%/%/g")
+	_home=${4:-$HOME}
+	_in=/dev/null
+	_i=0
+	: >"$tmp/$1.pids"
+	while [ -n "$_cmd" ]; do
+		_i=$((_i + 1))
+		case $_cmd in
+		*' | '*) _part=${_cmd%% | *}; _cmd=${_cmd#* | }
+			_o=$tmp/$1.$_i.fifo; rm -f "$_o"; mkfifo "$_o" ;;
+		*) _part=$_cmd; _cmd=; _o=$tmp/$1.out ;;
+		esac
+		(HOME=$_home; export HOME; eval "exec $_part") \
+		    <"$_in" >>"$_o" 2>>"$tmp/$1.$_i.err" &
+		pids="$pids $!"
+		echo $! >>"$tmp/$1.pids"
+		_in=$_o
+	done
+}
+
+unit_stop() {
+	for _p in $(cat "$tmp/$1.pids"); do kill "$_p" 2>/dev/null; done
+	for _p in $(cat "$tmp/$1.pids"); do wait "$_p" 2>/dev/null; done
+	return 0
+}
+
 amisim_stop() {
 	eval "_p=\$pid_$1"
 	kill "$_p" 2>/dev/null
