@@ -838,6 +838,18 @@ tsafter(struct timespec a, struct timespec b)
 	    (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
 }
 
+/* path's directory, opened, its name in dir and path's own name in base
+ * (each PATH_MAX bytes): where nextrotated and findcopy look for the
+ * rotated files */
+static DIR *
+siblings(const char *path, char *dir, char *base)
+{
+	strlcpy(dir, path, PATH_MAX);
+	strlcpy(base, path, PATH_MAX);
+	strlcpy(base, basename(base), PATH_MAX);
+	return opendir(dirname(dir));
+}
+
 /*
  * After a rename rotation, the file that was at path after the one just
  * read (ino, last written at *mt), when it was itself renamed before we
@@ -856,12 +868,9 @@ nextrotated(const char *path, ino_t ino, ino_t now, struct timespec *mt)
 	size_t bl;
 	DIR *d;
 
-	strlcpy(dir, path, sizeof(dir));
-	strlcpy(base, path, sizeof(base));
-	strlcpy(base, basename(base), sizeof(base));
-	bl = strlen(base);
-	if ((d = opendir(dirname(dir))) == NULL)
+	if ((d = siblings(path, dir, base)) == NULL)
 		return -1;
+	bl = strlen(base);
 	*best = '\0';
 	while ((de = readdir(d)) != NULL) {
 		if (!rotated(de->d_name, base, bl) ||
@@ -882,7 +891,6 @@ nextrotated(const char *path, ino_t ino, ino_t now, struct timespec *mt)
 	return open(best, O_RDONLY);
 }
 
-/* read cur to its end, then see whether the path was rotated or truncated */
 /*
  * After copytruncate, the copy logrotate made: a sibling of path named
  * path.N or path-DATE, not compressed, holding at least pos bytes, whose
@@ -898,12 +906,9 @@ findcopy(const char *path, off_t pos, const char *tail, size_t taillen)
 	DIR *d;
 	int fd = -1;
 
-	strlcpy(dir, path, sizeof(dir));
-	strlcpy(base, path, sizeof(base));
-	strlcpy(base, basename(base), sizeof(base));
-	bl = strlen(base);
-	if ((d = opendir(dirname(dir))) == NULL)
+	if ((d = siblings(path, dir, base)) == NULL)
 		return -1;
+	bl = strlen(base);
 	while (fd < 0 && (de = readdir(d)) != NULL) {
 		if (!rotated(de->d_name, base, bl))
 			continue;
@@ -957,6 +962,7 @@ chain(const char *path, ino_t now)
 	}
 }
 
+/* read cur to its end, then see whether the path was rotated or truncated */
 static void
 check(const char *path)
 {
