@@ -433,10 +433,13 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		ami_msg_free(&marker);
 		return;
 	}
-	if (filterlist.len > 0 && ami_msg_is(m, "ActionID", FILTER_ID))
-		return;         /* a refusal is the quiet fallback */
-	if (nsync > 0 && (i = ami_msg_find(m, "ActionID", 0)) >= 0 &&
-	    (k = syncindex(m->f[i].v, m->f[i].vl)) >= 0) {
+	/* the answers to amicat's own actions, by one look for an ActionID:
+	 * the pushed Filters' (a refusal is the quiet fallback), -s lists' */
+	i = filterlist.len > 0 || nsync > 0 ? ami_msg_find(m, "ActionID", 0) : -1;
+	if (i >= 0 && filterlist.len > 0 &&
+	    ami_keyeq(m->f[i].v, m->f[i].vl, FILTER_ID))
+		return;
+	if (i >= 0 && nsync > 0 && (k = syncindex(m->f[i].v, m->f[i].vl)) >= 0) {
 		if (ami_msg_get(m, "Event", NULL) == NULL) {
 			if (ami_msg_is(m, "Message", "Permission denied"))
 				warnx("%s: -s %.*s: permission denied (the user's "
