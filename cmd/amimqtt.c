@@ -18,6 +18,13 @@
  * and PREFIX/+/status (its own too), one line each, when its payload is
  * one message whose Server= is the topic's server.  The broker and its
  * credentials come from the [mqtt] section of amitools.conf only.
+ *
+ * Nothing from stdin is published until the broker has acknowledged the
+ * subscriptions of the connection: a message sent before them would not
+ * come back to this agent's own statemerge (and one that libmosquitto
+ * queued while the broker was away would grow without bound).  While the
+ * broker is away stdin waits: the writer before it (amicat) holds the
+ * stream, within its own bound.
  */
 #include <sys/stat.h>
 
@@ -48,6 +55,8 @@ static char session[40], status[512];
 static struct mosquitto *mq;
 static struct ami_stab *held;       /* retained topic -> payload (val[0]) */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t subscribed = PTHREAD_COND_INITIALIZER;
+static int ready, submid;           /* under lock: subscriptions acked */
 static struct ami_buf out;
 static volatile sig_atomic_t stop;
 
@@ -144,7 +153,8 @@ onconnect(struct mosquitto *m, void *arg, int rc)
 {
 	static const char *const subs[] = { "device/#", "presence/#",
 	    "event/#", "status" };
-	char t[256];
+	enum { NSUBS = sizeof(subs) / sizeof(subs[0]) };
+	char t[NSUBS][256], *tp[NSUBS];
 	struct ami_stent *e;
 	size_t i;
 
@@ -154,16 +164,67 @@ onconnect(struct mosquitto *m, void *arg, int rc)
 		    mosquitto_connack_string(rc));
 		return;
 	}
-	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		snprintf(t, sizeof(t), "%s/+/%s", prefix, subs[i]);
-		mosquitto_subscribe(m, NULL, t, 1);
+	for (i = 0; i < NSUBS; i++) {
+		snprintf(t[i], sizeof(t[i]), "%s/+/%s", prefix, subs[i]);
+		tp[i] = t[i];
 	}
-	snprintf(t, sizeof(t), "%s/%s/status", prefix, Hflag);
-	publish(t, status, strlen(status), 1);
 	pthread_mutex_lock(&lock);
+	ready = 0;
+	/* one SUBSCRIBE, sent before anything this connection publishes */
+	mosquitto_subscribe_multiple(m, &submid, NSUBS, tp, 1, 0, NULL);
+	snprintf(t[0], sizeof(t[0]), "%s/%s/status", prefix, Hflag);
+	publish(t[0], status, strlen(status), 1);
 	for (e = NULL; (e = ami_stab_each(held, e)) != NULL; )
 		publish(e->key, e->val[0], strlen(e->val[0]), 1);
 	pthread_mutex_unlock(&lock);
+}
+
+static void
+onsubscribe(struct mosquitto *m, void *arg, int mid, int n, const int *qos)
+{
+	int i;
+
+	(void)m;
+	(void)arg;
+	for (i = 0; i < n; i++)
+		if (qos[i] > 2)
+			warnx("broker %s:%s refused a subscription: this agent "
+			    "will not see what the bus says", host, port);
+	pthread_mutex_lock(&lock);
+	if (mid == submid) {
+		ready = 1;
+		pthread_cond_broadcast(&subscribed);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static void
+ondisconnect(struct mosquitto *m, void *arg, int rc)
+{
+	(void)m;
+	(void)arg;
+	(void)rc;
+	pthread_mutex_lock(&lock);
+	ready = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+/* wait (under lock) until the subscriptions stand, or a signal says stop */
+static int
+await_ready(void)
+{
+	struct timespec ts;
+
+	while (!ready && !stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&subscribed, &lock, &ts);
+	}
+	return ready;
 }
 
 static void
@@ -253,15 +314,17 @@ forward(struct ami_msg *m)
 		return;
 	}
 	ami_buf_addc(&line, '\0');
-	if (retain) {
-		pthread_mutex_lock(&lock);
-		if ((e = ami_stab_get(held, t, strlen(t), 1)) != NULL)
-			ami_stab_set(&e->val[0], line.p, line.len - 1);
+	pthread_mutex_lock(&lock);
+	if (!await_ready()) {
 		pthread_mutex_unlock(&lock);
-		if (e == NULL)
-			warnx("%s: more than %d topics held", t, TOPICS_MAX);
+		return;
 	}
+	if (retain && (e = ami_stab_get(held, t, strlen(t), 1)) != NULL)
+		ami_stab_set(&e->val[0], line.p, line.len - 1);
+	else if (retain)
+		warnx("%s: more than %d topics held", t, TOPICS_MAX);
 	publish(t, line.p, line.len - 1, retain);
+	pthread_mutex_unlock(&lock);
 }
 
 static void
@@ -301,6 +364,8 @@ setup(void)
 	if ((rc = mosquitto_will_set(mq, t, strlen(will), will, 1, true)) != 0)
 		errx(2, "will: %s", mosquitto_strerror(rc));
 	mosquitto_connect_callback_set(mq, onconnect);
+	mosquitto_subscribe_callback_set(mq, onsubscribe);
+	mosquitto_disconnect_callback_set(mq, ondisconnect);
 	mosquitto_message_callback_set(mq, onmessage);
 	mosquitto_reconnect_delay_set(mq, 1, 30, true);
 	if ((rc = mosquitto_connect_async(mq, host,

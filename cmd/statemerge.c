@@ -13,8 +13,9 @@
  *   (ami_devagg: a server where D is not at home never overrides one
  *   where it is).  A Setvar goes to Y only when that value changes, or
  *   after Y said FullyBooted (a restarted server gets every mirror again,
- *   whatever Asterisk kept of its Custom: states).  Custom: and MWI:
- *   devices are never merged: nothing loops.
+ *   whatever Asterisk kept of its Custom: states), or when Y is first
+ *   heard of (its agent may come up after the others said everything).
+ *   Custom: and MWI: devices are never merged: nothing loops.
  * - a server's states are marked at its FullyBooted and those its next
  *   DeviceStateListComplete did not name are dropped; at its Shutdown
  *   (or the bridge's AmitoolsGone) all are: it says nothing until it is
@@ -269,6 +270,20 @@ booted(int x)
 	}
 }
 
+/* y is new here: it gets every mirror the others' states make */
+static void
+joined(int y)
+{
+	struct ami_stent *e;
+
+	if (!target(y))
+		return;
+	for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; )
+		devout_one(e, y, 0);
+	for (e = NULL; (e = ami_stab_each(pres, e)) != NULL; )
+		presout(e, y);
+}
+
 /* what x said and did not say again (all when gone) says nothing now */
 static void
 sweep(int x, int all)
@@ -317,10 +332,12 @@ handle(const struct ami_msg *m)
 	const char *s;
 	size_t sl;
 	uint32_t sess;
-	int x;
+	int known = nservers, x;
 
 	if ((x = server(m)) < 0)
 		return;
+	if (x == known)
+		joined(x);
 	s = ami_msg_get(m, "Session", &sl);
 	sess = s != NULL ? ami_hash(s, sl) : 0;
 	if (ami_msg_is(m, "Event", "AmitoolsUp"))

@@ -36,6 +36,12 @@ check "a list after a's FullyBooted that no longer names it: swept" test \
 check "Custom: and MWI: devices are never merged" test -z \
     "$(printf '%s\n' 'Event=DeviceStateChange Device=Custom:PJSIP-1 State=INUSE Server=a' \
     'Event=DeviceStateChange Device=MWI:1@default State=INUSE Server=b' | statemerge)"
+# the bus hands out a's states before c's agent has said anything: c's
+# mirror is set as soon as c is heard of (statemerge -H c, as an agent)
+check "a server first heard of after the others' states gets their mirrors" test \
+    "$(printf '%s\n' 'Event=DeviceStateChange Device=PJSIP/100 State=INUSE Server=a Session=s1' \
+    'Event=AmitoolsUp Server=a Session=s1' 'Event=AmitoolsUp Server=c Session=s3' |
+    statemerge -H c | last c)" = INUSE
 check "a device name that could break the Setvar is refused" sh -c \
     "printf 'Event=DeviceStateChange Device=PJSIP/1),x State=INUSE Server=a\n' |
     statemerge 2>'$tmp/sm.err' | grep -q . && exit 1; grep -q 'not a device name' '$tmp/sm.err'"

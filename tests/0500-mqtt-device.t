@@ -123,7 +123,9 @@ settle() {
 		for o in $servers; do
 			[ $s = $o ] && continue
 			wait_for 30 grep -q "Custom:PJSIP-9$_v$o) Value=INUSE" \
-			    "$tmp/$s.log" || return 1
+			    "$tmp/$s.log" && continue
+			echo "# $s never set the mirror of $o's PJSIP/9$_v$o"
+			return 1
 		done
 	done
 }

@@ -35,7 +35,8 @@ cleanup() {
 	for m in $mounts; do
 		umount "$m" 2>/dev/null
 	done
-	rm -rf "$tmp"
+	# AMITOOLS_KEEP=1: leave the logs and files for a look after a failure
+	if [ -n "${AMITOOLS_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
