@@ -11,8 +11,11 @@
  * PREFIX/SERVER/status "Event=AmitoolsUp", and its Last Will there is
  * "Event=AmitoolsGone": a dead agent's states stop counting.  Session=
  * (new for every run) tells this run's states from a dead one's, in
- * whatever order a broker hands retained messages out.  It also publishes
- * again what it holds, for a broker that lost it.
+ * whatever order a broker hands retained messages out; Conn= (the
+ * connection's number in the run, on status only) tells the Will of a
+ * lost connection from the Up of the next, which a restarted broker may
+ * hand out after it.  It also publishes again what it holds, for a broker
+ * that lost it.
  *
  * Writes on stdout every message of PREFIX/+/{device,presence,event}/#
  * and PREFIX/+/status (its own too), one line each, when its payload is
@@ -51,7 +54,9 @@ static const char *cflag, *Hflag, *pflag;
 static char host[256] = "127.0.0.1", port[16] = "1883", user[128], secret[256],
     tls[8] = "no", cafile[PATH_MAX], certfile[PATH_MAX], keyfile[PATH_MAX],
     keepalive[16] = "30", prefix[128] = "amitools", protocol[8] = "3.1.1";
-static char session[40], status[512];
+static char session[40];
+static unsigned long conn;          /* this run's connection: orders status */
+static char upline[512];            /* this connection's status */
 static struct mosquitto *mq;
 static struct ami_stab *held;       /* retained topic -> payload (val[0]) */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -148,6 +153,40 @@ publish(const char *topic, const char *payload, size_t n, int retain)
 		warnx("publish %s: %s", topic, mosquitto_strerror(rc));
 }
 
+/* the status line EV of this connection, and its topic */
+static void
+statusline(char *t, size_t tcap, char *line, size_t cap, const char *ev)
+{
+	snprintf(t, tcap, "%s/%s/status", prefix, Hflag);
+	snprintf(line, cap, "Event=%s Server=%s Session=%s Conn=%lu", ev,
+	    Hflag, session, conn);
+}
+
+/* the Will of the next connection: a new Conn= */
+static void
+setwill(struct mosquitto *m)
+{
+	char t[256], will[512];
+	int rc;
+
+	statusline(t, sizeof(t), will, sizeof(will), "AmitoolsGone");
+	if ((rc = mosquitto_will_set(m, t, strlen(will), will, 1, true)) != 0)
+		errx(2, "will: %s", mosquitto_strerror(rc));
+}
+
+/* runs in the loop's thread before it reconnects: stdin waits again */
+static void
+ondisconnect(struct mosquitto *m, void *arg, int rc)
+{
+	(void)arg;
+	(void)rc;
+	pthread_mutex_lock(&lock);
+	ready = 0;
+	conn++;
+	setwill(m);
+	pthread_mutex_unlock(&lock);
+}
+
 static void
 onconnect(struct mosquitto *m, void *arg, int rc)
 {
@@ -172,10 +211,34 @@ onconnect(struct mosquitto *m, void *arg, int rc)
 	ready = 0;
 	/* one SUBSCRIBE, sent before anything this connection publishes */
 	mosquitto_subscribe_multiple(m, &submid, NSUBS, tp, 1, 0, NULL);
-	snprintf(t[0], sizeof(t[0]), "%s/%s/status", prefix, Hflag);
-	publish(t[0], status, strlen(status), 1);
+	statusline(t[0], sizeof(t[0]), upline, sizeof(upline), "AmitoolsUp");
+	publish(t[0], upline, strlen(upline), 1);
 	for (e = NULL; (e = ami_stab_each(held, e)) != NULL; )
 		publish(e->key, e->val[0], strlen(e->val[0]), 1);
+	pthread_mutex_unlock(&lock);
+}
+
+/*
+ * A retained topic of this server that does not say what this run holds
+ * (a stale copy a broker or a bridge handed out after ours) is set again:
+ * the agent owns its server's topics, so every copy converges to it.
+ */
+static void
+repair(const struct mosquitto_message *msg)
+{
+	struct ami_stent *e;
+	const char *want = NULL;
+	char t[256], st[256];
+
+	pthread_mutex_lock(&lock);
+	statusline(st, sizeof(st), t, sizeof(t), "AmitoolsUp");
+	if (strcmp(msg->topic, st) == 0)
+		want = upline[0] != '\0' ? upline : NULL;
+	else if ((e = ami_stab_get(held, msg->topic, strlen(msg->topic), 0)) != NULL)
+		want = e->val[0];
+	if (want != NULL && ((size_t)msg->payloadlen != strlen(want) ||
+	    memcmp(msg->payload, want, msg->payloadlen) != 0))
+		publish(msg->topic, want, strlen(want), 1);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -195,17 +258,6 @@ onsubscribe(struct mosquitto *m, void *arg, int mid, int n, const int *qos)
 		ready = 1;
 		pthread_cond_broadcast(&subscribed);
 	}
-	pthread_mutex_unlock(&lock);
-}
-
-static void
-ondisconnect(struct mosquitto *m, void *arg, int rc)
-{
-	(void)m;
-	(void)arg;
-	(void)rc;
-	pthread_mutex_lock(&lock);
-	ready = 0;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -242,6 +294,8 @@ onmessage(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 		return;
 	srv = msg->topic + pl + 1;
 	sl = strcspn(srv, "/");
+	if (sl == strlen(Hflag) && strncmp(srv, Hflag, sl) == 0)
+		repair(msg);
 	if ((copy = strndup(msg->payload, msg->payloadlen)) == NULL)
 		err(2, "strndup");
 	if (strlen(copy) != (size_t)msg->payloadlen || strchr(copy, '\n') != NULL ||
@@ -331,16 +385,11 @@ static void
 setup(void)
 {
 	const char *errstr;
-	char id[96], will[512], t[256];
+	char id[96];
 	int ka, rc, v5;
 
 	snprintf(session, sizeof(session), "%llx%x",
 	    (unsigned long long)ami_now_ms(), (unsigned)getpid() & 0xffff);
-	snprintf(status, sizeof(status), "Event=AmitoolsUp Server=%s Session=%s",
-	    Hflag, session);
-	snprintf(will, sizeof(will), "Event=AmitoolsGone Server=%s Session=%s",
-	    Hflag, session);
-	snprintf(t, sizeof(t), "%s/%s/status", prefix, Hflag);
 	snprintf(id, sizeof(id), "amimqtt-%.30s-%s", Hflag, session);
 	ka = strtonum(keepalive, 5, 3600, &errstr);
 	if (errstr != NULL)
@@ -361,8 +410,7 @@ setup(void)
 	    certfile[0] ? certfile : NULL, keyfile[0] ? keyfile : NULL,
 	    NULL)) != MOSQ_ERR_SUCCESS)
 		errx(2, "[mqtt] tls: %s", mosquitto_strerror(rc));
-	if ((rc = mosquitto_will_set(mq, t, strlen(will), will, 1, true)) != 0)
-		errx(2, "will: %s", mosquitto_strerror(rc));
+	setwill(mq);
 	mosquitto_connect_callback_set(mq, onconnect);
 	mosquitto_subscribe_callback_set(mq, onsubscribe);
 	mosquitto_disconnect_callback_set(mq, ondisconnect);
@@ -384,10 +432,11 @@ finish(void)
 	struct timespec ts = { 0, 100 * 1000000L };
 	int i;
 
-	snprintf(t, sizeof(t), "%s/%s/status", prefix, Hflag);
-	snprintf(gone, sizeof(gone), "Event=AmitoolsGone Server=%s Session=%s",
-	    Hflag, session);
+	pthread_mutex_lock(&lock);
+	upline[0] = '\0';      /* its own Gone is not to be repaired */
+	statusline(t, sizeof(t), gone, sizeof(gone), "AmitoolsGone");
 	publish(t, gone, strlen(gone), 1);
+	pthread_mutex_unlock(&lock);
 	/* QoS 1 in flight gets 2 s to be acknowledged */
 	for (i = 0; i < 20 && mosquitto_want_write(mq); i++)
 		nanosleep(&ts, NULL);

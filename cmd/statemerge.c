@@ -48,6 +48,7 @@ static char servers[AMI_STAB_SERVERS][64];
 static int nservers;
 static uint32_t syncing;            /* presence lists still to come */
 static uint32_t cursess[AMI_STAB_SERVERS];  /* the bridge's session, hashed */
+static unsigned long curconn[AMI_STAB_SERVERS]; /* and its connection */
 static uint32_t gone;               /* servers whose bridge is gone */
 static struct ami_stab *devs, *pres;
 static struct ami_buf out;
@@ -299,31 +300,56 @@ sweep(int x, int all)
 }
 
 /*
- * The MQTT bridge's session of server x: a new one makes the states of
- * the old one stop counting, and those of the new one count (in
- * whichever order the broker handed them out).
+ * The MQTT bridge's session of server x, at its connection conn: a new
+ * one makes the states of the old one stop counting, and those of the
+ * new one count (in whichever order the broker handed them out).  In one
+ * session only a later connection counts: the Will of a lost connection
+ * that a restarted broker hands out after the next one's Up says nothing.
  */
 static void
-session(int x, uint32_t sess, int up)
+session(int x, uint32_t sess, unsigned long conn, int up)
 {
 	struct ami_stent *e;
+	int same = sess == cursess[x], isgone = (gone & (1u << x)) != 0;
 
 	if (!up) {
-		if (sess == cursess[x] && !(gone & (1u << x))) {
+		if (same && !isgone && conn >= curconn[x]) {
 			gone |= 1u << x;
+			curconn[x] = conn;
 			for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; )
 				if (e->val[x] != NULL)
 					devout(e);
 		}
 		return;
 	}
-	if (sess == cursess[x] && !(gone & (1u << x)))
+	if (same && (isgone ? conn <= curconn[x] : conn < curconn[x]))
+		return;
+	curconn[x] = conn;
+	if (same && !isgone)
 		return;
 	cursess[x] = sess;
 	gone &= ~(1u << x);
 	for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; )
 		if (e->val[x] != NULL)
 			devout(e);
+}
+
+/* Conn= of a status message, 0 when none or not a number */
+static unsigned long
+conn(const struct ami_msg *m)
+{
+	const char *s;
+	size_t i, n;
+	unsigned long c = 0;
+
+	if ((s = ami_msg_get(m, "Conn", &n)) == NULL || n == 0 || n > 9)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		c = c * 10 + (unsigned long)(s[i] - '0');
+	}
+	return c;
 }
 
 static void
@@ -341,9 +367,9 @@ handle(const struct ami_msg *m)
 	s = ami_msg_get(m, "Session", &sl);
 	sess = s != NULL ? ami_hash(s, sl) : 0;
 	if (ami_msg_is(m, "Event", "AmitoolsUp"))
-		session(x, sess, 1);
+		session(x, sess, conn(m), 1);
 	else if (ami_msg_is(m, "Event", "AmitoolsGone"))
-		session(x, sess, 0);
+		session(x, sess, conn(m), 0);
 	else if (ami_msg_is(m, "Event", "DeviceStateChange"))
 		device(m, x, sess);
 	else if (sess != cursess[x])

@@ -162,6 +162,18 @@ agent_start pbx2
 check "pbx2's agent back: PJSIP/200 INUSE again on pbx5" \
     wait_for 30 is pbx5 Custom:PJSIP-200 INUSE
 
+# -- broker A restarted (persistence): pbx1-3's agents reconnect; the Will
+# of each lost connection must not undo the Up of the next one --
+broker_stop A
+ctl pbx2 devstate PJSIP/200 BUSY
+broker_start A
+check "broker A back: pbx2's change made while it was down reaches pbx5" \
+    wait_for 60 is pbx5 Custom:PJSIP-200 BUSY
+check "and pbx1 and pbx3" wait_for 30 are Custom:PJSIP-200 BUSY pbx1 pbx3
+check "the bus settles after the broker's restart" settle
+check "pbx2's states still count afterwards (not marked gone)" \
+    are Custom:PJSIP-200 BUSY pbx1 pbx3 pbx4 pbx5
+
 # -- the bridge is cut while states change at both sites, then healed --
 relay_stop
 ctl pbx1 devstate PJSIP/100 INUSE
