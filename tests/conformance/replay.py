@@ -15,7 +15,9 @@ a time, overlong lines, MD5 login, the -L log, replay speed).
 
 stdlib only; prints TAP.  Usage: replay.py AMISIM FIXTURES DATADIR TMPDIR
 """
+import array
 import difflib
+import fcntl
 import hashlib
 import os
 import re
@@ -24,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 
 AMISIM, FIXTURES, DATADIR, TMP = sys.argv[1:5]
@@ -302,7 +305,18 @@ def stop(p):
 
 
 def command(ctl, text):
+    """Write a control command and wait until amisim has read it (the
+    fifo is empty): it acts on a line as soon as it reads it, so what the
+    client sends next comes after (18b's boot raced the login before)."""
     os.write(ctl, text.encode() + b'\n')
+    deadline = time.time() + WAIT
+    left = array.array('i', [1])
+    while time.time() < deadline:
+        fcntl.ioctl(ctl, termios.FIONREAD, left, True)
+        if left[0] == 0:
+            return
+        time.sleep(0.005)
+    raise RuntimeError('amisim did not read control command %r' % text)
 
 
 class Conn:
@@ -343,8 +357,14 @@ class Conn:
         return self.eof
 
     def send(self, b):
+        # a server that reset the connection (14: the restart's RST) may
+        # do so while the recorded client is still writing, as it did;
+        # what it said before stays in self.data and is compared
         self.s.setblocking(True)
-        self.s.sendall(b)
+        try:
+            self.s.sendall(b)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
         self.s.setblocking(False)
 
     def close(self):
