@@ -55,8 +55,11 @@ $(filter-out $(MYSQL_TOOLS),$(TOOLS)): %: cmd/%.o lib/libami.a
 $(MYSQL_TOOLS): %: cmd/%.o $(DBOBJ) lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ cmd/$@.o $(DBOBJ) lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(MYSQL_LIBS) $(LIBS)
 
-tests/amisim: tests/amisim.o lib/libami.a
-	$(CC) $(LDFLAGS) -o $@ tests/amisim.o lib/libami.a $(LIBS)
+# the AMI simulator: tests/amisim.c and its parts, one concern a file
+AMISIM = $(patsubst %.c,%.o,$(wildcard tests/amisim*.c))
+$(AMISIM): tests/amisim.h
+tests/amisim: $(AMISIM) lib/libami.a
+	$(CC) $(LDFLAGS) -o $@ $(AMISIM) lib/libami.a $(LIBS)
 
 $(UNIT): %: %.o lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ $@.o lib/libami.a $(PCRE_LIBS) $(LIBS)
