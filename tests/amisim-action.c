@@ -71,7 +71,7 @@ act_login(struct client *c)
 		ami_msg_adds(&e, "Message", "Authentication failed");
 		ami_wire_put(&c->pending, &e);
 		ami_msg_free(&e);
-		c->block_until = now_ms() + AUTHFAIL_MS;
+		c->block_until = ami_now_ms() + AUTHFAIL_MS;
 		return -1;
 	}
 	c->authed = 1;
@@ -87,7 +87,7 @@ act_login(struct client *c)
 	}
 	if ((c->send_events & EV_SYSTEM) && (c->readperm & EV_SYSTEM) &&
 	    phase == PH_UP) {
-		up = (now_ms() - start_ms) / 1000;
+		up = (ami_now_ms() - start_ms) / 1000;
 		event_start(&m, "FullyBooted", EV_SYSTEM);
 		snprintf(n, sizeof(n), "%ld", up);
 		ami_msg_adds(&m, "Uptime", n);

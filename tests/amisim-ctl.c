@@ -74,7 +74,7 @@ control(char *line)
 	} else if (strcmp(av[0], "boot") == 0) {
 		/* as if started just now: logins before FullyBooted (15) */
 		if (phase == PH_UP)
-			boot_begin(now_ms());
+			boot_begin(ami_now_ms());
 	} else if (strcmp(av[0], "kick") == 0) {
 		for (i = 0; i < nclients; i++)
 			client_close(clients[i]);

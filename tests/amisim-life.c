@@ -45,7 +45,7 @@ shutdown_begin(void)
 	for (i = 0; i < nclients; i++)
 		clients[i]->shut_answered = clients[i]->shut_dropped = 0;
 	phase = PH_SHUTTING;
-	phase_until = now_ms() + SHUT_MS;
+	phase_until = ami_now_ms() + SHUT_MS;
 	shut_drain = phase_until + DRAIN_MS;
 }
 
@@ -53,7 +53,7 @@ shutdown_begin(void)
 void
 shutting_answer(struct client *c)
 {
-	int64_t now = now_ms();
+	int64_t now = ami_now_ms();
 
 	if (c->shut_answered < shut_errors) {
 		c->shut_answered++;

@@ -41,7 +41,7 @@ statements(const struct block *b, struct script *s, struct ctx *x)
 			continue;
 		if ((a = darg(l, "@delay")) != NULL) {
 			e = expand_str(a, x);
-			s->wake = now_ms() + atol(e);
+			s->wake = ami_now_ms() + atol(e);
 			free(e);
 			ret = 1;
 			continue;

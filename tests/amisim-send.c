@@ -164,7 +164,7 @@ publish_later(int cat, const char *text, size_t len)
 	deferred[ndeferred].cat = cat;
 	deferred[ndeferred].text = xstrndup(text, len);
 	deferred[ndeferred].len = len;
-	deferred[ndeferred++].when = now_ms() + DEFER_MS;
+	deferred[ndeferred++].when = ami_now_ms() + DEFER_MS;
 }
 
 void

@@ -16,15 +16,6 @@ static const struct {
 	{ "message", 1 << 18 },
 };
 
-int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 char *
 xstrdup(const char *s)
 {

@@ -423,7 +423,7 @@ main(int argc, char *argv[])
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	start_ms = now_ms();
+	start_ms = ami_now_ms();
 	gettimeofday(&start_tv, NULL);
 	load_settings();
 	load_data();
@@ -444,7 +444,7 @@ main(int argc, char *argv[])
 		write_portfile(portfile);
 
 	while (!quit) {
-		now = now_ms();
+		now = ami_now_ms();
 		np = 0;
 		pfd = xgrow(pfd, &pcap, nclients + 2, sizeof(*pfd));
 		/* the control channel first: it runs before later input */
@@ -476,7 +476,7 @@ main(int argc, char *argv[])
 				continue;
 			err(2, "poll");
 		}
-		now = now_ms();
+		now = ami_now_ms();
 		j = 0;
 		if (ctlfd >= 0 && (pfd[j++].revents & POLLIN))
 			control_read();
