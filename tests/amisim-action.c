@@ -1274,7 +1274,6 @@ process_message(struct client *c)
 		goto done;
 	}
 	snprintf(buf, sizeof(buf), "Action: %s", action);
-	snprintf(buf, sizeof(buf), "Action: %s", action);
 	security_event(c, SEC_BADFORMAT, buf, NULL, NULL);
 	snprintf(buf, sizeof(buf), "Invalid/unknown command: %s. Use Action: "
 	    "ListCommands to show available commands.", action);
