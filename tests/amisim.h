@@ -321,7 +321,45 @@ void mwi_publish(struct mailbox *mb, int new, int old, int devstate);
 void script_resume(struct script *s);
 void run_script(struct tmpl *t, struct kvs *args);
 
-/* ---- amisim-action.c: actions ---- */
+/* ---- amisim-act-session.c: the session's own (Login ... UserEvent) ---- */
+int act_login(struct client *c);
+int act_challenge(struct client *c);
+int act_logoff(struct client *c);
+int act_ping(struct client *c);
+int act_events(struct client *c);
+int act_filter(struct client *c);
+int act_userevent(struct client *c);
+
+/* ---- amisim-act-vars.c: variables and astdb ---- */
+int act_setvar(struct client *c);
+int act_getvar(struct client *c);
+int act_dbput(struct client *c);
+int act_dbget(struct client *c);
+int act_dbdel(struct client *c);
+int act_dbdeltree(struct client *c);
+int act_dbgettree(struct client *c);
+
+/* ---- amisim-act-state.c: what the state is ---- */
+int act_extensionstate(struct client *c);
+int act_extensionstatelist(struct client *c);
+int act_devicestatelist(struct client *c);
+int act_presencestate(struct client *c);
+int act_presencestatelist(struct client *c);
+int act_mailboxcount(struct client *c);
+int act_mailboxstatus(struct client *c);
+int act_voicemailrefresh(struct client *c);
+int act_mwiupdate(struct client *c);
+int act_mwidelete(struct client *c);
+int act_mwiget(struct client *c);
+int act_corestatus(struct client *c);
+int act_coresettings(struct client *c);
+
+/* ---- amisim-act-call.c: Command, Hangup, Originate ---- */
+int act_command(struct client *c);
+int act_hangup(struct client *c);
+int act_originate(struct client *c);
+
+/* ---- amisim-action.c: actions from a file; the table; the input ---- */
 void clear_headers(struct client *c);
 int input_lines(struct client *c);
 
