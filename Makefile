@@ -9,16 +9,20 @@ BSD_LIBS := $(shell pkg-config --libs libbsd-overlay)
 PCRE_CFLAGS := $(shell pkg-config --cflags libpcre2-8)
 PCRE_LIBS := $(shell pkg-config --libs libpcre2-8)
 # the MySQL client: MariaDB Connector/C (Debian libmariadb-dev, or the
-# default-libmysqlclient-dev that pulls it in) or MySQL's own
+# default-libmysqlclient-dev that pulls it in) or MySQL's own; its flags
+# from pkg-config, or else from mariadb_config or mysql_config
 MYSQL_PC := $(firstword $(foreach p,libmariadb mysqlclient,$(shell pkg-config --exists $(p) && echo $(p))))
 MYSQL_CONFIG := $(firstword $(shell command -v mariadb_config mysql_config 2>/dev/null))
-MYSQL_CFLAGS := $(if $(MYSQL_PC),$(shell pkg-config --cflags $(MYSQL_PC)),$(if $(MYSQL_CONFIG),$(shell $(MYSQL_CONFIG) --cflags)))
-MYSQL_LIBS := $(if $(MYSQL_PC),$(shell pkg-config --libs $(MYSQL_PC)),$(if $(MYSQL_CONFIG),$(shell $(MYSQL_CONFIG) --libs)))
+mysql = $(shell $(if $(MYSQL_PC),pkg-config --$(1) $(MYSQL_PC),$(if $(MYSQL_CONFIG),$(MYSQL_CONFIG) --$(1),true)))
+MYSQL_CFLAGS := $(call mysql,cflags)
+MYSQL_LIBS := $(call mysql,libs)
 MQTT_CFLAGS := $(shell pkg-config --cflags libmosquitto)
 MQTT_LIBS := $(shell pkg-config --libs libmosquitto)
 TLS_CFLAGS := $(shell pkg-config --cflags libtls)
 TLS_LIBS := $(shell pkg-config --libs libtls)
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) $(CFLAGS)
+# the project's flags; the build adds CFLAGS, the fuzzers their own
+AMI_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS)
+ALL_CFLAGS = $(AMI_CFLAGS) $(CFLAGS)
 LIBS = $(TLS_LIBS) -lmd $(BSD_LIBS) -lpthread
 
 TOOLS = amicat amiaction dndparse dndctl mwinotify peerlist statemerge amimqtt
@@ -37,26 +41,30 @@ all: $(TOOLS) $(TESTBIN)
 %.o: %.c lib/ami.h
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-lib/watchers.o: ALL_CFLAGS += $(MYSQL_CFLAGS)
+$(DBOBJ): ALL_CFLAGS += $(MYSQL_CFLAGS)
 cmd/amimqtt.o: ALL_CFLAGS += $(MQTT_CFLAGS)
+$(DBOBJ): | mysql-client
+mysql-client:
+	@test -n "$(MYSQL_LIBS)" || { echo "no MySQL client library (for $(MYSQL_TOOLS)):" \
+	    "apt-get install libmariadb-dev, or default-libmysqlclient-dev" >&2; exit 1; }
 
 lib/libami.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
-$(DBOBJ): %.o: %.c lib/ami.h
-	@test -n "$(MYSQL_LIBS)" || { echo "no MySQL client library (for $(MYSQL_TOOLS)):" \
-	    "apt-get install libmariadb-dev, or default-libmysqlclient-dev" >&2; exit 1; }
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(MYSQL_CFLAGS) -c -o $@ $<
+# what a tool links besides libami.a
+$(PCRE_TOOLS): TOOL_LIBS += $(PCRE_LIBS)
+$(MYSQL_TOOLS): TOOL_LIBS += $(MYSQL_LIBS)
+$(MQTT_TOOLS): TOOL_LIBS += $(MQTT_LIBS)
+$(MYSQL_TOOLS): $(DBOBJ)
+$(TOOLS): %: cmd/%.o lib/libami.a
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) lib/libami.a $(TOOL_LIBS) $(LIBS)
 
-$(filter-out $(MYSQL_TOOLS),$(TOOLS)): %: cmd/%.o lib/libami.a
-	$(CC) $(LDFLAGS) -o $@ cmd/$@.o lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(if $(filter $@,$(MQTT_TOOLS)),$(MQTT_LIBS)) $(LIBS)
-
-$(MYSQL_TOOLS): %: cmd/%.o $(DBOBJ) lib/libami.a
-	$(CC) $(LDFLAGS) -o $@ cmd/$@.o $(DBOBJ) lib/libami.a $(if $(filter $@,$(PCRE_TOOLS)),$(PCRE_LIBS)) $(MYSQL_LIBS) $(LIBS)
-
-tests/amisim: tests/amisim.o lib/libami.a
-	$(CC) $(LDFLAGS) -o $@ tests/amisim.o lib/libami.a $(LIBS)
+# the AMI simulator: tests/amisim.c and its parts, one concern a file
+AMISIM = $(patsubst %.c,%.o,$(wildcard tests/amisim*.c))
+$(AMISIM): tests/amisim.h
+tests/amisim: $(AMISIM) lib/libami.a
+	$(CC) $(LDFLAGS) -o $@ $(AMISIM) lib/libami.a $(LIBS)
 
 $(UNIT): %: %.o lib/libami.a
 	$(CC) $(LDFLAGS) -o $@ $@.o lib/libami.a $(PCRE_LIBS) $(LIBS)
@@ -89,33 +97,37 @@ bench: all
 	bench/run
 
 # libFuzzer targets in tests/fuzz, each run FUZZ_SECONDS from seeds that
-# tests/fuzz/seeds makes of the fixtures, with its longest input and its
-# dictionary; a crash leaves its input in tests/fuzz/out.  make fuzz-TARGET
-# runs one, going on from the corpus the last run left there.
+# tests/fuzz/seeds makes of the fixtures (once a make: fuzz-seeds), with
+# its longest input (FUZZ_LEN_TARGET, else 1024) and its dictionary
+# (tests/fuzz/TARGET.dict, else ami.dict); a crash leaves its input in
+# tests/fuzz/out.  make fuzz-TARGET runs one, going on from the corpus
+# the last run left there; make -j fuzz runs them side by side.
 FUZZ = parse decode tmpl conf dndmatch sip
 FUZZ_SECONDS = 60
 FUZZ_RUN = -max_total_time=$(FUZZ_SECONDS)
 FUZZ_CC = clang
-FUZZ_OPTS_parse = -max_len=1024 -dict=../ami.dict
-FUZZ_OPTS_decode = -max_len=1024 -dict=../ami.dict
-FUZZ_OPTS_tmpl = -max_len=256 -dict=../ami.dict
-FUZZ_OPTS_conf = -max_len=2048 -dict=../conf.dict
-FUZZ_OPTS_dndmatch = -max_len=512 -dict=../dnd.dict
-FUZZ_OPTS_sip = -max_len=1024 -dict=../sip.dict
+FUZZ_CFLAGS = $(AMI_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
+FUZZ_OUT = tests/fuzz/out
+FUZZ_LEN_tmpl = 256
+FUZZ_LEN_conf = 2048
+FUZZ_LEN_dndmatch = 512
+fuzz_dict = $(notdir $(firstword $(wildcard tests/fuzz/$(1).dict) tests/fuzz/ami.dict))
 fuzz: all
-	rm -rf tests/fuzz/out
+	rm -rf $(FUZZ_OUT)
 	$(MAKE) --no-print-directory $(FUZZ:%=fuzz-%)
 
-fuzz-%: all
-	tests/fuzz/seeds tests/fuzz/out
-	$(FUZZ_CC) -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
-	    -std=c11 -D_GNU_SOURCE -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS) \
-	    -o tests/fuzz/out/$* tests/fuzz/$*.c $(LIBOBJ:.o=.c) $(PCRE_LIBS) $(LIBS)
-	mkdir -p tests/fuzz/out/corpus-$*
-	cd tests/fuzz/out && ./$* $(FUZZ_OPTS_$*) $(FUZZ_RUN) -print_final_stats=1 \
+fuzz-seeds: all
+	tests/fuzz/seeds $(FUZZ_OUT)
+
+fuzz-%: all fuzz-seeds
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $(FUZZ_OUT)/$* tests/fuzz/$*.c \
+	    $(LIBOBJ:.o=.c) $(PCRE_LIBS) $(LIBS)
+	mkdir -p $(FUZZ_OUT)/corpus-$*
+	cd $(FUZZ_OUT) && ./$* -max_len=$(or $(FUZZ_LEN_$*),1024) \
+	    -dict=../$(call fuzz_dict,$*) $(FUZZ_RUN) -print_final_stats=1 \
 	    corpus-$* seed-$* 2>$*.log || { tail -40 $*.log; exit 1; }
-	@grep -E '^stat::(number_of_executed_units|peak_rss)' tests/fuzz/out/$*.log | sed 's/^/$*: /'
-	@grep ' cov: ' tests/fuzz/out/$*.log | tail -1 | \
+	@grep -E '^stat::(number_of_executed_units|peak_rss)' $(FUZZ_OUT)/$*.log | sed 's/^/$*: /'
+	@grep ' cov: ' $(FUZZ_OUT)/$*.log | tail -1 | \
 	    sed -E 's/.*(cov: [0-9]+ ft: [0-9]+ corp: [^ ]+).*(exec\/s: [0-9]+).*/$*: \1 \2/'
 
 demo: all
@@ -131,4 +143,4 @@ clean:
 	rm -rf $(VALGRIND_OUT)
 	rm -f $(TOOLS) $(TESTBIN) lib/*.o lib/libami.a cmd/*.o tests/*.o tests/unit/*.o
 
-.PHONY: all check check-valgrind bench demo deps fuzz install clean
+.PHONY: all check check-valgrind bench demo deps fuzz fuzz-seeds install clean mysql-client
