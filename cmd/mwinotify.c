@@ -104,7 +104,6 @@ static char branchpfx[32];
 
 static struct ami_db *db;
 static struct ami_watchers *aw;
-static int64_t db_retry_at, db_backoff;
 static int db_down;
 
 static int sock = -1;
@@ -288,10 +287,6 @@ db_failed(void)
 		warnx("database down (%s); %zu messages wait", ami_db_error(db),
 		    qlen);
 	db_down = 1;
-	db_backoff = db_backoff == 0 ? 500 : db_backoff * 2;
-	if (db_backoff > 10000)
-		db_backoff = 10000;
-	db_retry_at = now_us() / 1000 + db_backoff;
 }
 
 static int
@@ -305,7 +300,6 @@ db_open(void)
 	if (db_down)
 		warnx("database back; %zu messages wait", qlen);
 	db_down = 0;
-	db_backoff = 0;
 	if (cf.cseq_offset < 0)
 		cf.cseq_offset = layouts[ami_watchers_layout(aw)].offset;
 	return 0;
@@ -825,7 +819,7 @@ run(int readstdin)
 		if (signals > 1 || (termat >= 0 && now >= termat))
 			break;
 		while (qhead != NULL && ninflight < (size_t)wflag &&
-		    (!db_down || now >= db_retry_at)) {
+		    (!db_down || now >= ami_db_retry_at(db))) {
 			struct job *batch[BATCH];
 			int k = 0;
 			for (j = qhead; j != NULL && k < BATCH &&
@@ -854,7 +848,7 @@ run(int readstdin)
 		    now >= eofat + Wflag * 1000LL))
 			break;
 		if (qhead != NULL && ninflight < (size_t)wflag) {
-			int64_t d = db_down ? db_retry_at - now : 0;
+			int64_t d = db_down ? ami_db_retry_at(db) - now : 0;
 			if (d < 0)
 				d = 0;
 			if (wait < 0 || d < wait)

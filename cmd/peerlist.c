@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ami.h"
@@ -1206,16 +1205,6 @@ out:
 	return rc;
 }
 
-static int64_t
-backoff(int n)
-{
-	int64_t base = 1000LL << (n < 7 ? n - 1 : 6);
-
-	if (base > 60000)
-		base = 60000;
-	return base / 2 + random() % (base / 2 + 1);
-}
-
 /*
  * Write what is pending: 0 written; -1 not, said on stderr, to be tried
  * again at retry_at.  At the end of the input, or when waiting cannot
@@ -1260,7 +1249,8 @@ flush(int final)
 		errx(2, "%s", why);
 	}
 	now = ami_now_ms();
-	retry_at = dflag ? ami_db_retry_at(db) : now + backoff(failures);
+	retry_at = dflag ? ami_db_retry_at(db) : now +
+	    ami_backoff(failures - 1, 1000, 60000);
 	warnx("%s; %zu peers wait, next try in %.0f s", why, npending,
 	    retry_at > now ? (retry_at - now) / 1000.0 : 0.0);
 	return -1;
@@ -1420,7 +1410,6 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
-	srandom(time(NULL) ^ getpid());
 
 	bad = run();
 	if (nseen == 0) {

@@ -301,6 +301,13 @@ struct ami_confkey {
 int	ami_conf_section(const char *sect, const char *file,
 	    struct ami_confkey *, size_t, char *err, size_t errlen);
 
+/* ---- clock.c: the monotonic clock and the retry backoff ---- */
+int64_t	ami_now_ms(void);   /* CLOCK_MONOTONIC, in ms */
+/* how long to wait (ms) before the next try after tries failures in a row
+ * (0 after the first): min doubled per failure, capped at max, and a
+ * uniform jitter taking it down to half of that */
+int64_t	ami_backoff(unsigned tries, int64_t min, int64_t max);
+
 /* ---- conn.c: one AMI connection as a state machine for poll(2) ---- */
 enum ami_state {
 	AMI_DOWN,           /* waiting for the next reconnect attempt */
@@ -338,7 +345,6 @@ struct ami_conn {
 	int      brief;            /* once up: the parser's brief (set by the
 	                            * tool; login and responses split in full) */
 };
-int64_t	ami_now_ms(void);
 void	ami_conn_init(struct ami_conn *, const struct ami_server *);
 /* what poll should wait for: events for fd (or -1), timeout in ms */
 int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now,
@@ -444,8 +450,8 @@ int	ami_map_lock(const char *path, char *err, size_t);
  * may work (server down or gone, connection lost, deadlock, lock wait
  * timeout, too many connections); a lost connection is closed, and with
  * it any open transaction is rolled back by the server.  ami_db_retry_at
- * says when to try again: capped exponential backoff (1 s doubling to
- * 60 s, with jitter) over the failures since the last success.  Nothing
+ * says when to try again (after any failure): ami_backoff from 1 s to 60 s
+ * over the failures since the last success.  Nothing
  * reconnects behind the caller's back: the next call after a lost
  * connection connects anew, so roll back and start the transaction over.
  */

@@ -885,9 +885,36 @@ test_nameless_first(void)
 	ami_buf_free(&w);
 }
 
+/* every delay within [base/2, base] for base = min << tries, capped at
+ * max, and not all the same (the jitter mwinotify's copy lacked) */
+static void
+test_backoff(void)
+{
+	int64_t d, lo = -1, hi = -1, base;
+	unsigned t;
+	int i, bad = 0;
+
+	for (t = 0; t < 40; t++) {
+		base = 500LL << (t < 16 ? t : 16);
+		if (base > 30000)
+			base = 30000;
+		for (i = 0; i < 200; i++) {
+			d = ami_backoff(t, 500, 30000);
+			if (d < base / 2 || d > base)
+				bad++, printf("# try %u: %lld ms\n", t, (long long)d);
+			if (t == 0)
+				lo = lo < 0 || d < lo ? d : lo, hi = d > hi ? d : hi;
+		}
+	}
+	ok(bad == 0, "backoff: min doubled per failure up to max, down to half");
+	ok(hi - lo >= 100, "backoff: jittered (first try: %lld..%lld ms)",
+	    (long long)lo, (long long)hi);
+}
+
 int
 main(void)
 {
+	test_backoff();
 	test_chunking();
 	test_huge();
 	test_every_byte();
