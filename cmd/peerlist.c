@@ -1138,7 +1138,7 @@ flush_map(int final, struct ami_buf *out)
 	    (diff = calloc(npending + 1, sizeof(*diff))) == NULL)
 		err(2, "calloc");
 	memset(&map, 0, sizeof(map));
-	if ((!nflag && (lock = ami_map_lock(mflag, why, sizeof(why))) < 0) ||
+	if ((!nflag && (lock = ami_file_lock(mflag, why, sizeof(why))) < 0) ||
 	    ami_map_read(&map, mflag, why, sizeof(why)) < 0)
 		goto out;
 	if (map.n == 0)

@@ -411,12 +411,9 @@ struct ami_map {
  * 0 ok, -1 with err (a line that is not "ip peer [description]" names
  * its line number) */
 int	ami_map_read(struct ami_map *, const char *path, char *err, size_t);
-/*
- * Replace path atomically with m: a temporary file in the same directory
- * (the old file's mode and owner), fsync, rename, fsync of the directory.
- * 0 ok; -1 with err, and the old file untouched, on any failure (a full
- * disk) or an entry that would not read back as written.
- */
+/* replace path with m by ami_file_replace: 0 ok; -1 with err, and the
+ * old file untouched, on any failure (a full disk) or an entry that would
+ * not read back as written */
 int	ami_map_write(const struct ami_map *, const char *path, char *err, size_t);
 /* append an entry (strings copied); ip and peer NULL: a comment line */
 void	ami_map_add(struct ami_map *, const char *ip, const char *peer,
@@ -427,12 +424,24 @@ void	ami_map_free(struct ami_map *);
 /* first entry with that ip / peer, or NULL (a linear scan) */
 const struct ami_map_ent *ami_map_ip(const struct ami_map *, const char *ip);
 const struct ami_map_ent *ami_map_peer(const struct ami_map *, const char *peer);
-/* writers of one map take turns: an flock of its directory (the file is
- * replaced, the directory stays), waited for AMI_MAP_LOCK_MS at most.
+
+/* ---- file.c: a file replaced whole, and the lock its writers share ---- */
+/*
+ * Replace path with the n bytes at p: a temporary file of a name of its
+ * own in the same directory (the old file's mode and owner when it is a
+ * regular file, else 0666 less the umask, as any new file), fsync, rename,
+ * fsync of the directory (a failure of that last one only warned: the
+ * file is replaced).  0 ok; -1 with errno, *what naming the step that
+ * failed ("temporary file", "write", "rename"), and the old file as it was.
+ */
+int	ami_file_replace(const char *path, const void *p, size_t n,
+	    const char **what);
+/* writers of one file take turns: an flock of its directory (the file is
+ * replaced, the directory stays), waited for AMI_FILE_LOCK_MS at most.
  * fd of the directory to close when done, -1 with err (naming the pid
  * that holds the lock, when /proc/locks says it) */
-#define AMI_MAP_LOCK_MS 10000
-int	ami_map_lock(const char *path, char *err, size_t);
+#define AMI_FILE_LOCK_MS 10000
+int	ami_file_lock(const char *path, char *err, size_t);
 
 /*
  * ---- db.c: MySQL / MariaDB (lib/db.o, not in libami.a: only the tools in

@@ -622,6 +622,42 @@ slurp_is(const char *path, const char *want)
 	return strcmp(buf, want) == 0;
 }
 
+/* one rule for the mode; a link at the name is replaced, not followed;
+ * no temporary file stays */
+static void
+test_replace(void)
+{
+	char dir[] = "/tmp/amitools-rep-XXXXXX", path[64], other[64];
+	const char *what;
+	struct stat st;
+	mode_t mask;
+	int rc;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(other, sizeof(other), "%s/g", dir);
+	mask = umask(027);
+	rc = ami_file_replace(path, "a\n", 2, &what);
+	umask(mask);
+	ok(rc == 0 && stat(path, &st) == 0 && (st.st_mode & 07777) == 0640 &&
+	    slurp_is(path, "a\n"), "replace: a new file: 0666 less the umask");
+	chmod(path, 0604);
+	ok(ami_file_replace(path, "b\n", 2, &what) == 0 && stat(path, &st) == 0 &&
+	    (st.st_mode & 07777) == 0604 && slurp_is(path, "b\n"),
+	    "replace: the old file's mode kept");
+	put(other, "keep", -1);
+	unlink(path);
+	(void)!symlink(other, path);
+	ok(ami_file_replace(path, "c\n", 2, &what) == 0 &&
+	    lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    slurp_is(other, "keep") && slurp_is(path, "c\n"),
+	    "replace: a link at the name replaced, its target untouched");
+	unlink(path);
+	unlink(other);
+	ok(rmdir(dir) == 0, "replace: no temporary file left");
+}
+
 static void
 test_map(void)
 {
@@ -931,6 +967,7 @@ main(void)
 	test_dnd();
 	test_sip();
 	test_map();
+	test_replace();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
