@@ -246,14 +246,8 @@ mirror(const char *peer, int on)
 static void
 flushout(void)
 {
-	if (ami_buf_flush(&out, 1) == 0)
-		return;
-	if (errno == EPIPE) {
-		/* the reader went away: die the way a pipeline expects */
-		signal(SIGPIPE, SIG_DFL);
-		raise(SIGPIPE);
-	}
-	err(2, "stdout");
+	if (ami_buf_flush(&out, 1) == -1)
+		ami_stdout_failed(errno);
 }
 
 /*
@@ -514,6 +508,6 @@ main(int argc, char *argv[])
 	set_free(&list);
 	ami_buf_free(&out);
 	if (fflush(stdout) == EOF || ferror(stdout))
-		err(2, "stdout");
+		ami_stdout_failed(errno);
 	return rc;
 }

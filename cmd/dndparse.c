@@ -301,14 +301,8 @@ flushout(int force)
 {
 	if (out.len == 0 || (!force && outreg && out.len < OUT_BATCH))
 		return;
-	if (ami_buf_flush(&out, 1) < 0) {
-		if (errno == EPIPE) {
-			/* the reader went away: die the way a pipeline expects */
-			signal(SIGPIPE, SIG_DFL);
-			raise(SIGPIPE);
-		}
-		err(2, "stdout");
-	}
+	if (ami_buf_flush(&out, 1) < 0)
+		ami_stdout_failed(errno);
 }
 
 static void

@@ -253,6 +253,20 @@ mapbox(const char *mailbox, char **user, char **domain)
 	*domain = xstrdup(*cf.domain != '\0' ? cf.domain : ctx + 1);
 }
 
+/*
+ * A line of the report out.  SIGPIPE is ignored (see main), so a reader
+ * that went away is EPIPE here: end as the other tools do, at once, not
+ * after all the input with "stdout: Broken pipe".  Other errors are said
+ * at the end.
+ */
+static void
+put_stdout(const struct ami_buf *b)
+{
+	fwrite(b->p, 1, b->len, stdout);
+	if (ferror(stdout) && errno == EPIPE)
+		ami_stdout_failed(EPIPE);
+}
+
 static void
 report(const char *mailbox, const char *watcher, const char *callid,
     unsigned long cseq, const char *st, const char *reason, size_t reasonl,
@@ -274,7 +288,7 @@ report(const char *mailbox, const char *watcher, const char *callid,
 		ami_msg_adds(&m, "Subscription", extra);
 	ami_msg_adds(&m, "Elapsed", el);
 	ami_text_put(&b, &m);
-	fwrite(b.p, 1, b.len, stdout);
+	put_stdout(&b);
 	ami_buf_free(&b);
 	ami_msg_free(&m);
 }
@@ -1022,7 +1036,7 @@ cmd_show(const char *user, const char *domain)
 		ami_msg_adds(&m, "LocalContact", rows[i].f[AMI_W_LCONTACT]);
 		b.len = 0;
 		ami_text_put(&b, &m);
-		fwrite(b.p, 1, b.len, stdout);
+		put_stdout(&b);
 	}
 	ami_watchers_free(rows, n);
 	ami_msg_free(&m);
@@ -1085,7 +1099,7 @@ cmd_status(void)
 	snprintf(off, sizeof(off), "%d", cf.cseq_offset);
 	ami_msg_adds(&m, "CSeqOffset", cf.cseq_offset < 0 ? "layout" : off);
 	ami_text_put(&b, &m);
-	fwrite(b.p, 1, b.len, stdout);
+	put_stdout(&b);
 	ami_buf_free(&b);
 	ami_msg_free(&m);
 	return rc;
@@ -1170,6 +1184,8 @@ main(int argc, char *argv[])
 	db = ami_db_new(dflag, Fflag);
 	if (fstat(1, &st) == 0 && !S_ISREG(st.st_mode))
 		setvbuf(stdout, NULL, _IOLBF, 0);
+	/* what MariaDB Connector/C's mysql_server_init does anyway (3.0 on):
+	 * a socket a server closed is an error to retry, never a death */
 	signal(SIGPIPE, SIG_IGN);
 
 	if (argc > 0 && strcmp(argv[0], "show") == 0) {
@@ -1222,6 +1238,6 @@ main(int argc, char *argv[])
 	ami_watchers_close(aw);
 	ami_db_free(db);
 	if (fflush(stdout) == EOF || ferror(stdout))
-		err(2, "stdout");
+		ami_stdout_failed(errno);
 	return rc;
 }

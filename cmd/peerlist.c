@@ -1236,7 +1236,7 @@ flush(int final)
 		if ((vflag || nflag) && out.len > 0 &&
 		    (fwrite(out.p, 1, out.len, stdout) != out.len ||
 		    fflush(stdout) == EOF))
-			err(2, "stdout");
+			ami_stdout_failed(errno);
 		ami_buf_free(&out);
 		return 0;
 	}
@@ -1440,6 +1440,6 @@ main(int argc, char *argv[])
 		printf(", %lu pruned", pruned);
 	printf("\n");
 	if (fflush(stdout) == EOF || ferror(stdout))
-		err(2, "stdout");
+		ami_stdout_failed(errno);
 	return bad ? 2 : 0;
 }

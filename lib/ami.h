@@ -35,6 +35,10 @@ void	ami_buf_addc(struct ami_buf *, int);
 void	ami_buf_free(struct ami_buf *);
 /* write all of b to fd (retrying EINTR/EAGAIN via poll); -1 on error */
 int	ami_buf_flush(struct ami_buf *, int fd);
+/* a write to stdout failed with errno e: a closed pipe (EPIPE) ends the
+ * program as SIGPIPE ends a pipeline's writer, quietly, whether SIGPIPE
+ * was ignored or not; any other error exits 2 saying it */
+void	ami_stdout_failed(int e) __attribute__((noreturn));
 
 /* ---- msg.c: a message ---- */
 struct ami_field {
