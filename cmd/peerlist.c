@@ -34,7 +34,6 @@
 
 #include "ami.h"
 
-#define PEER_MAX   80       /* characters; conf/employee.sql agrees */
 #define CHUNK      500      /* rows per statement */
 #define FLUSH_MS   1000     /* a stream that never pauses is written this often */
 #define LIST_MS    10000    /* a list this long without an item has lost its end */
@@ -293,21 +292,14 @@ see(struct val name, unsigned long line)
 {
 	struct peer *p;
 	char *key;
-	size_t i, l;
 
-	/* a key must be stored as it is: no blanks, no bytes to replace */
-	for (i = 0; i < name.n; i += l) {
-		l = 1;
-		if ((unsigned char)name.p[i] <= ' ' || name.p[i] == 0x7f ||
-		    ((unsigned char)name.p[i] >= 0x80 && (l = utf8len(
-		    (const unsigned char *)name.p + i, name.n - i)) == 0))
-			break;
-	}
-	if (name.n == 0 || i < name.n || name.n > PEER_MAX) {
+	/* the peers dndparse and dndctl take: a line of the map that one of
+	 * them would skip is never written */
+	if (!ami_dnd_peer(name.p, name.n)) {
 		char vis[120];
-		warnx("line %lu: peer name %s is empty, over %d bytes, or has "
-		    "blanks or bytes that are not UTF-8; skipped", line,
-		    ami_visible(vis, sizeof(vis), name.p, name.n), PEER_MAX);
+		warnx("line %lu: peer name %s is not 1 to %d of A-Z a-z 0-9 "
+		    "_ . + @ -; skipped", line,
+		    ami_visible(vis, sizeof(vis), name.p, name.n), AMI_PEER_MAX);
 		return NULL;
 	}
 	key = xstrndup(name.p, name.n);

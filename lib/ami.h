@@ -156,8 +156,10 @@ int	ami_text_decode(char *, size_t, struct ami_msg *, char *err, size_t);
 int	ami_json_decode(char *, size_t, struct ami_msg *, char *err, size_t);
 
 /* ---- dnd.c: the DND words dndparse and dndctl share ---- */
-#define AMI_PEER_MAX 80
-/* 1 to 80 of A-Z a-z 0-9 _ . + @ -: safe in every place a peer goes */
+#define AMI_PEER_MAX 80     /* conf/employee.sql's column agrees */
+/* 1 to 80 of A-Z a-z 0-9 _ . + @ -: safe in every place a peer goes; the
+ * one rule for a peer name (peerlist keeps no other, so a map line it
+ * writes is one dndparse reads) */
 int	ami_dnd_peer(const char *, size_t);
 /* enable(d)/on/yes/1/true 1, disable(d)/off/no/0/false 0, else -1 */
 int	ami_dnd_state(const char *, size_t);
