@@ -114,15 +114,6 @@ static long sent, answered;
 static volatile sig_atomic_t signals;
 static const sigset_t *waitmask;        /* signals let in while waiting */
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 static void
 usage(void)
 {
@@ -277,7 +268,7 @@ report(const char *mailbox, const char *watcher, const char *callid,
 	char cs[24], el[32];
 
 	snprintf(cs, sizeof(cs), "%lu", cseq);
-	snprintf(el, sizeof(el), "%.3f", (now_us() - read_at) / 1000.0);
+	snprintf(el, sizeof(el), "%.3f", (ami_now_us() - read_at) / 1000.0);
 	ami_msg_adds(&m, "Mailbox", mailbox);
 	ami_msg_adds(&m, "Watcher", watcher);
 	ami_msg_adds(&m, "CallID", callid);
@@ -425,8 +416,8 @@ send_row(struct job *j, struct ami_watcher *w)
 	t->cseq = n.cseq;
 	t->read_at = j->read_at;
 	t->interval = cf.t1;
-	t->due = now_us() / 1000 + cf.t1;
-	t->deadline = now_us() / 1000 + 64LL * cf.t1;
+	t->due = ami_now_ms() + cf.t1;
+	t->deadline = ami_now_ms() + 64LL * cf.t1;
 	hash_add(t);
 	if (vflag)
 		fprintf(stderr, "mwinotify: sent to %s:\n%.*s", Pflag,
@@ -594,7 +585,7 @@ enqueue(const char *mailbox, const char *user, const char *domain, int new,
 		mapbox(mailbox, &j->user, &j->domain);
 	j->new = new;
 	j->old = old;
-	j->read_at = now_us();
+	j->read_at = ami_now_us();
 	*qtail = j;
 	qtail = &j->next;
 	qlen++;
@@ -786,14 +777,14 @@ static void
 unread(struct ami_parser *in, struct ami_msg *m)
 {
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
-	int64_t until = now_us() / 1000 + 1000;
+	int64_t until = ami_now_ms() + 1000;
 	const char *v;
 	size_t vl;
 	ssize_t n = 1;
 	int rc;
 
 	while (n > 0) {
-		if (now_us() / 1000 >= until || poll(&pfd, 1, 0) != 1 ||
+		if (ami_now_ms() >= until || poll(&pfd, 1, 0) != 1 ||
 		    ((n = ami_parser_read(in, 0)) < 0 && errno != EINTR))
 			break;
 		while ((rc = ami_parser_next(in, m)) != 0)
@@ -820,9 +811,9 @@ run(int readstdin)
 
 	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
 	if (eof)
-		eofat = now_us() / 1000;
+		eofat = ami_now_ms();
 	for (;;) {
-		now = now_us() / 1000;
+		now = ami_now_ms();
 		/* a first signal ends the input; what was read has a grace */
 		if (signals > 0 && termat < 0) {
 			termat = now + TERM_GRACE * 1000;
@@ -849,7 +840,7 @@ run(int readstdin)
 				job_free(j);
 			}
 		}
-		now = now_us() / 1000;
+		now = ami_now_ms();
 		wait = timers(now);
 		/* reading stopped for the database: -W holds there too, or a
 		 * database that stays down would hold the input for ever */
@@ -906,7 +897,7 @@ run(int readstdin)
 			}
 			if (n == 0) {
 				eof = 1;
-				eofat = now_us() / 1000;
+				eofat = ami_now_ms();
 			}
 		}
 	}

@@ -309,6 +309,7 @@ int	ami_conf_section(const char *sect, const char *file,
 
 /* ---- clock.c: the monotonic clock and the retry backoff ---- */
 int64_t	ami_now_ms(void);   /* CLOCK_MONOTONIC, in ms */
+int64_t	ami_now_us(void);   /* the same clock in µs, for what is reported finer */
 /* how long to wait (ms) before the next try after tries failures in a row
  * (0 after the first): min doubled per failure, capped at max, and a
  * uniform jitter taking it down to half of that */

@@ -10,12 +10,18 @@
 #include "ami.h"
 
 int64_t
-ami_now_ms(void)
+ami_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+ami_now_ms(void)
+{
+	return ami_now_us() / 1000;
 }
 
 int64_t

@@ -947,10 +947,22 @@ test_backoff(void)
 	    (long long)lo, (long long)hi);
 }
 
+/* ms and µs are one clock: a µs reading falls between the ms around it */
+static void
+test_clock(void)
+{
+	int64_t a = ami_now_ms(), us = ami_now_us(), b = ami_now_ms();
+
+	ok(a <= us / 1000 && us / 1000 <= b && b - a < 1000,
+	    "clock: ami_now_us is ami_now_ms's clock (%lld <= %lld <= %lld)",
+	    (long long)a, (long long)(us / 1000), (long long)b);
+}
+
 int
 main(void)
 {
 	test_backoff();
+	test_clock();
 	test_chunking();
 	test_huge();
 	test_every_byte();
