@@ -910,7 +910,6 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
-	srandom(time(NULL) ^ getpid());
 	if ((outq = ami_outq_new(1, 16u << 20, 1)) == NULL)
 		err(2, "output queue");
 	if (argc > 0) {

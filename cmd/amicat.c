@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ami.h"
@@ -645,7 +644,6 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
-	srandom(time(NULL) ^ getpid());
 	/* a file being converted waits for a slow disk; a live socket can't */
 	if ((outq = ami_outq_new(1, Bflag, iflag != NULL)) == NULL)
 		err(2, "output queue");

@@ -172,62 +172,34 @@ readlist(struct set *s)
 	fclose(fp);
 }
 
-/* the directory of the list, open and locked, for the fsync too */
+/* the directory of the list, open and locked */
 static int
 lockdir(void)
 {
 	char why[PATH_MAX + 128];
 	int fd;
 
-	if ((fd = ami_map_lock(lflag, why, sizeof(why))) == -1)
+	if ((fd = ami_file_lock(lflag, why, sizeof(why))) == -1)
 		errx(2, "%s", why);
 	return fd;
 }
 
 /* replace the list with s; on failure the old list stays and we exit 2 */
 static void
-writelist(const struct set *s, int dfd)
+writelist(const struct set *s)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
 	struct ami_buf b = { 0 };
-	struct stat st;
+	const char *what;
 	size_t i;
-	int fd, e;
 
-	strlcpy(dir, lflag, sizeof(dir));
-	strlcpy(base, lflag, sizeof(base));
-	snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dirname(dir), basename(base));
-	if ((fd = mkstemp(tmp)) == -1)
-		errx(2, "%s: the new list was not written: %s: %s; the old list "
-		    "is kept", lflag, tmp, strerror(errno));
-	/* the list keeps the mode and owner someone gave it */
-	if (lstat(lflag, &st) == 0 && S_ISREG(st.st_mode)) {
-		fchmod(fd, st.st_mode & 07777);
-		if (fchown(fd, st.st_uid, st.st_gid) == -1 && errno != EPERM)
-			warn("%s: chown", tmp);
-	} else
-		fchmod(fd, 0644);
 	for (i = 0; i < s->n; i++) {
 		ami_buf_adds(&b, s->v[i]);
 		ami_buf_addc(&b, '\n');
 	}
-	if (ami_buf_flush(&b, fd) == -1 || fsync(fd) == -1) {
-		e = errno;
-		close(fd);
-		goto fail;
-	}
-	if (close(fd) == -1 || rename(tmp, lflag) == -1) {
-		e = errno;
-		goto fail;
-	}
-	if (fsync(dfd) == -1)
-		warn("%s: fsync of its directory", lflag);
+	if (ami_file_replace(lflag, b.p, b.len, &what) == -1)
+		errx(2, "%s: the new list was not written: %s; the old list "
+		    "is kept", lflag, strerror(errno));
 	ami_buf_free(&b);
-	return;
-fail:
-	unlink(tmp);
-	errx(2, "%s: the new list was not written: %s; the old list is kept",
-	    lflag, strerror(e));
 }
 
 /* one action line: Action=name, then key, value pairs, NULL-ended */
@@ -274,14 +246,8 @@ mirror(const char *peer, int on)
 static void
 flushout(void)
 {
-	if (ami_buf_flush(&out, 1) == 0)
-		return;
-	if (errno == EPIPE) {
-		/* the reader went away: die the way a pipeline expects */
-		signal(SIGPIPE, SIG_DFL);
-		raise(SIGPIPE);
-	}
-	err(2, "stdout");
+	if (ami_buf_flush(&out, 1) == -1)
+		ami_stdout_failed(errno);
 }
 
 /*
@@ -314,7 +280,7 @@ commit(struct change *c, size_t n, int sync, struct set *known)
 		changed |= set_put(&list, c[i].peer, c[i].on);
 	}
 	if (changed)
-		writelist(&list, dfd);
+		writelist(&list);
 	close(dfd);     /* and the lock with it */
 	for (i = 0; i < n; i++)
 		if (c[i].peer != NULL) {
@@ -542,6 +508,6 @@ main(int argc, char *argv[])
 	set_free(&list);
 	ami_buf_free(&out);
 	if (fflush(stdout) == EOF || ferror(stdout))
-		err(2, "stdout");
+		ami_stdout_failed(errno);
 	return rc;
 }

@@ -301,14 +301,8 @@ flushout(int force)
 {
 	if (out.len == 0 || (!force && outreg && out.len < OUT_BATCH))
 		return;
-	if (ami_buf_flush(&out, 1) < 0) {
-		if (errno == EPIPE) {
-			/* the reader went away: die the way a pipeline expects */
-			signal(SIGPIPE, SIG_DFL);
-			raise(SIGPIPE);
-		}
-		err(2, "stdout");
-	}
+	if (ami_buf_flush(&out, 1) < 0)
+		ami_stdout_failed(errno);
 }
 
 static void
@@ -691,35 +685,29 @@ static int
 savestate(void)
 {
 	static int failing;
-	char tmp[PATH_MAX + 8];
-	FILE *fp;
+	const char *what;
+	char line[80];
+	int n;
 
 	if (sflag == NULL || cur.fd < 0)
 		return 0;
 	flushout(1);
 	lastsave = ami_now_ms();
-	snprintf(tmp, sizeof(tmp), "%s.tmp", sflag);
-	if ((fp = fopen(tmp, "w")) == NULL)
-		goto fail;
-	fprintf(fp, "%llu %llu %lld\n", (unsigned long long)cur.dev,
-	    (unsigned long long)cur.ino, (long long)cur.pos);
-	if (fflush(fp) == EOF || fsync(fileno(fp)) == -1) {
-		fclose(fp);
-		goto fail;
+	n = snprintf(line, sizeof(line), "%llu %llu %lld\n",
+	    (unsigned long long)cur.dev, (unsigned long long)cur.ino,
+	    (long long)cur.pos);
+	if (ami_file_replace(sflag, line, n, &what) == -1) {
+		if (!failing)
+			warn("%s: not saved, the old one stays; trying again",
+			    sflag);
+		failing = 1;
+		return -1;
 	}
-	if (fclose(fp) == EOF || rename(tmp, sflag) == -1)
-		goto fail;
 	if (failing)
 		warnx("%s: saved again", sflag);
 	failing = 0;
 	dirty = 0;
 	return 0;
-fail:
-	if (!failing)
-		warn("%s: not saved, the old one stays; trying again", sflag);
-	failing = 1;
-	unlink(tmp);
-	return -1;
 }
 
 static void

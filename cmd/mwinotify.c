@@ -104,7 +104,6 @@ static char branchpfx[32];
 
 static struct ami_db *db;
 static struct ami_watchers *aw;
-static int64_t db_retry_at, db_backoff;
 static int db_down;
 
 static int sock = -1;
@@ -114,15 +113,6 @@ static int status;
 static long sent, answered;
 static volatile sig_atomic_t signals;
 static const sigset_t *waitmask;        /* signals let in while waiting */
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
 
 static void
 usage(void)
@@ -254,6 +244,20 @@ mapbox(const char *mailbox, char **user, char **domain)
 	*domain = xstrdup(*cf.domain != '\0' ? cf.domain : ctx + 1);
 }
 
+/*
+ * A line of the report out.  SIGPIPE is ignored (see main), so a reader
+ * that went away is EPIPE here: end as the other tools do, at once, not
+ * after all the input with "stdout: Broken pipe".  Other errors are said
+ * at the end.
+ */
+static void
+put_stdout(const struct ami_buf *b)
+{
+	fwrite(b->p, 1, b->len, stdout);
+	if (ferror(stdout) && errno == EPIPE)
+		ami_stdout_failed(EPIPE);
+}
+
 static void
 report(const char *mailbox, const char *watcher, const char *callid,
     unsigned long cseq, const char *st, const char *reason, size_t reasonl,
@@ -264,7 +268,7 @@ report(const char *mailbox, const char *watcher, const char *callid,
 	char cs[24], el[32];
 
 	snprintf(cs, sizeof(cs), "%lu", cseq);
-	snprintf(el, sizeof(el), "%.3f", (now_us() - read_at) / 1000.0);
+	snprintf(el, sizeof(el), "%.3f", (ami_now_us() - read_at) / 1000.0);
 	ami_msg_adds(&m, "Mailbox", mailbox);
 	ami_msg_adds(&m, "Watcher", watcher);
 	ami_msg_adds(&m, "CallID", callid);
@@ -275,7 +279,7 @@ report(const char *mailbox, const char *watcher, const char *callid,
 		ami_msg_adds(&m, "Subscription", extra);
 	ami_msg_adds(&m, "Elapsed", el);
 	ami_text_put(&b, &m);
-	fwrite(b.p, 1, b.len, stdout);
+	put_stdout(&b);
 	ami_buf_free(&b);
 	ami_msg_free(&m);
 }
@@ -288,10 +292,6 @@ db_failed(void)
 		warnx("database down (%s); %zu messages wait", ami_db_error(db),
 		    qlen);
 	db_down = 1;
-	db_backoff = db_backoff == 0 ? 500 : db_backoff * 2;
-	if (db_backoff > 10000)
-		db_backoff = 10000;
-	db_retry_at = now_us() / 1000 + db_backoff;
 }
 
 static int
@@ -305,7 +305,6 @@ db_open(void)
 	if (db_down)
 		warnx("database back; %zu messages wait", qlen);
 	db_down = 0;
-	db_backoff = 0;
 	if (cf.cseq_offset < 0)
 		cf.cseq_offset = layouts[ami_watchers_layout(aw)].offset;
 	return 0;
@@ -417,8 +416,8 @@ send_row(struct job *j, struct ami_watcher *w)
 	t->cseq = n.cseq;
 	t->read_at = j->read_at;
 	t->interval = cf.t1;
-	t->due = now_us() / 1000 + cf.t1;
-	t->deadline = now_us() / 1000 + 64LL * cf.t1;
+	t->due = ami_now_ms() + cf.t1;
+	t->deadline = ami_now_ms() + 64LL * cf.t1;
 	hash_add(t);
 	if (vflag)
 		fprintf(stderr, "mwinotify: sent to %s:\n%.*s", Pflag,
@@ -586,7 +585,7 @@ enqueue(const char *mailbox, const char *user, const char *domain, int new,
 		mapbox(mailbox, &j->user, &j->domain);
 	j->new = new;
 	j->old = old;
-	j->read_at = now_us();
+	j->read_at = ami_now_us();
 	*qtail = j;
 	qtail = &j->next;
 	qlen++;
@@ -778,14 +777,14 @@ static void
 unread(struct ami_parser *in, struct ami_msg *m)
 {
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
-	int64_t until = now_us() / 1000 + 1000;
+	int64_t until = ami_now_ms() + 1000;
 	const char *v;
 	size_t vl;
 	ssize_t n = 1;
 	int rc;
 
 	while (n > 0) {
-		if (now_us() / 1000 >= until || poll(&pfd, 1, 0) != 1 ||
+		if (ami_now_ms() >= until || poll(&pfd, 1, 0) != 1 ||
 		    ((n = ami_parser_read(in, 0)) < 0 && errno != EINTR))
 			break;
 		while ((rc = ami_parser_next(in, m)) != 0)
@@ -812,9 +811,9 @@ run(int readstdin)
 
 	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
 	if (eof)
-		eofat = now_us() / 1000;
+		eofat = ami_now_ms();
 	for (;;) {
-		now = now_us() / 1000;
+		now = ami_now_ms();
 		/* a first signal ends the input; what was read has a grace */
 		if (signals > 0 && termat < 0) {
 			termat = now + TERM_GRACE * 1000;
@@ -825,7 +824,7 @@ run(int readstdin)
 		if (signals > 1 || (termat >= 0 && now >= termat))
 			break;
 		while (qhead != NULL && ninflight < (size_t)wflag &&
-		    (!db_down || now >= db_retry_at)) {
+		    (!db_down || now >= ami_db_retry_at(db))) {
 			struct job *batch[BATCH];
 			int k = 0;
 			for (j = qhead; j != NULL && k < BATCH &&
@@ -841,7 +840,7 @@ run(int readstdin)
 				job_free(j);
 			}
 		}
-		now = now_us() / 1000;
+		now = ami_now_ms();
 		wait = timers(now);
 		/* reading stopped for the database: -W holds there too, or a
 		 * database that stays down would hold the input for ever */
@@ -854,7 +853,7 @@ run(int readstdin)
 		    now >= eofat + Wflag * 1000LL))
 			break;
 		if (qhead != NULL && ninflight < (size_t)wflag) {
-			int64_t d = db_down ? db_retry_at - now : 0;
+			int64_t d = db_down ? ami_db_retry_at(db) - now : 0;
 			if (d < 0)
 				d = 0;
 			if (wait < 0 || d < wait)
@@ -898,7 +897,7 @@ run(int readstdin)
 			}
 			if (n == 0) {
 				eof = 1;
-				eofat = now_us() / 1000;
+				eofat = ami_now_ms();
 			}
 		}
 	}
@@ -1028,7 +1027,7 @@ cmd_show(const char *user, const char *domain)
 		ami_msg_adds(&m, "LocalContact", rows[i].f[AMI_W_LCONTACT]);
 		b.len = 0;
 		ami_text_put(&b, &m);
-		fwrite(b.p, 1, b.len, stdout);
+		put_stdout(&b);
 	}
 	ami_watchers_free(rows, n);
 	ami_msg_free(&m);
@@ -1091,7 +1090,7 @@ cmd_status(void)
 	snprintf(off, sizeof(off), "%d", cf.cseq_offset);
 	ami_msg_adds(&m, "CSeqOffset", cf.cseq_offset < 0 ? "layout" : off);
 	ami_text_put(&b, &m);
-	fwrite(b.p, 1, b.len, stdout);
+	put_stdout(&b);
 	ami_buf_free(&b);
 	ami_msg_free(&m);
 	return rc;
@@ -1176,6 +1175,8 @@ main(int argc, char *argv[])
 	db = ami_db_new(dflag, Fflag);
 	if (fstat(1, &st) == 0 && !S_ISREG(st.st_mode))
 		setvbuf(stdout, NULL, _IOLBF, 0);
+	/* what MariaDB Connector/C's mysql_server_init does anyway (3.0 on):
+	 * a socket a server closed is an error to retry, never a death */
 	signal(SIGPIPE, SIG_IGN);
 
 	if (argc > 0 && strcmp(argv[0], "show") == 0) {
@@ -1228,6 +1229,6 @@ main(int argc, char *argv[])
 	ami_watchers_close(aw);
 	ami_db_free(db);
 	if (fflush(stdout) == EOF || ferror(stdout))
-		err(2, "stdout");
+		ami_stdout_failed(errno);
 	return rc;
 }

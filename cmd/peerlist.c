@@ -30,12 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ami.h"
 
-#define PEER_MAX   80       /* characters; conf/employee.sql agrees */
 #define CHUNK      500      /* rows per statement */
 #define FLUSH_MS   1000     /* a stream that never pauses is written this often */
 #define LIST_MS    10000    /* a list this long without an item has lost its end */
@@ -294,21 +292,14 @@ see(struct val name, unsigned long line)
 {
 	struct peer *p;
 	char *key;
-	size_t i, l;
 
-	/* a key must be stored as it is: no blanks, no bytes to replace */
-	for (i = 0; i < name.n; i += l) {
-		l = 1;
-		if ((unsigned char)name.p[i] <= ' ' || name.p[i] == 0x7f ||
-		    ((unsigned char)name.p[i] >= 0x80 && (l = utf8len(
-		    (const unsigned char *)name.p + i, name.n - i)) == 0))
-			break;
-	}
-	if (name.n == 0 || i < name.n || name.n > PEER_MAX) {
+	/* the peers dndparse and dndctl take: a line of the map that one of
+	 * them would skip is never written */
+	if (!ami_dnd_peer(name.p, name.n)) {
 		char vis[120];
-		warnx("line %lu: peer name %s is empty, over %d bytes, or has "
-		    "blanks or bytes that are not UTF-8; skipped", line,
-		    ami_visible(vis, sizeof(vis), name.p, name.n), PEER_MAX);
+		warnx("line %lu: peer name %s is not 1 to %d of A-Z a-z 0-9 "
+		    "_ . + @ -; skipped", line,
+		    ami_visible(vis, sizeof(vis), name.p, name.n), AMI_PEER_MAX);
 		return NULL;
 	}
 	key = xstrndup(name.p, name.n);
@@ -1139,7 +1130,7 @@ flush_map(int final, struct ami_buf *out)
 	    (diff = calloc(npending + 1, sizeof(*diff))) == NULL)
 		err(2, "calloc");
 	memset(&map, 0, sizeof(map));
-	if ((!nflag && (lock = ami_map_lock(mflag, why, sizeof(why))) < 0) ||
+	if ((!nflag && (lock = ami_file_lock(mflag, why, sizeof(why))) < 0) ||
 	    ami_map_read(&map, mflag, why, sizeof(why)) < 0)
 		goto out;
 	if (map.n == 0)
@@ -1206,16 +1197,6 @@ out:
 	return rc;
 }
 
-static int64_t
-backoff(int n)
-{
-	int64_t base = 1000LL << (n < 7 ? n - 1 : 6);
-
-	if (base > 60000)
-		base = 60000;
-	return base / 2 + random() % (base / 2 + 1);
-}
-
 /*
  * Write what is pending: 0 written; -1 not, said on stderr, to be tried
  * again at retry_at.  At the end of the input, or when waiting cannot
@@ -1247,7 +1228,7 @@ flush(int final)
 		if ((vflag || nflag) && out.len > 0 &&
 		    (fwrite(out.p, 1, out.len, stdout) != out.len ||
 		    fflush(stdout) == EOF))
-			err(2, "stdout");
+			ami_stdout_failed(errno);
 		ami_buf_free(&out);
 		return 0;
 	}
@@ -1260,7 +1241,8 @@ flush(int final)
 		errx(2, "%s", why);
 	}
 	now = ami_now_ms();
-	retry_at = dflag ? ami_db_retry_at(db) : now + backoff(failures);
+	retry_at = dflag ? ami_db_retry_at(db) : now +
+	    ami_backoff(failures - 1, 1000, 60000);
 	warnx("%s; %zu peers wait, next try in %.0f s", why, npending,
 	    retry_at > now ? (retry_at - now) / 1000.0 : 0.0);
 	return -1;
@@ -1420,7 +1402,6 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
-	srandom(time(NULL) ^ getpid());
 
 	bad = run();
 	if (nseen == 0) {
@@ -1451,6 +1432,6 @@ main(int argc, char *argv[])
 		printf(", %lu pruned", pruned);
 	printf("\n");
 	if (fflush(stdout) == EOF || ferror(stdout))
-		err(2, "stdout");
+		ami_stdout_failed(errno);
 	return bad ? 2 : 0;
 }

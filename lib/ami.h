@@ -35,6 +35,10 @@ void	ami_buf_addc(struct ami_buf *, int);
 void	ami_buf_free(struct ami_buf *);
 /* write all of b to fd (retrying EINTR/EAGAIN via poll); -1 on error */
 int	ami_buf_flush(struct ami_buf *, int fd);
+/* a write to stdout failed with errno e: a closed pipe (EPIPE) ends the
+ * program as SIGPIPE ends a pipeline's writer, quietly, whether SIGPIPE
+ * was ignored or not; any other error exits 2 saying it */
+void	ami_stdout_failed(int e) __attribute__((noreturn));
 
 /* ---- msg.c: a message ---- */
 struct ami_field {
@@ -152,8 +156,10 @@ int	ami_text_decode(char *, size_t, struct ami_msg *, char *err, size_t);
 int	ami_json_decode(char *, size_t, struct ami_msg *, char *err, size_t);
 
 /* ---- dnd.c: the DND words dndparse and dndctl share ---- */
-#define AMI_PEER_MAX 80
-/* 1 to 80 of A-Z a-z 0-9 _ . + @ -: safe in every place a peer goes */
+#define AMI_PEER_MAX 80     /* conf/employee.sql's column agrees */
+/* 1 to 80 of A-Z a-z 0-9 _ . + @ -: safe in every place a peer goes; the
+ * one rule for a peer name (peerlist keeps no other, so a map line it
+ * writes is one dndparse reads) */
 int	ami_dnd_peer(const char *, size_t);
 /* enable(d)/on/yes/1/true 1, disable(d)/off/no/0/false 0, else -1 */
 int	ami_dnd_state(const char *, size_t);
@@ -301,6 +307,14 @@ struct ami_confkey {
 int	ami_conf_section(const char *sect, const char *file,
 	    struct ami_confkey *, size_t, char *err, size_t errlen);
 
+/* ---- clock.c: the monotonic clock and the retry backoff ---- */
+int64_t	ami_now_ms(void);   /* CLOCK_MONOTONIC, in ms */
+int64_t	ami_now_us(void);   /* the same clock in µs, for what is reported finer */
+/* how long to wait (ms) before the next try after tries failures in a row
+ * (0 after the first): min doubled per failure, capped at max, and a
+ * uniform jitter taking it down to half of that */
+int64_t	ami_backoff(unsigned tries, int64_t min, int64_t max);
+
 /* ---- conn.c: one AMI connection as a state machine for poll(2) ---- */
 enum ami_state {
 	AMI_DOWN,           /* waiting for the next reconnect attempt */
@@ -338,7 +352,6 @@ struct ami_conn {
 	int      brief;            /* once up: the parser's brief (set by the
 	                            * tool; login and responses split in full) */
 };
-int64_t	ami_now_ms(void);
 void	ami_conn_init(struct ami_conn *, const struct ami_server *);
 /* what poll should wait for: events for fd (or -1), timeout in ms */
 int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now,
@@ -405,12 +418,9 @@ struct ami_map {
  * 0 ok, -1 with err (a line that is not "ip peer [description]" names
  * its line number) */
 int	ami_map_read(struct ami_map *, const char *path, char *err, size_t);
-/*
- * Replace path atomically with m: a temporary file in the same directory
- * (the old file's mode and owner), fsync, rename, fsync of the directory.
- * 0 ok; -1 with err, and the old file untouched, on any failure (a full
- * disk) or an entry that would not read back as written.
- */
+/* replace path with m by ami_file_replace: 0 ok; -1 with err, and the
+ * old file untouched, on any failure (a full disk) or an entry that would
+ * not read back as written */
 int	ami_map_write(const struct ami_map *, const char *path, char *err, size_t);
 /* append an entry (strings copied); ip and peer NULL: a comment line */
 void	ami_map_add(struct ami_map *, const char *ip, const char *peer,
@@ -421,12 +431,24 @@ void	ami_map_free(struct ami_map *);
 /* first entry with that ip / peer, or NULL (a linear scan) */
 const struct ami_map_ent *ami_map_ip(const struct ami_map *, const char *ip);
 const struct ami_map_ent *ami_map_peer(const struct ami_map *, const char *peer);
-/* writers of one map take turns: an flock of its directory (the file is
- * replaced, the directory stays), waited for AMI_MAP_LOCK_MS at most.
+
+/* ---- file.c: a file replaced whole, and the lock its writers share ---- */
+/*
+ * Replace path with the n bytes at p: a temporary file of a name of its
+ * own in the same directory (the old file's mode and owner when it is a
+ * regular file, else 0666 less the umask, as any new file), fsync, rename,
+ * fsync of the directory (a failure of that last one only warned: the
+ * file is replaced).  0 ok; -1 with errno, *what naming the step that
+ * failed ("temporary file", "write", "rename"), and the old file as it was.
+ */
+int	ami_file_replace(const char *path, const void *p, size_t n,
+	    const char **what);
+/* writers of one file take turns: an flock of its directory (the file is
+ * replaced, the directory stays), waited for AMI_FILE_LOCK_MS at most.
  * fd of the directory to close when done, -1 with err (naming the pid
  * that holds the lock, when /proc/locks says it) */
-#define AMI_MAP_LOCK_MS 10000
-int	ami_map_lock(const char *path, char *err, size_t);
+#define AMI_FILE_LOCK_MS 10000
+int	ami_file_lock(const char *path, char *err, size_t);
 
 /*
  * ---- db.c: MySQL / MariaDB (lib/db.o, not in libami.a: only the tools in
@@ -444,8 +466,8 @@ int	ami_map_lock(const char *path, char *err, size_t);
  * may work (server down or gone, connection lost, deadlock, lock wait
  * timeout, too many connections); a lost connection is closed, and with
  * it any open transaction is rolled back by the server.  ami_db_retry_at
- * says when to try again: capped exponential backoff (1 s doubling to
- * 60 s, with jitter) over the failures since the last success.  Nothing
+ * says when to try again (after any failure): ami_backoff from 1 s to 60 s
+ * over the failures since the last success.  Nothing
  * reconnects behind the caller's back: the next call after a lost
  * connection connects anew, so roll back and start the transaction over.
  */

@@ -2,6 +2,7 @@
 #include <err.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -80,4 +81,15 @@ ami_buf_flush(struct ami_buf *b, int fd)
 	}
 	b->len = 0;
 	return 0;
+}
+
+void
+ami_stdout_failed(int e)
+{
+	if (e == EPIPE) {
+		/* the reader went away: die the way a pipeline expects */
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	errc(2, e, "stdout");
 }

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <tls.h>
 #include <unistd.h>
 
@@ -36,15 +35,6 @@
 static void send_simple(struct ami_conn *, const char *, const char *,
     const char *, const char *);
 static int writeout(struct ami_conn *, int64_t);
-
-int64_t
-ami_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 ami_conn_init(struct ami_conn *c, const struct ami_server *srv)
@@ -107,7 +97,6 @@ static void
 fail(struct ami_conn *c, int64_t now, const char *fmt, ...)
 {
 	va_list ap;
-	int64_t base;
 
 	va_start(ap, fmt);
 	vsnprintf(c->err, sizeof(c->err), fmt, ap);
@@ -119,11 +108,8 @@ fail(struct ami_conn *c, int64_t now, const char *fmt, ...)
 	c->out.len = 0;
 	ami_parser_free(&c->in);
 	ami_parser_init(&c->in, AMI_WIRE, 0);
-	base = BACKOFF_MIN_MS << (c->tries < 6 ? c->tries : 6);
-	if (base > BACKOFF_MAX_MS)
-		base = BACKOFF_MAX_MS;
-	c->tries++;
-	c->next_try = now + base / 2 + random() % (base / 2 + 1);
+	c->next_try = now + ami_backoff(c->tries++, BACKOFF_MIN_MS,
+	    BACKOFF_MAX_MS);
 }
 
 void

@@ -68,7 +68,6 @@ static int nlive;           /* ami_db objects: the library ends with the last */
 static void
 seterr(struct ami_db *db, unsigned errnum, const char *msg)
 {
-	int64_t base;
 	int lost;
 
 	db->errnum = errnum;
@@ -89,13 +88,10 @@ seterr(struct ami_db *db, unsigned errnum, const char *msg)
 		mysql_close(db->my);
 		db->my = NULL;
 	}
-	if (!db->transient)
-		return;
-	base = BACKOFF_MIN_MS << (db->tries < 6 ? db->tries : 6);
-	if (base > BACKOFF_MAX_MS)
-		base = BACKOFF_MAX_MS;
-	db->tries++;
-	db->retry_at = ami_now_ms() + base / 2 + random() % (base / 2 + 1);
+	/* after any failure: a caller that retries even what is not
+	 * transient (mwinotify's connect) waits as long */
+	db->retry_at = ami_now_ms() + ami_backoff(db->tries++, BACKOFF_MIN_MS,
+	    BACKOFF_MAX_MS);
 }
 
 struct ami_db *

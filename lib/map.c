@@ -6,25 +6,16 @@
  * inside it kept, around it dropped, so what is written reads back the
  * same.  An ip of "-" is not known.  '#' lines and empty lines are kept
  * where they stand when the file is rewritten, so an admin's notes
- * survive.  A rewrite never leaves a half-written file for a reader: a
- * temporary file in the same directory, flushed and fsync'ed, renamed over
- * the old one, then the directory fsync'ed; any failure on the way (a full
- * disk) leaves the old file as it was and says so.
+ * survive.  A rewrite is ami_file_replace's: a reader never sees half a
+ * file, and a failure on the way (a full disk) leaves the old file as it
+ * was and says so.
  */
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-
 #include <ctype.h>
 #include <err.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "ami.h"
 
@@ -215,13 +206,11 @@ int
 ami_map_write(const struct ami_map *m, const char *path, char *errbuf,
     size_t errlen)
 {
-	char *dcopy, *bcopy, *tmp;
-	const char *dir, *what = NULL;
-	struct stat st;
-	FILE *fp = NULL;
-	size_t i;
-	int fd, dfd, e;
-	mode_t mask;
+	const char *what = "write";
+	char *p = NULL;
+	size_t i, n = 0;
+	FILE *fp;
+	int rc = -1;
 
 	for (i = 0; i < m->n; i++)
 		if (m->e[i].desc != NULL && !readsback(&m->e[i])) {
@@ -230,124 +219,18 @@ ami_map_write(const struct ami_map *m, const char *path, char *errbuf,
 			    m->e[i].peer ? m->e[i].peer : "comment");
 			return -1;
 		}
-	dcopy = xstrdup(path);
-	bcopy = xstrdup(path);
-	dir = dirname(dcopy);
-	if (asprintf(&tmp, "%s/.%s.XXXXXX", dir, basename(bcopy)) == -1)
-		err(2, "asprintf");
-	if ((fd = mkstemp(tmp)) == -1) {
-		e = errno;
-		what = "temporary file";
-		goto out;
-	}
-	/* the new file takes the old one's mode and owner, or the umask's */
-	if (stat(path, &st) == 0) {
-		fchmod(fd, st.st_mode & 07777);
-		if (fchown(fd, st.st_uid, st.st_gid) == -1 && errno != EPERM)
-			warn("%s: chown", tmp);
-	} else {
-		mask = umask(0);
-		umask(mask);
-		fchmod(fd, 0666 & ~mask);
-	}
-	if ((fp = fdopen(fd, "w")) == NULL)
-		err(2, "fdopen");
+	if ((fp = open_memstream(&p, &n)) == NULL)
+		err(2, "open_memstream");
 	for (i = 0; i < m->n; i++)
 		if (m->e[i].desc != NULL && put(fp, &m->e[i]) < 0)
 			break;
-	if (i < m->n || fflush(fp) == EOF || fsync(fd) == -1) {
-		e = errno;
+	if (i == m->n && fclose(fp) == 0)
+		rc = ami_file_replace(path, p, n, &what);
+	else if (i < m->n)
 		fclose(fp);
-		what = "write";
-	} else if (fclose(fp) == EOF) {
-		e = errno;
-		what = "write";
-	} else if (rename(tmp, path) == -1) {
-		e = errno;
-		what = "rename";
-	}
-	if (what != NULL) {
-		unlink(tmp);
-		goto out;
-	}
-	/* the rename itself must reach the disk before we say it is done */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) == -1 || fsync(dfd) == -1) {
-		e = errno;
-		snprintf(errbuf, errlen, "%s: fsync of directory %s: %s", path,
-		    dir, strerror(e));
-		what = "";
-	}
-	if (dfd != -1)
-		close(dfd);
-out:
-	if (what != NULL && *what != '\0')
+	if (rc == -1)
 		snprintf(errbuf, errlen, "%s: %s: %s; the file is left as it was",
-		    path, what, strerror(e));
-	free(tmp);
-	free(dcopy);
-	free(bcopy);
-	return what == NULL ? 0 : -1;
-}
-
-/* who holds an flock on fd's file, from /proc/locks: its pid, or 0 */
-static long
-holder(int fd)
-{
-	struct stat st;
-	char line[256];
-	unsigned long maj, min, ino;
-	long pid, found = 0;
-	FILE *fp;
-
-	if (fstat(fd, &st) == -1 || (fp = fopen("/proc/locks", "re")) == NULL)
-		return 0;
-	while (!found && fgets(line, sizeof(line), fp) != NULL)
-		if (sscanf(line, "%*s FLOCK %*s %*s %ld %lx:%lx:%lu", &pid, &maj,
-		    &min, &ino) == 4 && ino == st.st_ino &&
-		    makedev(maj, min) == st.st_dev && pid > 0)
-			found = pid;
-	fclose(fp);
-	return found;
-}
-
-int
-ami_map_lock(const char *path, char *errbuf, size_t errlen)
-{
-	char *dcopy = xstrdup(path);
-	const char *dir = dirname(dcopy);
-	int64_t until = ami_now_ms() + AMI_MAP_LOCK_MS;
-	struct timespec nap = { 0, 20 * 1000000 };
-	long pid;
-	int fd;
-
-	/* the file itself is replaced on every write; its directory stays */
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		snprintf(errbuf, errlen, "%s: lock: %s", dir, strerror(errno));
-		goto out;
-	}
-	/* a writer holds it for milliseconds; one that holds it longer is
-	 * stuck (or stopped), and waiting for it silently helps nobody */
-	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		if ((errno != EWOULDBLOCK && errno != EINTR) ||
-		    ami_now_ms() >= until) {
-			if (errno != EWOULDBLOCK && errno != EINTR)
-				snprintf(errbuf, errlen, "%s: lock: %s", dir,
-				    strerror(errno));
-			else if ((pid = holder(fd)) > 0)
-				snprintf(errbuf, errlen, "%s: process %ld has held "
-				    "the lock for more than %d s", dir, pid,
-				    AMI_MAP_LOCK_MS / 1000);
-			else
-				snprintf(errbuf, errlen, "%s: another process has "
-				    "held the lock for more than %d s (see "
-				    "/proc/locks)", dir, AMI_MAP_LOCK_MS / 1000);
-			close(fd);
-			fd = -1;
-			break;
-		}
-		nanosleep(&nap, NULL);
-	}
-out:
-	free(dcopy);
-	return fd;
+		    path, what, strerror(errno));
+	free(p);
+	return rc;
 }

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -246,12 +245,6 @@ ami_outq_done(struct ami_outq *q)
 {
 	int e;
 
-	if ((e = ami_outq_close(q)) == 0)
-		return;
-	if (e == EPIPE) {
-		/* the reader went away: die the way a pipeline expects */
-		signal(SIGPIPE, SIG_DFL);
-		raise(SIGPIPE);
-	}
-	errc(2, e, "stdout");
+	if ((e = ami_outq_close(q)) != 0)
+		ami_stdout_failed(e);
 }

@@ -93,6 +93,15 @@ check "mode 640 kept across the rewrite" test "$(stat -c %a "$map")" = 640
 check "a new map: mode from the umask (640), a header line" sh -c \
     "[ \$(stat -c %a '$tmp/m/new.map') = 640 ] && head -1 '$tmp/m/new.map' | grep -q '^# ip  *peer  *description$'"
 
+# -- one rule for a peer name: a line dndparse would skip is never written --
+printf 'Event=PeerEntry ObjectName=%s IPaddress=10.0.0.%s\n' desk/2 60 Zoë 61 ok3 62 |
+    peerlist -m "$tmp/m/new.map" >/dev/null 2>"$tmp/err"
+check "names dndparse would skip: left out of the map, each said" sh -c \
+    "! grep -q '10\.0\.0\.6[01]' '$tmp/m/new.map' && grep -q '^10\.0\.0\.62 *ok3' '$tmp/m/new.map' &&
+    [ \$(grep -c 'is not 1 to 80 of' '$tmp/err') = 2 ]"
+dndparse -m "$tmp/m/new.map" </dev/null 2>"$tmp/err"
+check "and dndparse reads every line of it" test ! -s "$tmp/err"
+
 # -- a full disk (the file size limit): the old file stays, whole --
 {
 	echo 'Response=Success EventList=start'

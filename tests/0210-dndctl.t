@@ -51,6 +51,9 @@ check "no command: usage, exit 2" test $? -eq 2
 chmod 640 "$L"
 dndctl -l "$L" on 555 >/dev/null
 check "the list keeps its mode across a change" test "$(stat -c %a "$L")" = 640
+(umask 027; dndctl -l "$tmp/new.list" on 555 >/dev/null)
+check "a new list: mode from the umask (640), as any new file" \
+    test "$(stat -c %a "$tmp/new.list")" = 640
 printf '[dndctl]\nlist = %s\nmirror = presence\n' "$L" >"$tmp/c.conf"
 dndctl -c "$tmp/c.conf" off 555 >"$tmp/out"
 check "list and mirror from [dndctl] in the config" sh -c \

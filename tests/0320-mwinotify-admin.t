@@ -44,6 +44,15 @@ st=$?
 check "status: an unresolvable proxy is exit 1" test $st -eq 1
 check "and named" grep -q 'Resolved=no' "$tmp/out"
 
+# -- the reader went away: ended quietly, at once, as every tool is --
+# (stdout a pipe whose reading end is closed before the tool starts)
+python3 -c 'import os, subprocess, sys
+r, w = os.pipe(); os.close(r)
+sys.exit(-subprocess.run(sys.argv[1:], stdout=w).returncode)' \
+    $mwi status 2>"$tmp/err"
+check "status into a closed pipe: killed by SIGPIPE, nothing said" sh -c \
+    "[ $? -eq 13 ] && [ ! -s '$tmp/err' ]"
+
 # -- usage --
 $mwi show 100 >/dev/null 2>&1
 check "show with one argument: exit 2" test $? -eq 2

@@ -622,6 +622,42 @@ slurp_is(const char *path, const char *want)
 	return strcmp(buf, want) == 0;
 }
 
+/* one rule for the mode; a link at the name is replaced, not followed;
+ * no temporary file stays */
+static void
+test_replace(void)
+{
+	char dir[] = "/tmp/amitools-rep-XXXXXX", path[64], other[64];
+	const char *what;
+	struct stat st;
+	mode_t mask;
+	int rc;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(other, sizeof(other), "%s/g", dir);
+	mask = umask(027);
+	rc = ami_file_replace(path, "a\n", 2, &what);
+	umask(mask);
+	ok(rc == 0 && stat(path, &st) == 0 && (st.st_mode & 07777) == 0640 &&
+	    slurp_is(path, "a\n"), "replace: a new file: 0666 less the umask");
+	chmod(path, 0604);
+	ok(ami_file_replace(path, "b\n", 2, &what) == 0 && stat(path, &st) == 0 &&
+	    (st.st_mode & 07777) == 0604 && slurp_is(path, "b\n"),
+	    "replace: the old file's mode kept");
+	put(other, "keep", -1);
+	unlink(path);
+	(void)!symlink(other, path);
+	ok(ami_file_replace(path, "c\n", 2, &what) == 0 &&
+	    lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    slurp_is(other, "keep") && slurp_is(path, "c\n"),
+	    "replace: a link at the name replaced, its target untouched");
+	unlink(path);
+	unlink(other);
+	ok(rmdir(dir) == 0, "replace: no temporary file left");
+}
+
 static void
 test_map(void)
 {
@@ -885,9 +921,48 @@ test_nameless_first(void)
 	ami_buf_free(&w);
 }
 
+/* every delay within [base/2, base] for base = min << tries, capped at
+ * max, and not all the same (the jitter mwinotify's copy lacked) */
+static void
+test_backoff(void)
+{
+	int64_t d, lo = -1, hi = -1, base;
+	unsigned t;
+	int i, bad = 0;
+
+	for (t = 0; t < 40; t++) {
+		base = 500LL << (t < 16 ? t : 16);
+		if (base > 30000)
+			base = 30000;
+		for (i = 0; i < 200; i++) {
+			d = ami_backoff(t, 500, 30000);
+			if (d < base / 2 || d > base)
+				bad++, printf("# try %u: %lld ms\n", t, (long long)d);
+			if (t == 0)
+				lo = lo < 0 || d < lo ? d : lo, hi = d > hi ? d : hi;
+		}
+	}
+	ok(bad == 0, "backoff: min doubled per failure up to max, down to half");
+	ok(hi - lo >= 100, "backoff: jittered (first try: %lld..%lld ms)",
+	    (long long)lo, (long long)hi);
+}
+
+/* ms and µs are one clock: a µs reading falls between the ms around it */
+static void
+test_clock(void)
+{
+	int64_t a = ami_now_ms(), us = ami_now_us(), b = ami_now_ms();
+
+	ok(a <= us / 1000 && us / 1000 <= b && b - a < 1000,
+	    "clock: ami_now_us is ami_now_ms's clock (%lld <= %lld <= %lld)",
+	    (long long)a, (long long)(us / 1000), (long long)b);
+}
+
 int
 main(void)
 {
+	test_backoff();
+	test_clock();
 	test_chunking();
 	test_huge();
 	test_every_byte();
@@ -904,6 +979,7 @@ main(void)
 	test_dnd();
 	test_sip();
 	test_map();
+	test_replace();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
