@@ -213,7 +213,7 @@ got_peers() {
 mkdir "$tmp/r"
 log=$tmp/r/DND.log
 dlines 1 10 >"$log"
-dndparse -m "$tmp/rmap" -F "$log" -s "$tmp/rstate" >"$tmp/rout" 2>"$tmp/rerr" &
+dndparse -m "$tmp/rmap" -F "$log" -S "$tmp/rstate" >"$tmp/rout" 2>"$tmp/rerr" &
 dp=$!
 pids="$pids $dp"
 wait_for 10 has_count 10 Peername "$tmp/rout"
