@@ -52,7 +52,7 @@ static const unsigned width[NF] = { 255, 80, 255, 255, 1000, 32 };
 #define COLUMNS "peer, description, callerid, phone, ip, incoming, status"
 #define MAPFIELDS (1u << DESC | 1u << IP)
 
-static const char *cflag, *dflag, *mflag, *xflag;
+static const char *Dflag, *dflag, *mflag, *xflag;
 static int nflag, pflag, vflag;
 
 struct peer {
@@ -104,7 +104,7 @@ static volatile sig_atomic_t stop;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: peerlist [-hnpVv] [-c optionfile] [-x extensions.conf] "
+	fprintf(stderr, "usage: peerlist [-hNpVv] [-D mycnf] [-X extensions.conf] "
 	    "-d group | -m mapfile\n");
 	exit(2);
 }
@@ -1374,10 +1374,10 @@ main(int argc, char *argv[])
 	int ch, bad;
 	unsigned long seen;
 
-	while ((ch = getopt(argc, argv, "c:d:hm:npVvx:")) != -1) {
-		switch (ch) {
-		case 'c':
-			cflag = optarg;
+	while ((ch = getopt(argc, argv, "c:D:d:hm:NnpVvX:x:")) != -1) {
+		switch (ami_oldopt(ch, "cDnNxX")) {
+		case 'D':
+			Dflag = optarg;
 			break;
 		case 'd':
 			dflag = optarg;
@@ -1385,7 +1385,7 @@ main(int argc, char *argv[])
 		case 'm':
 			mflag = optarg;
 			break;
-		case 'n':
+		case 'N':
 			nflag = 1;
 			break;
 		case 'p':
@@ -1397,7 +1397,7 @@ main(int argc, char *argv[])
 		case 'v':
 			vflag = 1;
 			break;
-		case 'x':
+		case 'X':
 			xflag = optarg;
 			break;
 		default:
@@ -1405,7 +1405,7 @@ main(int argc, char *argv[])
 		}
 	}
 	if (argc != optind || (dflag == NULL) == (mflag == NULL) ||
-	    (cflag != NULL && dflag == NULL))
+	    (Dflag != NULL && dflag == NULL))
 		usage();
 	if (xflag != NULL) {
 		if ((dir = strdup(xflag)) == NULL)
@@ -1414,7 +1414,7 @@ main(int argc, char *argv[])
 		free(dir);
 	}
 	if (dflag != NULL)
-		db = ami_db_new(dflag, cflag);
+		db = ami_db_new(dflag, Dflag);
 	else
 		mask = MAPFIELDS;
 	sigaction(SIGINT, &sa, NULL);
