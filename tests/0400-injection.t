@@ -88,7 +88,7 @@ printf '[amitools]\nuser = amitools\npassword = Wr0ngSecretValue\n' >"$tmp/my.cn
 chmod 644 "$tmp/my.cnf"
 peerlist -d amitools -D "$tmp/my.cnf" </dev/null 2>"$tmp/err.pl"
 st=$?
-mwinotify -F "$tmp/my.cnf" -d amitools status >/dev/null 2>"$tmp/err.mw"
+mwinotify -D "$tmp/my.cnf" -d amitools status >/dev/null 2>"$tmp/err.mw"
 check "a MySQL option file readable by others: peerlist and mwinotify exit 2" \
     test $st -eq 2 -a $? -eq 2
 check "saying so, without the password" sh -c \

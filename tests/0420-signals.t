@@ -76,7 +76,7 @@ run() {
 	dndctl) dndctl -l "$tmp/list" -M none apply <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
 	amiaction) amiaction -c "$tmp/a.conf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
 	amicat) amicat -i "$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
-	mwinotify) mwinotify -F "$tmp/down.cnf" -P 127.0.0.1:9 -W 0 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
+	mwinotify) mwinotify -D "$tmp/down.cnf" -P 127.0.0.1:9 -W 0 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
 	esac
 	p=$!
 	exec 7>"$tmp/in"
