@@ -72,7 +72,7 @@ check "and said so" grep -q 'no active message-summary subscription of 999@pbx.t
 # -- mailbox to SIP user and domain --
 printf '# mailbox  sip user@domain\n300@default alice@pbx.test\n@sales sales.test\n' >"$tmp/map"
 printf 'Event=MessageWaiting Mailbox=%s New=1 Old=0\n' 300@default 200@sales 400@default |
-    $mwi -v -m "$tmp/map" >"$tmp/out" 2>"$tmp/err"
+    $mwi -v -a "$tmp/map" >"$tmp/out" 2>"$tmp/err"
 check "a mailbox mapped one by one" grep -q '300@default: no active subscription of alice@pbx.test' "$tmp/err"
 check "a context mapped to a domain" grep -q '200@sales: no active subscription of 200@sales.test' "$tmp/err"
 check "no domain configured: the context" grep -q '400@default: no active subscription of 400@default' "$tmp/err"
