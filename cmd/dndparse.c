@@ -258,7 +258,7 @@ addpat(struct ami_dnd_pats **ps, const char *re, const char *where)
 	return -1;
 }
 
-/* the -p file first (one pattern a line), so it can win; the built-in last */
+/* the -g file first (one pattern a line), so it can win; the built-in last */
 static int
 loadpats(const char *path, struct ami_dnd_pats **ps)
 {

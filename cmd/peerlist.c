@@ -76,7 +76,7 @@ struct tab {
 	size_t  cap, n;
 };
 
-/* -x: the numbers whose Dial() rings a peer */
+/* -X: the numbers whose Dial() rings a peer */
 struct inc {
 	char *name;
 	struct ami_buf nums;    /* "n1,n2", in the order of the file */
@@ -888,7 +888,7 @@ merge(const struct peer *p, const struct row *old, const char *out[NF])
 	return diff;
 }
 
-/* one line of -n / -v output, in the one-line AMI format */
+/* one line of -N / -v output, in the one-line AMI format */
 static void
 report(struct ami_buf *b, const char *what, const char *name,
     const struct row *old, const char *const nv[NF])
