@@ -7,7 +7,7 @@
  * when it overflows whole messages are dropped, counted, said on stderr and
  * marked in the stream.  After a reconnect an AmitoolsReconnect message
  * says events may be missing.  Every event read before a close is printed.
- * The markers are messages like any other: -e and -m select them too, so
+ * The markers are messages like any other: -e and -k select them too, so
  * a filtered stream fed to a template never carries them by surprise.
  * With -s, every login to any server asks every server that is up for the
  * given lists again (DeviceStateList, say): their items come out like live
@@ -66,7 +66,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: amicat [-jr] [-B bytes] [-c config] [-e event,...] "
-	    "[-f template]\n\t[-H server]... [-i file] [-m [!]key~regex]... "
+	    "[-f template]\n\t[-H server]... [-i file] [-k [!]key~regex]... "
 	    "[-n count] [-s action,...]\n");
 	exit(2);
 }
@@ -568,8 +568,8 @@ main(int argc, char *argv[])
 	char errbuf[256];
 	int ch, i, rc = 0;
 
-	while ((ch = getopt(argc, argv, "B:c:e:f:H:hi:jm:n:rs:V")) != -1) {
-		switch (ch) {
+	while ((ch = getopt(argc, argv, "B:c:e:f:H:hi:jk:m:n:rs:V")) != -1) {
+		switch (ami_oldopt(ch, "mk")) {
 		case 'B':
 			Bflag = parsesize(optarg);
 			break;
@@ -593,7 +593,7 @@ main(int argc, char *argv[])
 		case 'j':
 			jflag = 1;
 			break;
-		case 'm':
+		case 'k':
 			if (nfilters == MAXFILTERS)
 				errx(2, "at most %d filters", MAXFILTERS);
 			if ((filters[nfilters++] = ami_filter_new(optarg, errbuf,

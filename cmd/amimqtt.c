@@ -68,7 +68,7 @@ static volatile sig_atomic_t stop;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: amimqtt [-hV] [-c config] [-p prefix] -H server\n");
+	fprintf(stderr, "usage: amimqtt [-hV] [-c config] [-T prefix] -H server\n");
 	exit(2);
 }
 
@@ -130,7 +130,7 @@ readconf(void)
 		private(cflag);
 	}
 	if (pflag != NULL && strlcpy(prefix, pflag, sizeof(prefix)) >= sizeof(prefix))
-		errx(2, "-p %s: too long", pflag);
+		errx(2, "-T %s: too long", pflag);
 	if (strpbrk(prefix, "+#") != NULL || prefix[0] == '\0')
 		errx(2, "[mqtt] prefix %s: not a topic prefix", prefix);
 }
@@ -456,15 +456,15 @@ main(int argc, char *argv[])
 	ssize_t n;
 	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "c:H:hp:V")) != -1) {
-		switch (ch) {
+	while ((ch = getopt(argc, argv, "c:H:hp:T:V")) != -1) {
+		switch (ami_oldopt(ch, "pT")) {
 		case 'c':
 			cflag = optarg;
 			break;
 		case 'H':
 			Hflag = optarg;
 			break;
-		case 'p':
+		case 'T':
 			pflag = optarg;
 			break;
 		case 'V':

@@ -18,11 +18,11 @@
  * on again before we looked is found by its modification time among the
  * rotated names.  A copytruncate is known by size, or by the bytes before
  * the offset no longer being those read (written past it again).  The state
- * file (-s) holds the device, inode and offset just past the last line
+ * file (-S) holds the device, inode and offset just past the last line
  * whose action has been written, so a restart neither replays nor skips.
  *
  * A phone that floods (or a sender forging its lines) is held to a rate:
- * RATE_BURST changes at once, then one each -r seconds.  A change that
+ * RATE_BURST changes at once, then one each -R seconds.  A change that
  * comes sooner is held, a later one replaces it, and the latest goes out
  * when the phone's turn comes, or at the end: the last state is never
  * lost.  While a change is held the state file stays where it was, so
@@ -63,7 +63,7 @@
 #define PEERS_MAX   100000          /* peers remembered; more is a flood */
 #define WARNED_MAX  10000           /* unknown addresses named, each once */
 
-static const char *cflag, *dflag, *Fflag, *sflag;
+static const char *cflag, *Dflag, *dflag, *Fflag, *sflag;
 static char mflag[PATH_MAX], pflag[PATH_MAX], tflag[64] = "PJSIP";
 static int rflag = 5;
 
@@ -109,8 +109,9 @@ static int peersfull;                   /* PEERS_MAX reached, and said */
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: dndparse [-c config] [-d group | -m mapfile] "
-	    "[-F file [-s statefile]]\n\t[-p patterns] [-r seconds] [-t tech]\n");
+	fprintf(stderr, "usage: dndparse [-C tech] [-c config] [-D mycnf] "
+	    "[-d group | -m mapfile]\n\t[-F file [-S statefile]] [-g patterns] "
+	    "[-R seconds]\n");
 	exit(2);
 }
 
@@ -257,7 +258,7 @@ addpat(struct ami_dnd_pats **ps, const char *re, const char *where)
 	return -1;
 }
 
-/* the -p file first (one pattern a line), so it can win; the built-in last */
+/* the -g file first (one pattern a line), so it can win; the built-in last */
 static int
 loadpats(const char *path, struct ami_dnd_pats **ps)
 {
@@ -1063,10 +1064,17 @@ main(int argc, char *argv[])
 	char errbuf[256];
 	int ch, status = 0;
 
-	while ((ch = getopt(argc, argv, "c:d:F:hm:p:r:s:t:V")) != -1) {
-		switch (ch) {
+	while ((ch = getopt(argc, argv, "C:c:D:d:F:g:hm:p:R:r:S:s:t:V"))
+	    != -1) {
+		switch (ami_oldopt(ch, "pgrRsStC")) {
+		case 'C':
+			t = optarg;
+			break;
 		case 'c':
 			cflag = optarg;
+			break;
+		case 'D':
+			Dflag = optarg;
 			break;
 		case 'd':
 			dflag = optarg;
@@ -1074,22 +1082,19 @@ main(int argc, char *argv[])
 		case 'F':
 			Fflag = optarg;
 			break;
+		case 'g':
+			p = optarg;
+			break;
 		case 'm':
 			m = optarg;
 			break;
-		case 'p':
-			p = optarg;
-			break;
-		case 'r':
+		case 'R':
 			rflag = strtonum(optarg, 0, 3600, &errstr);
 			if (errstr != NULL)
-				errx(2, "-r %s: %s", optarg, errstr);
+				errx(2, "-R %s: %s", optarg, errstr);
 			break;
-		case 's':
+		case 'S':
 			sflag = optarg;
-			break;
-		case 't':
-			t = optarg;
 			break;
 		case 'V':
 			printf("dndparse %s\n", AMI_VERSION);
@@ -1099,7 +1104,7 @@ main(int argc, char *argv[])
 		}
 	}
 	if (argc != optind || (sflag != NULL && Fflag == NULL) ||
-	    (dflag != NULL && m != NULL))
+	    (dflag != NULL && m != NULL) || (Dflag != NULL && dflag == NULL))
 		usage();
 	if (ami_conf_section("dndparse", cflag, keys, 3, errbuf,
 	    sizeof(errbuf)) < 0)
@@ -1107,14 +1112,14 @@ main(int argc, char *argv[])
 	if (m != NULL && strlcpy(mflag, m, sizeof(mflag)) >= sizeof(mflag))
 		errx(2, "-m %s: name too long", m);
 	if (p != NULL && strlcpy(pflag, p, sizeof(pflag)) >= sizeof(pflag))
-		errx(2, "-p %s: name too long", p);
+		errx(2, "-g %s: name too long", p);
 	if (t != NULL && strlcpy(tflag, t, sizeof(tflag)) >= sizeof(tflag))
-		errx(2, "-t %s: name too long", t);
+		errx(2, "-C %s: name too long", t);
 	if (!ami_dnd_peer(tflag, strlen(tflag)))
 		errx(2, "tech %s: not a channel technology name", tflag);
 	if (dflag != NULL) {
 		*mflag = '\0';
-		db = ami_db_new(dflag, NULL);
+		db = ami_db_new(dflag, Dflag);
 		byip = ami_db_prepare(db, "SELECT peer FROM employee WHERE ip = ? "
 		    "ORDER BY updated DESC, id DESC LIMIT 1");
 	} else if (*mflag == '\0' && access(DEFAULT_MAP, F_OK) == 0)

@@ -48,7 +48,7 @@
 static int pflag, vflag;
 static int Wflag = 30;
 static int wflag = 1024;
-static const char *bflag, *cflag, *dflag, *Fflag, *mflag, *Pflag;
+static const char *aflag, *bflag, *cflag, *Dflag, *dflag, *Pflag;
 
 /* the [mwinotify] section; options win */
 static struct {
@@ -118,8 +118,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: mwinotify [-pv] [-b addr[:port]] [-c config] [-d group] "
-	    "[-F mycnf]\n\t[-m mapfile] [-P proxy[:port]] [-W seconds] "
+	    "usage: mwinotify [-pv] [-a mapfile] [-b addr[:port]] [-c config] "
+	    "[-D mycnf]\n\t[-d group] [-P proxy[:port]] [-W seconds] "
 	    "[-w window]\n"
 	    "       mwinotify [options] notify user domain new old\n"
 	    "       mwinotify [options] show user domain\n"
@@ -1086,7 +1086,7 @@ cmd_status(void)
 	ami_msg_adds(&m, "ContactUser", cf.contact_user);
 	ami_msg_adds(&m, "Vmexten", *cf.vmexten ? cf.vmexten : "-");
 	ami_msg_adds(&m, "Domain", *cf.domain ? cf.domain : "-");
-	ami_msg_adds(&m, "Map", mflag ? mflag : "-");
+	ami_msg_adds(&m, "Map", aflag ? aflag : "-");
 	snprintf(off, sizeof(off), "%d", cf.cseq_offset);
 	ami_msg_adds(&m, "CSeqOffset", cf.cseq_offset < 0 ? "layout" : off);
 	ami_text_put(&b, &m);
@@ -1106,22 +1106,22 @@ main(int argc, char *argv[])
 	char mailbox[512];
 	int ch, rc, nw, no;
 
-	while ((ch = getopt(argc, argv, "b:c:d:F:hm:P:pVvW:w:")) != -1) {
-		switch (ch) {
+	while ((ch = getopt(argc, argv, "a:b:c:D:d:F:hm:P:pVvW:w:")) != -1) {
+		switch (ami_oldopt(ch, "FDma")) {
+		case 'a':
+			aflag = optarg;
+			break;
 		case 'b':
 			bflag = optarg;
 			break;
 		case 'c':
 			cflag = optarg;
 			break;
+		case 'D':
+			Dflag = optarg;
+			break;
 		case 'd':
 			dflag = optarg;
-			break;
-		case 'F':
-			Fflag = optarg;
-			break;
-		case 'm':
-			mflag = optarg;
 			break;
 		case 'P':
 			Pflag = optarg;
@@ -1159,10 +1159,10 @@ main(int argc, char *argv[])
 		bflag = cf.bind;
 	if (dflag == NULL)
 		dflag = *cf.dbgroup ? cf.dbgroup : "amitools";
-	if (Fflag == NULL && *cf.dbfile)
-		Fflag = cf.dbfile;
-	if (mflag == NULL && *cf.map)
-		mflag = cf.map;
+	if (Dflag == NULL && *cf.dbfile)
+		Dflag = cf.dbfile;
+	if (aflag == NULL && *cf.map)
+		aflag = cf.map;
 	if (Pflag == NULL && *cf.proxy)
 		Pflag = cf.proxy;
 	if (!*cf.user_agent)
@@ -1170,9 +1170,9 @@ main(int argc, char *argv[])
 		    sizeof(cf.user_agent));
 	if (!*cf.contact_user)
 		strlcpy(cf.contact_user, "asterisk", sizeof(cf.contact_user));
-	if (mflag != NULL)
-		loadmap(mflag);
-	db = ami_db_new(dflag, Fflag);
+	if (aflag != NULL)
+		loadmap(aflag);
+	db = ami_db_new(dflag, Dflag);
 	if (fstat(1, &st) == 0 && !S_ISREG(st.st_mode))
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	/* what MariaDB Connector/C's mysql_server_init does anyway (3.0 on):

@@ -50,7 +50,7 @@ static const unsigned width[NF] = { 255, 80, 255, 255, 1000, 32 };
 #define COLUMNS "peer, description, callerid, phone, ip, incoming, status"
 #define MAPFIELDS (1u << DESC | 1u << IP)
 
-static const char *cflag, *dflag, *mflag, *xflag;
+static const char *Dflag, *dflag, *mflag, *xflag;
 static int nflag, pflag, vflag;
 
 struct peer {
@@ -74,7 +74,7 @@ struct tab {
 	size_t  cap, n;
 };
 
-/* -x: the numbers whose Dial() rings a peer */
+/* -X: the numbers whose Dial() rings a peer */
 struct inc {
 	char *name;
 	struct ami_buf nums;    /* "n1,n2", in the order of the file */
@@ -102,7 +102,7 @@ static volatile sig_atomic_t stop;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: peerlist [-hnpVv] [-c optionfile] [-x extensions.conf] "
+	fprintf(stderr, "usage: peerlist [-hNpVv] [-D mycnf] [-X extensions.conf] "
 	    "-d group | -m mapfile\n");
 	exit(2);
 }
@@ -879,7 +879,7 @@ merge(const struct peer *p, const struct row *old, const char *out[NF])
 	return diff;
 }
 
-/* one line of -n / -v output, in the one-line AMI format */
+/* one line of -N / -v output, in the one-line AMI format */
 static void
 report(struct ami_buf *b, const char *what, const char *name,
     const struct row *old, const char *const nv[NF])
@@ -1356,10 +1356,10 @@ main(int argc, char *argv[])
 	int ch, bad;
 	unsigned long seen;
 
-	while ((ch = getopt(argc, argv, "c:d:hm:npVvx:")) != -1) {
-		switch (ch) {
-		case 'c':
-			cflag = optarg;
+	while ((ch = getopt(argc, argv, "c:D:d:hm:NnpVvX:x:")) != -1) {
+		switch (ami_oldopt(ch, "cDnNxX")) {
+		case 'D':
+			Dflag = optarg;
 			break;
 		case 'd':
 			dflag = optarg;
@@ -1367,7 +1367,7 @@ main(int argc, char *argv[])
 		case 'm':
 			mflag = optarg;
 			break;
-		case 'n':
+		case 'N':
 			nflag = 1;
 			break;
 		case 'p':
@@ -1379,7 +1379,7 @@ main(int argc, char *argv[])
 		case 'v':
 			vflag = 1;
 			break;
-		case 'x':
+		case 'X':
 			xflag = optarg;
 			break;
 		default:
@@ -1387,7 +1387,7 @@ main(int argc, char *argv[])
 		}
 	}
 	if (argc != optind || (dflag == NULL) == (mflag == NULL) ||
-	    (cflag != NULL && dflag == NULL))
+	    (Dflag != NULL && dflag == NULL))
 		usage();
 	if (xflag != NULL) {
 		if ((dir = strdup(xflag)) == NULL)
@@ -1396,7 +1396,7 @@ main(int argc, char *argv[])
 		free(dir);
 	}
 	if (dflag != NULL)
-		db = ami_db_new(dflag, cflag);
+		db = ami_db_new(dflag, Dflag);
 	else
 		mask = MAPFIELDS;
 	sigaction(SIGINT, &sa, NULL);

@@ -306,6 +306,14 @@ struct ami_confkey {
 };
 int	ami_conf_section(const char *sect, const char *file,
 	    struct ami_confkey *, size_t, char *err, size_t errlen);
+/*
+ * An option letter that getopt(3) returned, spelled anew: renamed holds
+ * pairs of letters, old then new ("mk": -m is now -k).  An old letter is
+ * said on stderr with its new spelling and returned as the new one; any
+ * other comes back as it is.  One meaning per letter across the suite
+ * (amitools(7)); the old spellings work for one release.
+ */
+int	ami_oldopt(int ch, const char *renamed);
 
 /* ---- clock.c: the monotonic clock and the retry backoff ---- */
 int64_t	ami_now_ms(void);   /* CLOCK_MONOTONIC, in ms */

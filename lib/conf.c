@@ -4,10 +4,13 @@
  * section.  A -H name with no section of its own is taken as host[:port]
  * with the [default] credentials.  A file that holds a secret must be
  * private to its owner: a secret others can read is a secret already lost.
+ * The option letters renamed for one meaning across the suite are said
+ * here too, as are the files.
  */
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -420,4 +423,16 @@ ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
 			return -1;
 	}
 	return 0;
+}
+
+int
+ami_oldopt(int ch, const char *renamed)
+{
+	for (; renamed[0] != '\0' && renamed[1] != '\0'; renamed += 2)
+		if (ch == renamed[0]) {
+			warnx("-%c is now -%c (-%c goes in the next release)",
+			    ch, renamed[1], ch);
+			return renamed[1];
+		}
+	return ch;
 }

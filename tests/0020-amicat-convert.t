@@ -84,9 +84,9 @@ check_same "-e PeerStatus,Status: no prefix or suffix match" "$tmp/f" "$tmp/want
 cat "$tmp/tight" "$tmp/bare" "$fx/08_pjsip_show_endpoints.txt" | tail -n +1 |
     grep -av '^Asterisk Call Manager' >"$tmp/replay"
 login='!Event~^(SuccessfulAuth|FullyBooted)$'
-n=$(amicat -i "$tmp/replay" -m "$login" | tee "$tmp/want" | wc -l)
+n=$(amicat -i "$tmp/replay" -k "$login" | tee "$tmp/want" | wc -l)
 amisim_start a -R "$tmp/replay" -N "$(amicat -i "$tmp/replay" | wc -l)" -f split
-timeout 60 amicat -c "$tmp/a.conf" -m "$login" -n "$n" >"$tmp/f"
+timeout 60 amicat -c "$tmp/a.conf" -k "$login" -n "$n" >"$tmp/f"
 check_same "live (one byte a write) and -i read the same $n messages" "$tmp/f" "$tmp/want"
 
 # -e is pushed to the server as AMI Filters (one a name, case folded, whole
@@ -117,12 +117,16 @@ amicat -i "$t" -e userevent -f '%{UserEvent} %{Peername} %{DND}' >"$tmp/f"
 printf 'DND 100 enabled\nDND 100 disabled\n' >"$tmp/want"
 check_same "-e is case-insensitive; -f expands a template" "$tmp/f" "$tmp/want"
 
-amicat -i "$t" -e Newexten,UserEvent -m 'Application~^UserEvent$' -f '%{AppData}' >"$tmp/f"
+amicat -i "$t" -e Newexten,UserEvent -k 'Application~^UserEvent$' -f '%{AppData}' >"$tmp/f"
 printf 'DND,DND: enabled,Peername: 100\nDND,DND: disabled,Peername: 100\n' >"$tmp/want"
-check_same "-e with several names and a PCRE2 -m filter" "$tmp/f" "$tmp/want"
+check_same "-e with several names and a PCRE2 -k filter" "$tmp/f" "$tmp/want"
 
-amicat -i "$t" -m '!Privilege~call' -e Newexten -n 2 >"$tmp/f"
-check "-n stops after count; ! negates -m" test "$(wc -l <"$tmp/f")" -eq 2
+amicat -i "$t" -k '!Privilege~call' -e Newexten -n 2 >"$tmp/f"
+check "-n stops after count; ! negates -k" test "$(wc -l <"$tmp/f")" -eq 2
+amicat -i "$t" -m '!Privilege~call' -e Newexten -n 2 >"$tmp/g" 2>"$tmp/e"
+check_same "-m, the old spelling of -k, still filters" "$tmp/g" "$tmp/f"
+check "and says the new spelling on stderr" \
+    grep -qx 'amicat: -m is now -k (-m goes in the next release)' "$tmp/e"
 
 printf 'Event=A K="x\\ny"\n' | amicat -i - -f '%{K}|' >"$tmp/f"
 printf 'x\\ny|\n' >"$tmp/want"
@@ -136,7 +140,7 @@ check "and is named on stderr with its line, exit 2" \
     sh -c "[ $st -eq 2 ] && grep -q 'line 2: not an AMI message' '$tmp/e'"
 
 check "-f %{ unclosed is a usage error" sh -c '! amicat -i /dev/null -f "%{x" 2>/dev/null'
-check "bad regex is a usage error with exit 2" sh -c 'amicat -i /dev/null -m "K~(" 2>/dev/null; [ $? -eq 2 ]'
+check "bad regex is a usage error with exit 2" sh -c 'amicat -i /dev/null -k "K~(" 2>/dev/null; [ $? -eq 2 ]'
 
 if [ -w /dev/full ]; then
 	amicat -i "$t" >/dev/full 2>"$tmp/e"

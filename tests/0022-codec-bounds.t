@@ -136,7 +136,7 @@ check "amicat marks the skipped message in its stream, with server and reason" g
 said="default: line [0-9]* (byte [0-9]*): message of $((cap + 32)) bytes, over the $cap-byte cap, skipped"
 printf '[mwinotify]\nproxy = 127.0.0.1:9\nvmexten = *97\n' >"$tmp/mwi.conf"
 for t in "dndctl -l $tmp/L3 -M none apply" "peerlist -m $tmp/map3" \
-    "mwinotify -c $tmp/mwi.conf -F $tmp/none.cnf -P 127.0.0.1:9"; do
+    "mwinotify -c $tmp/mwi.conf -D $tmp/none.cnf -P 127.0.0.1:9"; do
 	timeout 30 $t <"$tmp/stream" >/dev/null 2>"$tmp/err"
 	st=$?
 	check "${t%% *}: says amicat's skipped message on stderr, exit 2" sh -c \

@@ -85,18 +85,18 @@ mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/before"
 w0=$(mariadb_writes db)
 printf '%s\n' 'Event=PeerStatus Privilege=system,all ChannelType=SIP Peer=SIP/926 PeerStatus=Reachable Address=10.9.9.9:5060' \
     'Event=PeerEntry Channeltype=SIP ObjectName=950 ChanObjectType=peer IPaddress=10.0.0.50 IPport=5060 Status=OK Description=New' |
-    peerlist -n -d amitools >"$tmp/out"
+    peerlist -N -d amitools >"$tmp/out"
 st=$?
 cat >"$tmp/want" <<EOF
 Change=changed Peer=926 IP=10.9.9.9 OldIP=127.0.0.1
 Change=added Peer=950 Description=New IP=10.0.0.50 Status=Reachable
 dry run: 1 added, 1 changed, 0 unchanged, 4 not seen
 EOF
-check_same "-n prints the changes and the summary" "$tmp/out" "$tmp/want"
-check "-n: exit 0" test $st -eq 0
+check_same "-N prints the changes and the summary" "$tmp/out" "$tmp/want"
+check "-N: exit 0" test $st -eq 0
 mariadb_sql db "SELECT * FROM employee ORDER BY id" >"$tmp/after"
-check_same "-n wrote nothing" "$tmp/after" "$tmp/before"
-check "-n: no row touched (the server's counters)" test "$(mariadb_writes db)" -eq "$w0"
+check_same "-N wrote nothing" "$tmp/after" "$tmp/before"
+check "-N: no row touched (the server's counters)" test "$(mariadb_writes db)" -eq "$w0"
 
 # -- SQL metacharacters, UTF-8, a stray byte, a control byte --
 python3 - "$tmp" <<'EOF'
@@ -230,26 +230,34 @@ exten => 555,1,Dial(PJSIP/${EXTEN})           ; a variable
 #include "more.conf"
 EOF
 echo 'exten => 2000,1,Dial(PJSIP/926)' >"$tmp/ext/more.conf"
-peerlist -v -x "$tmp/ext/extensions.conf" -d amitools <"$tmp/sippeers" >"$tmp/out"
+peerlist -v -X "$tmp/ext/extensions.conf" -d amitools <"$tmp/sippeers" >"$tmp/out"
 mariadb_sql db "SELECT peer, incoming FROM employee WHERE peer LIKE '9%' ORDER BY peer" >"$tmp/got"
 printf '916\t1234567,7654321\n926\t2000\n937\t1234567\n' >"$tmp/want"
-check_same "-x: numbers per peer, comments, patterns and variables left out, #include read" "$tmp/got" "$tmp/want"
+check_same "-X: numbers per peer, comments, patterns and variables left out, #include read" "$tmp/got" "$tmp/want"
 sed -i 's/^exten => 2000.*//' "$tmp/ext/more.conf"
-peerlist -v -x "$tmp/ext/extensions.conf" -d amitools <"$tmp/sippeers" >"$tmp/out"
-check "-x: a number gone from the dialplan is gone from the row" \
+peerlist -v -x "$tmp/ext/extensions.conf" -d amitools <"$tmp/sippeers" >"$tmp/out" 2>"$tmp/err"
+check "-x, the old spelling of -X: a number gone from the dialplan is gone from the row" \
     grep -q '^Change=changed Peer=926 Incoming="" OldIncoming=2000$' "$tmp/out"
+check "and -X said on stderr" \
+    grep -qx 'peerlist: -x is now -X (-x goes in the next release)' "$tmp/err"
 
-# -- the option file: -c reads one file only; a TCP group --
+# -- the option file: -D reads one file only (-c, its old spelling, too);
+# a TCP group --
 echo 'Event=PeerStatus Privilege=system,all ChannelType=PJSIP Peer=PJSIP/101 PeerStatus=Unreachable' >"$tmp/one"
-MYSQL_HOME=/nonexistent peerlist -c "$tmp/db/my.cnf" -d amitools <"$tmp/one" >"$tmp/out"
-check "-c FILE: the settings from that file" grep -q '^0 added, 1 changed' "$tmp/out"
+MYSQL_HOME=/nonexistent peerlist -D "$tmp/db/my.cnf" -d amitools <"$tmp/one" >"$tmp/out"
+check "-D FILE: the settings from that file" grep -q '^0 added, 1 changed' "$tmp/out"
+MYSQL_HOME=/nonexistent peerlist -c "$tmp/db/my.cnf" -d amitools <"$tmp/one" >"$tmp/out" 2>"$tmp/err"
+check "-c FILE, the old spelling of -D: the settings from that file" \
+    grep -q '^0 added, 0 changed, 1 unchanged' "$tmp/out"
+check "and -D said on stderr" \
+    grep -qx 'peerlist: -c is now -D (-c goes in the next release)' "$tmp/err"
 MYSQL_HOME=/nonexistent peerlist -d amitools <"$tmp/one" >/dev/null 2>"$tmp/err"
 check "without it and MYSQL_HOME, the default socket" grep -q "/run/mysqld/mysqld.sock\|Can't connect" "$tmp/err"
 peerlist -d amitools-tcp <"$tmp/one" >"$tmp/out"
 check "over TCP (group amitools-tcp)" grep -q '^0 added, 0 changed, 1 unchanged' "$tmp/out"
 sed 's/^password = .*/password = wrong/' "$tmp/db/my.cnf" >"$tmp/bad.cnf"
 chmod 600 "$tmp/bad.cnf"
-peerlist -c "$tmp/bad.cnf" -d amitools <"$tmp/one" >/dev/null 2>"$tmp/err"
+peerlist -D "$tmp/bad.cnf" -d amitools <"$tmp/one" >/dev/null 2>"$tmp/err"
 st=$?
 check "a wrong password: exit 2, the server's words" sh -c \
     "[ $st -eq 2 ] && grep -q \"Access denied for user 'amitools'@'localhost' (using password: YES) (error 1045)\" '$tmp/err'"

@@ -60,10 +60,16 @@ check "unreachable: the IP stays" sh -c \
 # -- dry run --
 cp "$map" "$tmp/before"
 echo 'Event=PeerStatus Privilege=system,all ChannelType=PJSIP Peer=PJSIP/101 PeerStatus=Reachable Address=10.0.0.101:5060' |
-    peerlist -n -m "$map" >"$tmp/out"
+    peerlist -N -m "$map" >"$tmp/out"
 printf 'Change=changed Peer=101 IP=10.0.0.101 OldIP=""\ndry run: 0 added, 1 changed, 0 unchanged, 5 not seen\n' >"$tmp/want"
-check_same "-n: the change said" "$tmp/out" "$tmp/want"
+check_same "-N: the change said" "$tmp/out" "$tmp/want"
+check_same "-N: the file untouched" "$map" "$tmp/before"
+echo 'Event=PeerStatus Privilege=system,all ChannelType=PJSIP Peer=PJSIP/101 PeerStatus=Reachable Address=10.0.0.101:5060' |
+    peerlist -n -m "$map" >"$tmp/out" 2>"$tmp/err"
+check_same "-n, the old spelling of -N: a dry run too" "$tmp/out" "$tmp/want"
 check_same "-n: the file untouched" "$map" "$tmp/before"
+check "and -N said on stderr" \
+    grep -qx 'peerlist: -n is now -N (-n goes in the next release)' "$tmp/err"
 
 # -- prune after a whole list only --
 amicat -i "$fx/13_chansip_peers.txt" | grep 'ActionID=13-2 ' >"$tmp/sippeers"

@@ -23,7 +23,7 @@ rows() {
 tab=$(printf '\t')
 
 # -- transcript 20 itself: the detail of 100, SIPshowpeer of 937 --
-peerlist -n -d amitools <"$fx/20_pjsip_endpoint_detail.txt" >"$tmp/out" 2>"$tmp/err"
+peerlist -N -d amitools <"$fx/20_pjsip_endpoint_detail.txt" >"$tmp/out" 2>"$tmp/err"
 check "transcript 20: endpoint 100 in full from PJSIPShowEndpoint" \
     grep -q '^Change=added Peer=100 Description="Ext 100" CallerID=100 Phone=SIPp-register IP=127.0.0.11 Status=Reachable$' "$tmp/out"
 check "transcript 20: 102 has no contact: Unreachable" \

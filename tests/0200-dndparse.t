@@ -2,7 +2,8 @@
 # dndparse: the shared syslog samples, timestamp and sender forms, lines
 # that must not move a phone, patterns files, counters and reload by
 # signal, output as soon as decided, and -F: rotation by rename and by
-# copytruncate, a restart from the state file, a rotation while stopped.
+# copytruncate, a restart from the state file, a rotation while stopped;
+# the old spellings -t, -p, -r and -s of -C, -g, -R and -S.
 . "$(dirname "$0")/lib.sh"
 sx=$top/tests/fixtures/syslog
 
@@ -24,8 +25,13 @@ check_same "DND.log: one action per change, the repeat of 916 dropped" "$tmp/out
 check "the unknown phone is named with its line" grep -q \
     '192.168.161.99 is not in .*peers.map: "Aug 29 11:50:01 192.168.161.99 \[0\]Enable DND"' "$tmp/err"
 check "and only that is said" test "$(wc -l <"$tmp/err")" -eq 1
-dndparse -m "$sx/peers.map" -t SIP <"$sx/DND.log" 2>/dev/null | head -1 >"$tmp/out"
-check "-t SIP: Channel=SIP/937" grep -q 'Peername=937 DND=enabled Channel=SIP/937 ' "$tmp/out"
+dndparse -m "$sx/peers.map" -C SIP <"$sx/DND.log" 2>/dev/null | head -1 >"$tmp/out"
+check "-C SIP: Channel=SIP/937" grep -q 'Peername=937 DND=enabled Channel=SIP/937 ' "$tmp/out"
+dndparse -m "$sx/peers.map" -t SIP <"$sx/DND.log" 2>"$tmp/err" | head -1 >"$tmp/out"
+check "-t, the old spelling of -C, still names the technology" \
+    grep -q 'Peername=937 DND=enabled Channel=SIP/937 ' "$tmp/out"
+check "and says -C on stderr" \
+    grep -qx 'dndparse: -t is now -C (-t goes in the next release)' "$tmp/err"
 
 # -- timestamps, senders, spacing; the first state is sent, repeats not --
 cat >"$tmp/map" <<'EOF'
@@ -73,7 +79,7 @@ check "the unknown sender is named, not the address in the text" \
 amisim_start h -L "$tmp/h.log"
 printf '%s\n' '^\S+ (?<ip>\S+) DND (?<state>on|off) for (?<peer>.*)$' >"$tmp/pat"
 printf 'x 192.168.161.6 DND on for 100\r\nAction: Originate\nx 192.168.161.6 DND on for 101\n' |
-    dndparse -m "$tmp/map" -p "$tmp/pat" 2>"$tmp/err" | amiaction -c "$tmp/h.conf" >/dev/null 2>&1
+    dndparse -m "$tmp/map" -g "$tmp/pat" 2>"$tmp/err" | amiaction -c "$tmp/h.conf" >/dev/null 2>&1
 check "a peer captured with a CR is refused, said" grep -q 'not a peer name' "$tmp/err"
 check "and through amiaction only the clean line reaches Asterisk" sh -c \
     "grep -q 'Peername=101' '$tmp/h.log' && ! grep -qi originate '$tmp/h.log' && ! grep -q 'Peername=100' '$tmp/h.log'"
@@ -87,23 +93,27 @@ cat >"$tmp/pat" <<'EOF'
 EOF
 printf '%s\n' 'Sep 1 192.168.161.6 dnd: line=1 on' 'Sep 1 x dnd-peer 555 yes' \
     'Sep  1 08:00:12 192.168.161.6 [0]Disable DND' >"$tmp/in"
-dndparse -m "$tmp/map" -p "$tmp/pat" <"$tmp/in" | sed 's/ Channel=.*//' >"$tmp/out"
+dndparse -m "$tmp/map" -g "$tmp/pat" <"$tmp/in" | sed 's/ Channel=.*//' >"$tmp/out"
 printf '%s\n' 'Action=UserEvent UserEvent=DND Peername=937 DND=enabled' \
     'Action=UserEvent UserEvent=DND Peername=555 DND=enabled' \
     'Action=UserEvent UserEvent=DND Peername=937 DND=disabled' >"$tmp/want"
-check_same "-p: named groups ip/peer/state, and the built-in still works" "$tmp/out" "$tmp/want"
+check_same "-g: named groups ip/peer/state, and the built-in still works" "$tmp/out" "$tmp/want"
+dndparse -m "$tmp/map" -p "$tmp/pat" <"$tmp/in" 2>"$tmp/err" | sed 's/ Channel=.*//' >"$tmp/out"
+check_same "-p, the old spelling of -g, still reads the patterns" "$tmp/out" "$tmp/want"
+check "and says -g on stderr" \
+    grep -qx 'dndparse: -p is now -g (-p goes in the next release)' "$tmp/err"
 awk 'BEGIN { for (i = 1; i <= 100003; i++) printf "Sep 1 x dnd-peer p%d yes\n", i }' |
-    dndparse -m "$tmp/map" -p "$tmp/pat" >"$tmp/out" 2>"$tmp/err"
+    dndparse -m "$tmp/map" -g "$tmp/pat" >"$tmp/out" 2>"$tmp/err"
 check "lines naming 100,003 peers: the first 100,000 go out" has_count 100000 UserEvent "$tmp/out"
 check "the rest are said once, and counted" sh -c "[ \$(wc -l <'$tmp/err') -eq 1 ] &&
     grep -q 'no room for one more peer; .*: \"Sep 1 x dnd-peer p100001 yes\"' '$tmp/err'"
 echo '^(?<ip>\S+) (' >"$tmp/badpat"
-dndparse -m "$tmp/map" -p "$tmp/badpat" </dev/null 2>"$tmp/err"
+dndparse -m "$tmp/map" -g "$tmp/badpat" </dev/null 2>"$tmp/err"
 st=$?
 check "a pattern that does not compile: exit 2, named by file and line" sh -c \
     "[ $st -eq 2 ] && grep -q 'badpat:1: .*offset' '$tmp/err'"
 echo '^(?<ip>\S+) x$' >"$tmp/badpat"
-dndparse -m "$tmp/map" -p "$tmp/badpat" </dev/null 2>"$tmp/err"
+dndparse -m "$tmp/map" -g "$tmp/badpat" </dev/null 2>"$tmp/err"
 st=$?
 check "a pattern without a state group: exit 2" sh -c \
     "[ $st -eq 2 ] && grep -q 'needs the named groups' '$tmp/err'"
@@ -164,7 +174,7 @@ flood() {   # 5 x Enable/Disable from 937 (.6), then one change of 916 (.7)
 	done
 	echo 'Aug 29 11:46:47 192.168.161.7 [0]Enable DND'
 }
-dndparse -m "$sx/peers.map" -r 60 <"$tmp/fifo" >"$tmp/out" 2>"$tmp/err" &
+dndparse -m "$sx/peers.map" -R 60 <"$tmp/fifo" >"$tmp/out" 2>"$tmp/err" &
 dp=$!
 pids="$pids $dp"
 exec 3>"$tmp/fifo"
@@ -180,18 +190,22 @@ wait $dp
 check "end of input: exit 0" test $? -eq 0
 check "and the held change goes out: 937's last state, disabled" sh -c \
     "[ \$(grep -c Peername=937 '$tmp/out') -eq 4 ] && tail -1 '$tmp/out' | grep -q 'Peername=937 DND=disabled'"
-dndparse -m "$sx/peers.map" -r 1 <"$tmp/fifo" >"$tmp/out" 2>"$tmp/err" &
+dndparse -m "$sx/peers.map" -R 1 <"$tmp/fifo" >"$tmp/out" 2>"$tmp/err" &
 dp=$!
 pids="$pids $dp"
 exec 3>"$tmp/fifo"
 flood >&3
-check "-r 1: the held change goes out when 937's turn comes, the input still open" \
+check "-R 1: the held change goes out when 937's turn comes, the input still open" \
     wait_for 10 has_count 4 Peername=937 "$tmp/out"
 check "as its last state" sh -c "grep Peername=937 '$tmp/out' | tail -1 | grep -q DND=disabled"
 exec 3>&-
 wait $dp
+dndparse -R 3601 </dev/null 2>"$tmp/err"
+check "-R over an hour: exit 2, said" sh -c "[ $? -eq 2 ] && grep -q -- '-R 3601: too large' '$tmp/err'"
 dndparse -r 3601 </dev/null 2>"$tmp/err"
-check "-r over an hour: exit 2, said" sh -c "[ $? -eq 2 ] && grep -q -- '-r 3601: too large' '$tmp/err'"
+check "-r, the old spelling of -R, is the same limit, and says -R" sh -c \
+    "[ $? -eq 2 ] && grep -q -- '-R 3601: too large' '$tmp/err' &&
+    grep -qx 'dndparse: -r is now -R (-r goes in the next release)' '$tmp/err'"
 
 # -- -F: follow a file across rotation; the state file --
 # phone i: 10.0.A.B -> peer 1000+i, so every line is a change of its own
@@ -212,7 +226,7 @@ mkmap 2000 >"$tmp/fmap"
 log=$tmp/f/DND.log
 mkdir "$tmp/f"
 lines 1 100 >"$log"
-dndparse -m "$tmp/fmap" -F "$log" -s "$tmp/state" >"$tmp/out" 2>"$tmp/err" &
+dndparse -m "$tmp/fmap" -F "$log" -S "$tmp/state" >"$tmp/out" 2>"$tmp/err" &
 dp=$!
 pids="$pids $dp"
 check "-F: the file as it is" wait_for 10 has_count 100 Peername "$tmp/out"
@@ -251,12 +265,14 @@ check "the state saved beside a link at state.tmp, the link not followed" \
 rm "$tmp/state.tmp"
 peers "$tmp/out2" >"$tmp/got"; want 231 260 >"$tmp/want"
 check_same "restart: nothing replayed, nothing skipped" "$tmp/got" "$tmp/want"
+check "(that run spelled -S the old way, -s, and was told so)" \
+    grep -qx 'dndparse: -s is now -S (-s goes in the next release)' "$tmp/err"
 
 lines 261 270 >>"$log"         # stopped, then rotated, the old file still written
 mv "$log" "$log.1"
 lines 271 280 >>"$log.1"
 lines 281 290 >"$log"
-dndparse -m "$tmp/fmap" -F "$log" -s "$tmp/state" >"$tmp/out3" 2>"$tmp/err" &
+dndparse -m "$tmp/fmap" -F "$log" -S "$tmp/state" >"$tmp/out3" 2>"$tmp/err" &
 dp=$!
 pids="$pids $dp"
 check "rotated while stopped: the rest of the old file, then the new" \
@@ -267,7 +283,7 @@ check_same "rotated while stopped: in order, none lost or twice" "$tmp/got" "$tm
 check "and nothing said about it" test ! -s "$tmp/err"
 
 rm -f "$log" "$log".*
-dndparse -m "$tmp/fmap" -F "$log" -s "$tmp/state" >"$tmp/out4" 2>"$tmp/err" &
+dndparse -m "$tmp/fmap" -F "$log" -S "$tmp/state" >"$tmp/out4" 2>"$tmp/err" &
 dp=$!
 pids="$pids $dp"
 check "a file that is gone: said, and waited for" wait_for 10 grep -q 'does not exist yet' "$tmp/err"
@@ -284,7 +300,7 @@ if mount -t tmpfs -o size=64k tmpfs "$tmp/small"; then
 	cp "$tmp/state" "$S"
 	cp "$S" "$tmp/before"
 	dd if=/dev/zero of="$tmp/small/fill" bs=4k 2>/dev/null
-	dndparse -m "$tmp/fmap" -F "$log" -s "$S" >"$tmp/out5" 2>"$tmp/err" &
+	dndparse -m "$tmp/fmap" -F "$log" -S "$S" >"$tmp/out5" 2>"$tmp/err" &
 	dp=$!
 	pids="$pids $dp"
 	lines 302 310 >>"$log"

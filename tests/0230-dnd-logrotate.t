@@ -28,7 +28,7 @@ run() {
 	    "$top/logrotate/amitools-dnd" >"$d/conf"
 	sed -i 's/^\tcreate .*/\tcopytruncate/' "$d/conf"
 	: >"$log"
-	dndparse -m "$tmp/map" -F "$log" -s "$d/state" >"$d/out" 2>"$d/err" &
+	dndparse -m "$tmp/map" -F "$log" -S "$d/state" >"$d/out" 2>"$d/err" &
 	dp=$!
 	pids="$pids $dp"
 	# a writer as a syslog daemon is one: appending, the file opened anew

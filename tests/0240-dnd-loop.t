@@ -47,7 +47,7 @@ cp "$tmp/acts.log" "$tmp/acts.882"
 echo '127.0.0.1 100 SPA phone' >"$tmp/map"
 : >"$tmp/DND.log"
 mkfifo "$tmp/dp"
-dndparse -m "$tmp/map" -F "$tmp/DND.log" -s "$tmp/state" >"$tmp/dp" 2>"$tmp/dp.err" &
+dndparse -m "$tmp/map" -F "$tmp/DND.log" -S "$tmp/state" >"$tmp/dp" 2>"$tmp/dp.err" &
 pids="$pids $!"
 amiaction -c "$conf" <"$tmp/dp" >/dev/null 2>"$tmp/dpa.err" &
 pids="$pids $!"

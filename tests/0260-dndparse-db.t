@@ -3,7 +3,8 @@
 # (the table peerlist fills), the same actions as from the map; SQL
 # metacharacters in the sender reach the server only as a parameter; a
 # database restarted mid-stream: the lines wait for it, none lost or
-# repeated; a group that can't log in is a clear error, exit 2.
+# repeated; a group that can't log in is a clear error, exit 2; -D names
+# the one option file to read.
 . "$(dirname "$0")/lib.sh"
 sx=$top/tests/fixtures/syslog
 
@@ -49,7 +50,7 @@ for i in 1 2 3 4 5 6; do
 	mariadb_sql db "INSERT INTO employee (ip, peer) VALUES ('10.0.0.$i', '70$i')"
 done
 : >"$tmp/dnd.log"
-dndparse -d amitools -F "$tmp/dnd.log" -s "$tmp/state" >"$tmp/out" 2>"$tmp/err" &
+dndparse -d amitools -F "$tmp/dnd.log" -S "$tmp/state" >"$tmp/out" 2>"$tmp/err" &
 dpid=$!
 pids="$pids $dpid"
 for i in 1 2; do echo "Aug 29 11:46:4$i 10.0.0.$i [0]Enable DND" >>"$tmp/dnd.log"; done
@@ -80,5 +81,18 @@ check "refused login: exit 2, saying why" sh -c \
     "[ $st -eq 2 ] && grep -q 'database nobody: .*Access denied' '$tmp/err'"
 check "-d and -m together: usage, exit 2" sh -c \
     "dndparse -d amitools -m '$sx/peers.map' </dev/null 2>/dev/null; [ \$? -eq 2 ]"
+
+# -- -D: the settings from that option file only, as peerlist and mwinotify --
+dndparse -m "$sx/peers.map" <"$sx/DND.log" >"$tmp/want" 2>/dev/null
+MYSQL_HOME=/nonexistent timeout 20 dndparse -D "$tmp/db/my.cnf" -d amitools \
+    <"$sx/DND.log" >"$tmp/out" 2>/dev/null
+check_same "-D FILE: the settings from that file, the same actions" "$tmp/out" "$tmp/want"
+cp "$tmp/db/my.cnf" "$tmp/open.cnf"
+chmod 644 "$tmp/open.cnf"
+dndparse -D "$tmp/open.cnf" -d amitools </dev/null 2>"$tmp/err"
+check "-D FILE others can read: refused, exit 2" sh -c \
+    "[ $? -eq 2 ] && grep -q 'readable by group or' '$tmp/err'"
+check "-D without -d: usage, exit 2" sh -c \
+    "dndparse -D '$tmp/db/my.cnf' </dev/null 2>/dev/null; [ \$? -eq 2 ]"
 
 done_testing

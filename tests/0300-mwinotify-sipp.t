@@ -52,7 +52,7 @@ for layout in opensips kamailio; do
 
 	# two changes in one stream: both in flight at once in one dialog
 	{ mw 100@default 2 1; mw 100@default 0 3; } | mwinotify -c "$tmp/mwi.conf" \
-	    -F "$my_cnf" -d $grp -P 127.0.0.1:$sp >"$tmp/out1" 2>"$tmp/err1"
+	    -D "$my_cnf" -d $grp -P 127.0.0.1:$sp >"$tmp/out1" 2>"$tmp/err1"
 	st=$?
 	check "$layout: NOTIFYs answered 200: exit 0" test $st -eq 0
 	check "$layout: a report line per NOTIFY: mailbox, watcher, Call-ID, CSeq, 200" grep -q \
@@ -90,15 +90,15 @@ EOT
 	check_same "$layout: the NOTIFY, header by header, as the proxy builds it" "$tmp/got" "$tmp/want"
 	check "$layout: two requests reached the phone, no more" has_count 2 '^NOTIFY ' "$tmp/ph_$layout.msg"
 done
-mwinotify -F "$my_cnf" status >"$tmp/out"
+mwinotify -D "$my_cnf" status >"$tmp/out"
 check "status names the OpenSIPS layout" grep -q 'Layout=opensips' "$tmp/out"
-mwinotify -F "$my_cnf" -d kam status >"$tmp/out"
+mwinotify -D "$my_cnf" -d kam status >"$tmp/out"
 check "and the Kamailio one" grep -q 'Layout=kamailio' "$tmp/out"
 
 # -- a slow phone: answered after two retransmissions (T1 = 500 ms) --
 sipp_start late "$top/tests/sipp/notify_late.xml" -m 1 || exit 1
 row amitools 101 cid-late 1 "sip:101@127.0.0.1:$port_late" ""
-mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_late notify 101 pbx.test 1 0 >"$tmp/out"
+mwinotify -c "$tmp/mwi.conf" -D "$my_cnf" -P 127.0.0.1:$port_late notify 101 pbx.test 1 0 >"$tmp/out"
 st=$?
 check "late 200: exit 0" test $st -eq 0
 check "reported once, with its 200" has_count 1 'CallID=cid-late CSeq=3 Status=200' "$tmp/out"
@@ -111,7 +111,7 @@ check "each the same transaction (one branch)" test "$(grep -o 'branch=[^;]*' "$
 sipp_start term "$top/tests/sipp/notify_late.xml" -m 1 || exit 1
 row amitools 107 cid-term 1 "sip:107@127.0.0.1:$port_term" ""
 mkfifo "$tmp/term.fifo"
-mwinotify -v -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_term <"$tmp/term.fifo" >"$tmp/out" 2>"$tmp/err" &
+mwinotify -v -c "$tmp/mwi.conf" -D "$my_cnf" -P 127.0.0.1:$port_term <"$tmp/term.fifo" >"$tmp/out" 2>"$tmp/err" &
 mp=$!
 pids="$pids $mp"
 exec 3>"$tmp/term.fifo"
@@ -129,14 +129,14 @@ sipp_wait term
 # -- 481: reported, kept; with -p deleted --
 sipp_start gone "$top/tests/sipp/notify_481.xml" -m 2 || exit 1
 row amitools 102 cid-gone1 1 "sip:102@127.0.0.1:$port_gone" ""
-mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_gone notify 102 pbx.test 1 0 >"$tmp/out"
+mwinotify -c "$tmp/mwi.conf" -D "$my_cnf" -P 127.0.0.1:$port_gone notify 102 pbx.test 1 0 >"$tmp/out"
 st=$?
 check "481: exit 1" test $st -eq 1
 check "481 reported, subscription gone" grep -q 'CallID=cid-gone1 CSeq=3 Status=481 Reason="Subscription Does Not Exist" Subscription=gone' "$tmp/out"
 check "without -p the row stays" test "$(cseq_of amitools cid-gone1)" -eq 2
 row amitools 102 cid-gone2 1 "sip:102@127.0.0.1:$port_gone" ""
 mariadb_sql db "DELETE FROM active_watchers WHERE callid = 'cid-gone1'"
-mw 102@default 1 0 | mwinotify -p -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_gone >"$tmp/out"
+mw 102@default 1 0 | mwinotify -p -c "$tmp/mwi.conf" -D "$my_cnf" -P 127.0.0.1:$port_gone >"$tmp/out"
 check "-p: 481 reported as pruned" grep -q 'CallID=cid-gone2 CSeq=3 Status=481 .*Subscription=pruned' "$tmp/out"
 check "-p: the row is deleted" test -z "$(cseq_of amitools cid-gone2)"
 sipp_wait gone
@@ -146,7 +146,7 @@ check "the 481 phone saw both" test $? -eq 0
 sipp_start silent "$top/tests/sipp/notify_silent.xml" -m 1 || exit 1
 row amitools 103 cid-silent 1 "sip:103@127.0.0.1:$port_silent" ""
 printf '[mwinotify]\ndomain = pbx.test\nt1 = 50\nt2 = 400\n' >"$tmp/fast.conf"
-mwinotify -c "$tmp/fast.conf" -F "$my_cnf" -P 127.0.0.1:$port_silent notify 103 pbx.test 1 0 >"$tmp/out"
+mwinotify -c "$tmp/fast.conf" -D "$my_cnf" -P 127.0.0.1:$port_silent notify 103 pbx.test 1 0 >"$tmp/out"
 st=$?
 check "no answer: exit 1" test $st -eq 1
 check "give-up reported" grep -q 'CallID=cid-silent CSeq=3 Status=timeout' "$tmp/out"
@@ -163,14 +163,14 @@ mariadb_sql db "INSERT INTO active_watchers (presentity_uri, watcher_username, w
     expires, status, socket_info, local_contact) VALUES ('sip:105@pbx.test', '105',
     'pbx.test', '105', 'pbx.test', 'message-summary', 'tt', 'ft', CONCAT('evil', CHAR(13, 10),
     'X-Evil: 1'), 1, 1, 'sip:105@127.0.0.1:$port_inj', UNIX_TIMESTAMP() + 3600, 1, 'x', '')"
-mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_inj notify 105 pbx.test 1 0 >"$tmp/out" 2>"$tmp/err"
+mwinotify -c "$tmp/mwi.conf" -D "$my_cnf" -P 127.0.0.1:$port_inj notify 105 pbx.test 1 0 >"$tmp/out" 2>"$tmp/err"
 st=$?
 check "a callid with CR LF: exit 2" test $st -eq 2
 check "named on stderr" grep -q 'callid holds CR or LF; refused' "$tmp/err"
 check "reported as refused" grep -q 'Status=refused' "$tmp/out"
 check "nothing reached the phone" has_count 0 '^NOTIFY ' "$tmp/inj.msg"
 printf 'Event=MessageWaiting Mailbox="106@default\\r\\nX: y" New=1 Old=0\n' |
-    mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:$port_inj >"$tmp/out" 2>"$tmp/err"
+    mwinotify -c "$tmp/mwi.conf" -D "$my_cnf" -P 127.0.0.1:$port_inj >"$tmp/out" 2>"$tmp/err"
 st=$?
 check "a Mailbox with CR LF from AMI: refused, exit 2" test $st -eq 2 -a ! -s "$tmp/out"
 kill "$pid_inj"

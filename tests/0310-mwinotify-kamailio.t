@@ -65,13 +65,13 @@ mariadb_sql db "CREATE DATABASE stale; CREATE TABLE stale.active_watchers LIKE a
 printf '[stale]\nuser = amitools\npassword = %s\nsocket = %s\ndatabase = stale\n' \
     "$my_pw" "$tmp/db/sock" >>"$my_cnf"
 
-mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" show 100 127.0.0.1 >"$tmp/show"
+mwinotify -c "$tmp/mwi.conf" -D "$my_cnf" show 100 127.0.0.1 >"$tmp/show"
 check "show: the dialog Kamailio built" grep -q '^Id=[0-9]* ToTag=[^ ]* FromTag=[0-9]*SIPpTag001 CallID=' "$tmp/show"
 
 mkfifo "$tmp/mw.fifo"
 amicat -c "$tmp/pbx.conf" -e MessageWaiting >"$tmp/mw.fifo" 2>"$tmp/amicat.err" &
 apid=$!
-mwinotify -v -c "$tmp/mwi.conf" -F "$my_cnf" <"$tmp/mw.fifo" >"$tmp/out" 2>"$tmp/err" &
+mwinotify -v -c "$tmp/mwi.conf" -D "$my_cnf" <"$tmp/mw.fifo" >"$tmp/out" 2>"$tmp/err" &
 mpid=$!
 pids="$pids $apid $mpid"
 # the Login handled: events from now on reach amicat
@@ -90,7 +90,7 @@ st=$?
 check "end of input: mwinotify exits 0" test $st -eq 0
 
 # -- the dialog is gone: Kamailio (WITH_DLGCHECK) answers 481 --
-mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -d stale -p notify 100 127.0.0.1 1 0 >"$tmp/out" 2>"$tmp/err"
+mwinotify -c "$tmp/mwi.conf" -D "$my_cnf" -d stale -p notify 100 127.0.0.1 1 0 >"$tmp/out" 2>"$tmp/err"
 st=$?
 check "a NOTIFY for a gone subscription: exit 1" test $st -eq 1
 check "481 reported and the stale row pruned" grep -q 'Status=481 .*Subscription=pruned' "$tmp/out"

@@ -2,7 +2,8 @@
 # mwinotify's admin commands and exit codes (show, status, notify), the
 # mailbox-to-SIP mapping, usage errors, and a database outage: messages
 # read while MariaDB is down wait and go out once it is back; what still
-# waits at the end is reported, never dropped silently.
+# waits at the end is reported, never dropped silently; the old spellings
+# -F and -m.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/sipp.sh"
 
@@ -10,7 +11,7 @@ mariadb_start db || exit 1
 my_cnf=$tmp/db/my.cnf
 mariadb_sql db "source $fixtures/sql/opensips-active_watchers.sql"
 printf '[mwinotify]\nproxy = 127.0.0.1:9\nvmexten = *97\n' >"$tmp/mwi.conf"
-mwi="mwinotify -c $tmp/mwi.conf -F $my_cnf"
+mwi="mwinotify -c $tmp/mwi.conf -D $my_cnf"
 
 row() {
 	mariadb_sql db "INSERT INTO active_watchers (presentity_uri, watcher_username,
@@ -39,6 +40,14 @@ st=$?
 check "status: exit 0 when the database answers and the proxy resolves" test $st -eq 0
 check "status: database, layout, count, proxy, config" grep -q \
     '^Database=ok Layout=opensips Subscriptions=1 Proxy=127.0.0.1:9 Resolved=127.0.0.1:9 Bind=any DBGroup=amitools UserAgent=amitools-mwinotify/[0-9.]* ContactUser=asterisk Vmexten=\*97 Domain=- Map=- CSeqOffset=1$' "$tmp/out"
+printf '@default pbx.test\n' >"$tmp/box.map"
+MYSQL_HOME=/nonexistent mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -m "$tmp/box.map" \
+    status >"$tmp/out" 2>"$tmp/err"
+check "-F and -m, the old spellings of -D and -a: the option file and the map" \
+    grep -q "^Database=ok Layout=opensips .* Map=$tmp/box.map " "$tmp/out"
+check "and each says its new spelling" sh -c "
+    grep -qx 'mwinotify: -F is now -D (-F goes in the next release)' '$tmp/err' &&
+    grep -qx 'mwinotify: -m is now -a (-m goes in the next release)' '$tmp/err'"
 $mwi -P no-such-host.invalid status >"$tmp/out"
 st=$?
 check "status: an unresolvable proxy is exit 1" test $st -eq 1
@@ -58,7 +67,7 @@ $mwi show 100 >/dev/null 2>&1
 check "show with one argument: exit 2" test $? -eq 2
 $mwi notify 100 pbx.test x 0 >/dev/null 2>&1
 check "notify with a bad count: exit 2" test $? -eq 2
-mwinotify -c "$tmp/mwi.conf" -F "$my_cnf" -P 127.0.0.1:9 -w 0 </dev/null >/dev/null 2>&1
+mwinotify -c "$tmp/mwi.conf" -D "$my_cnf" -P 127.0.0.1:9 -w 0 </dev/null >/dev/null 2>&1
 check "-w 0: exit 2" test $? -eq 2
 printf '[mwinotify]\nbogus = 1\n' >"$tmp/bad.conf"
 mwinotify -c "$tmp/bad.conf" status >/dev/null 2>"$tmp/err"
@@ -72,13 +81,13 @@ check "and said so" grep -q 'no active message-summary subscription of 999@pbx.t
 # -- mailbox to SIP user and domain --
 printf '# mailbox  sip user@domain\n300@default alice@pbx.test\n@sales sales.test\n' >"$tmp/map"
 printf 'Event=MessageWaiting Mailbox=%s New=1 Old=0\n' 300@default 200@sales 400@default |
-    $mwi -v -m "$tmp/map" >"$tmp/out" 2>"$tmp/err"
+    $mwi -v -a "$tmp/map" >"$tmp/out" 2>"$tmp/err"
 check "a mailbox mapped one by one" grep -q '300@default: no active subscription of alice@pbx.test' "$tmp/err"
 check "a context mapped to a domain" grep -q '200@sales: no active subscription of 200@sales.test' "$tmp/err"
 check "no domain configured: the context" grep -q '400@default: no active subscription of 400@default' "$tmp/err"
 printf '[mwinotify]\nproxy = 127.0.0.1:9\ndomain = pbx.test\n' >"$tmp/dom.conf"
 printf 'Event=MessageWaiting Mailbox=400@default New=1 Old=0\n' |
-    mwinotify -v -c "$tmp/dom.conf" -F "$my_cnf" 2>"$tmp/err"
+    mwinotify -v -c "$tmp/dom.conf" -D "$my_cnf" 2>"$tmp/err"
 check "domain from the config" grep -q '400@default: no active subscription of 400@pbx.test' "$tmp/err"
 
 # -- the database goes away and comes back --
@@ -86,7 +95,7 @@ sipp_start ph "$top/tests/sipp/notify_200.xml" -m 1 || exit 1
 row 500 pbx.test cid-outage "sip:500@127.0.0.1:$port_ph" ''
 printf '[mwinotify]\nproxy = 127.0.0.1:%s\ndomain = pbx.test\n' "$port_ph" >"$tmp/ph.conf"
 mkfifo "$tmp/in"
-mwinotify -c "$tmp/ph.conf" -F "$my_cnf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+mwinotify -c "$tmp/ph.conf" -D "$my_cnf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
 mpid=$!
 pids="$pids $mpid"
 exec 3>"$tmp/in"
@@ -109,7 +118,7 @@ check "the phone got both, CSeq rising" test $? -eq 0
 
 mariadb_stop db
 printf 'Event=MessageWaiting Mailbox=500@default New=1 Old=0\n' |
-    mwinotify -W 1 -c "$tmp/ph.conf" -F "$my_cnf" >"$tmp/out" 2>"$tmp/err"
+    mwinotify -W 1 -c "$tmp/ph.conf" -D "$my_cnf" >"$tmp/out" 2>"$tmp/err"
 check "database down to the end: exit 2" test $? -eq 2
 check "the waiting message is reported undelivered" grep -q '500@default: not delivered: ' "$tmp/err"
 

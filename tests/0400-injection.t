@@ -86,9 +86,9 @@ check "AMI_SECRET_FILE readable by others: refused, exit 2" sh -c \
 check "the secret never crossed the wire" sh -c "! grep -q -e testpass -e Wr0ngSecretValue '$tmp/a.log'"
 printf '[amitools]\nuser = amitools\npassword = Wr0ngSecretValue\n' >"$tmp/my.cnf"
 chmod 644 "$tmp/my.cnf"
-peerlist -d amitools -c "$tmp/my.cnf" </dev/null 2>"$tmp/err.pl"
+peerlist -d amitools -D "$tmp/my.cnf" </dev/null 2>"$tmp/err.pl"
 st=$?
-mwinotify -F "$tmp/my.cnf" -d amitools status >/dev/null 2>"$tmp/err.mw"
+mwinotify -D "$tmp/my.cnf" -d amitools status >/dev/null 2>"$tmp/err.mw"
 check "a MySQL option file readable by others: peerlist and mwinotify exit 2" \
     test $st -eq 2 -a $? -eq 2
 check "saying so, without the password" sh -c \

@@ -94,9 +94,9 @@ for m in "$tmp/fifo" /dev/zero "$tmp/dir"; do
 	st=$?
 	check "dndparse -m $m: refused at once (exit 2)" test $st -eq 2
 done
-timeout 10 mwinotify -m "$tmp/fifo" show 100@default x 2>"$tmp/err" >/dev/null
+timeout 10 mwinotify -a "$tmp/fifo" show 100@default x 2>"$tmp/err" >/dev/null
 st=$?
-check "mwinotify -m FIFO: refused at once (exit 2)" test $st -eq 2
+check "mwinotify -a FIFO: refused at once (exit 2)" test $st -eq 2
 
 # -- dndparse's own reader: a last line without its newline is not acted on --
 sx=$top/tests/fixtures/syslog
@@ -183,13 +183,13 @@ amisim_stop id
 (umask 077; printf '[amitools]\nhost = 127.0.0.1\nport = 1\nuser = x\npassword = y\ndatabase = amitools\n' >"$tmp/down.cnf")
 seq 1 6000 | sed 's/.*/Event=MessageWaiting Mailbox=&@default New=1 Old=0/' >"$tmp/mwi.in"
 t0=$(date +%s)
-timeout 60 mwinotify -F "$tmp/down.cnf" -P 127.0.0.1:9 -W 2 <"$tmp/mwi.in" >/dev/null 2>"$tmp/err"
+timeout 60 mwinotify -D "$tmp/down.cnf" -P 127.0.0.1:9 -W 2 <"$tmp/mwi.in" >/dev/null 2>"$tmp/err"
 st=$?
 t1=$(date +%s)
 check "mwinotify: 6000 waiting, the database down, -W 2: it ends (exit 2)" test $st -eq 2
 check "within a few -W (not held by the full queue)" test $((t1 - t0)) -le 15
 check "every one reported not delivered" test "$(grep -c 'not delivered' "$tmp/err")" -eq 6000
-cat "$tmp/mwi.in" | mwinotify -F "$tmp/down.cnf" -P 127.0.0.1:9 -W 600 >/dev/null 2>"$tmp/err" &
+cat "$tmp/mwi.in" | mwinotify -D "$tmp/down.cnf" -P 127.0.0.1:9 -W 600 >/dev/null 2>"$tmp/err" &
 mpid=$!
 wait_for 10 grep -q 'messages wait' "$tmp/err"
 kill -TERM $mpid
@@ -213,7 +213,7 @@ got_peers() {
 mkdir "$tmp/r"
 log=$tmp/r/DND.log
 dlines 1 10 >"$log"
-dndparse -m "$tmp/rmap" -F "$log" -s "$tmp/rstate" >"$tmp/rout" 2>"$tmp/rerr" &
+dndparse -m "$tmp/rmap" -F "$log" -S "$tmp/rstate" >"$tmp/rout" 2>"$tmp/rerr" &
 dp=$!
 pids="$pids $dp"
 wait_for 10 has_count 10 Peername "$tmp/rout"

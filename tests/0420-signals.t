@@ -69,14 +69,14 @@ run() {
 	printf '%s\n' '# ip             peer   description' '192.168.1.1      500    Old' >"$tmp/pm/map"
 	: >"$tmp/a.log"
 	case $T in
-	dndparse) dndparse -m "$tmp/map" -r 0 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
-	dndparse-F) dndparse -m "$tmp/map" -r 0 -F "$tmp/f.log" -s "$tmp/state" \
+	dndparse) dndparse -m "$tmp/map" -R 0 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
+	dndparse-F) dndparse -m "$tmp/map" -R 0 -F "$tmp/f.log" -S "$tmp/state" \
 	    <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;  # the FIFO only lets exec 7> open
 	peerlist) peerlist -m "$tmp/pm/map" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
 	dndctl) dndctl -l "$tmp/list" -M none apply <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
 	amiaction) amiaction -c "$tmp/a.conf" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
 	amicat) amicat -i "$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
-	mwinotify) mwinotify -F "$tmp/down.cnf" -P 127.0.0.1:9 -W 0 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
+	mwinotify) mwinotify -D "$tmp/down.cnf" -P 127.0.0.1:9 -W 0 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" & ;;
 	esac
 	p=$!
 	exec 7>"$tmp/in"

@@ -34,7 +34,7 @@ dnd_syslog_cases() {
 	amisim_start a -L "$tmp/a.log"
 	mkfifo "$tmp/pipe"
 	# -r 0: one phone changes on every line here, each to be counted
-	dndparse -m "$tmp/map" -r 0 -F "$log" -s "$tmp/state" >"$tmp/pipe" 2>"$tmp/dp.err" &
+	dndparse -m "$tmp/map" -R 0 -F "$log" -S "$tmp/state" >"$tmp/pipe" 2>"$tmp/dp.err" &
 	dp=$!
 	amiaction -c "$tmp/a.conf" <"$tmp/pipe" >"$tmp/aa.out" 2>"$tmp/aa.err" &
 	ap=$!
