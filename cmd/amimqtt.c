@@ -190,8 +190,10 @@ ondisconnect(struct mosquitto *m, void *arg, int rc)
 static void
 onconnect(struct mosquitto *m, void *arg, int rc)
 {
-	static const char *const subs[] = { "device/#", "presence/#",
-	    "event/#", "status" };
+	/* status first: a broker hands out each filter's retained messages
+	 * in turn, and a state counts only once its session's Up is known */
+	static const char *const subs[] = { "status", "device/#",
+	    "presence/#", "event/#" };
 	enum { NSUBS = sizeof(subs) / sizeof(subs[0]) };
 	char t[NSUBS][256], *tp[NSUBS];
 	struct ami_stent *e;

@@ -21,7 +21,10 @@
  *   (or the bridge's AmitoolsGone) all are: it says nothing until it is
  *   back.
  * - presence: one value per CustomPresence: presentity, copied to every
- *   server; a server's own echo of a value set on it is dropped by value.
+ *   server; a server's own echo of a value set on it is dropped by value
+ *   (with -H, also the echo of a value another agent sets on its own
+ *   server: on a bus, a late echo taken for news would flip values back
+ *   and forth between the agents for ever).
  *   A server between its FullyBooted and its PresenceStateListComplete
  *   (one that restarted) does not override what the others hold: it is
  *   given their value.  Only when no server held one does its list win.
@@ -237,9 +240,14 @@ presence(const struct ami_msg *m, int x)
 		return say("not a presentity and state to copy", p, pl);
 	if ((e = ami_stab_get(pres, p, pl, 1)) == NULL)
 		return say("presence table full", p, pl);
-	if (ami_due_echo(e, x, v.p, ami_now_ms()))
+	if (ami_due_echo(e, x, v.p, ami_now_ms())) {
+		ami_stab_set(&e->told[x], v.p, v.len - 1);      /* x holds it */
 		return;
+	}
+	if (e->told[x] != NULL && strcmp(e->told[x], v.p) == 0)
+		return;         /* said again (a bus republish): no news */
 	if ((syncing & (1u << x)) && e->cur != NULL) {
+		ami_stab_set(&e->told[x], v.p, v.len - 1);
 		presout(e, x);  /* it restarted: the others' value wins */
 		return;
 	}
@@ -248,7 +256,10 @@ presence(const struct ami_msg *m, int x)
 		return;
 	ami_stab_set(&e->cur, v.p, v.len - 1);
 	for (y = 0; y < nservers; y++)
-		presout(e, y);
+		if (target(y))
+			presout(e, y);
+		else if (y != x)        /* its own agent sets it: the echo comes */
+			ami_due_add(e, y, e->cur, ami_now_ms());
 }
 
 /* x is up (again): its states are to be listed anew, every mirror set */

@@ -185,6 +185,35 @@ relay_start
 check "healed: site B gets pbx1's change" wait_for 60 are Custom:PJSIP-100 INUSE pbx4 pbx5
 check "and site A pbx5's" wait_for 30 are Custom:PJSIP-500 RINGING pbx1 pbx2 pbx3
 
+# -- presence on the same bus: the unit of amitools-mqtt-presence@ on
+# pbx1, pbx2 (site A) and pbx4 (site B) --
+for s in pbx1 pbx2 pbx4; do
+	unit_start "p$s" "$top/scripts/amitools-mqtt-presence@.service" "$s" \
+	    "$tmp/home$(site "$s")"
+done
+ctl pbx1 presence CustomPresence:100 dnd,Busy,Meeting
+check "presence dnd on pbx1 reaches pbx2 and, across the bridge, pbx4" \
+    wait_for 30 sh -c "grep -q 'CustomPresence:100) Value=dnd,Busy,Meeting' '$tmp/pbx2.log' &&
+    grep -q 'CustomPresence:100) Value=dnd,Busy,Meeting' '$tmp/pbx4.log'"
+ctl pbx4 presence CustomPresence:100 away,Lunch,
+check "a change on pbx4 comes back to site A" wait_for 30 sh -c \
+    "grep -q 'CustomPresence:100) Value=away,Lunch,' '$tmp/pbx1.log' &&
+    grep -q 'CustomPresence:100) Value=away,Lunch,' '$tmp/pbx2.log'"
+check "the echoes went nowhere: pbx1 was never told its own dnd" \
+    sh -c "! grep -q 'CustomPresence:100) Value=dnd' '$tmp/pbx1.log'"
+# pbx2 restarts holding a stale value (as astdb would keep it)
+unit_stop ppbx2
+amisim_stop pbx2
+mv "$tmp/pbx2.log" "$tmp/pbx2.$(date +%s%N).log"
+(echo "presenceq CustomPresence:100 xa,Stale," >"$tmp/pbx2.ctl") &
+SIMPORT=$port_pbx2 amisim_start pbx2 -C "$tmp/pbx2.ctl" -L "$tmp/pbx2.log"
+unit_start ppbx2 "$top/scripts/amitools-mqtt-presence@.service" pbx2 "$tmp/homeA"
+check "a restarted pbx2 is given the live value, not its stale one" \
+    wait_for 30 grep -q 'CustomPresence:100) Value=away,Lunch,' "$tmp/pbx2.log"
+check "its stale value went nowhere" sh -c \
+    "! grep -q 'Value=xa,Stale' '$tmp/pbx1.log' '$tmp/pbx4.log'"
+for s in pbx1 pbx2 pbx4; do unit_stop "p$s"; done
+
 # -- 1,000 random changes across the five servers converge --
 awk 'BEGIN {
 	srand(11)
