@@ -404,6 +404,8 @@ setup(void)
 		err(2, "mosquitto_new");
 	mosquitto_int_option(mq, MOSQ_OPT_PROTOCOL_VERSION,
 	    v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	/* a state change is one small packet: Nagle held each ~40 ms */
+	mosquitto_int_option(mq, MOSQ_OPT_TCP_NODELAY, 1);
 	if (user[0] != '\0' &&
 	    mosquitto_username_pw_set(mq, user, secret[0] ? secret : NULL) != 0)
 		errx(2, "[mqtt] username: refused");
