@@ -721,17 +721,24 @@ full(void)
 	return 0;
 }
 
+static int
+submit1(struct ami_msg *m, unsigned long line, void *arg)
+{
+	(void)arg;
+	submit(m, line);
+	return 0;
+}
+
 static void
 run(int readstdin, const sigset_t *open)
 {
 	struct pollfd pfd[MAXSERVERS + 2];
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
+	struct ami_drive in;
 	int64_t now, giveupat = -1;     /* once the input has ended */
-	int i, timeout, rc, nin, eof = !readstdin, termed = 0;
-	ssize_t n;
+	int i, timeout, nin, eof = !readstdin, termed = 0;
 
-	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
+	ami_drive_init(&in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX, submit1,
+	    NULL);
 	if (eof)
 		giveupat = ami_now_ms() + Wflag * 1000LL;
 	while (!stop && signals < 2 && (!eof || busy())) {
@@ -789,15 +796,7 @@ run(int readstdin, const sigset_t *open)
 			requeue(s);
 		}
 		if (pfd[nin].fd == 0 && pfd[nin].revents) {
-			if ((n = ami_parser_read(&in, 0)) < 0 && errno != EINTR)
-				err(2, "stdin");
-			while ((rc = ami_parser_next(&in, &m)) != 0) {
-				if (rc < 0)
-					refuse(0, in.err);
-				else
-					submit(&m, in.line);
-			}
-			if (n == 0) {
+			if (ami_drive_step(&in) == 0) {
 				eof = 1;
 				giveupat = now + Wflag * 1000LL;
 			}
@@ -824,8 +823,9 @@ run(int readstdin, const sigset_t *open)
 			    "interrupted");
 			giveup(&servers[i]);
 		}
-	ami_msg_free(&m);
-	ami_parser_free(&in);
+	if (in.bad)
+		status = 2;     /* each said as it came */
+	ami_drive_free(&in);
 }
 
 int

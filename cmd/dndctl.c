@@ -385,55 +385,61 @@ interpret(const struct ami_msg *m, unsigned long line, struct change *c,
 	return 1;
 }
 
+/* what arrived together so far: one lock and one write */
+struct batch {
+	struct change *c;
+	size_t n, cap;
+	int sync, status;
+	struct set known;
+};
+
+static int
+take(struct ami_msg *m, unsigned long line, void *arg)
+{
+	struct batch *b = arg;
+	int rc;
+
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 64;
+		if ((b->c = reallocarray(b->c, b->cap, sizeof(*b->c))) == NULL)
+			err(2, "reallocarray");
+	}
+	if ((rc = interpret(m, line, &b->c[b->n], &b->sync)) > 0)
+		b->n++;
+	else if (rc < 0)
+		b->status = 2;
+	return 0;
+}
+
+static void
+flushbatch(void *arg)
+{
+	struct batch *b = arg;
+
+	if ((b->n > 0 || b->sync) &&
+	    commit(b->c, b->n, b->sync, &b->known) < 0)
+		b->status = 2;
+	b->n = 0;
+	b->sync = 0;
+}
+
 static int
 apply(void)
 {
 	struct sigaction sa = { .sa_handler = onsignal };
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
-	struct change *c = NULL;
-	struct set known = { 0 };
-	size_t n = 0, cap = 0;
-	ssize_t got;
-	int rc, sync, status = 0;
+	struct batch b = { 0 };
+	struct ami_drive in;
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
-	ami_parser_init(&in, AMI_AUTO, 0);
-	do {
-		if ((got = ami_parser_read(&in, 0)) < 0) {
-			if (errno == EINTR)
-				continue;
-			err(2, "stdin");
-		}
-		/* all that arrived together is one lock and one write */
-		sync = 0;
-		while ((rc = ami_parser_next(&in, &m)) != 0) {
-			if (rc < 0) {
-				warnx("%s", in.err);
-				status = 2;
-				continue;
-			}
-			if (n == cap) {
-				cap = cap ? 2 * cap : 64;
-				if ((c = reallocarray(c, cap, sizeof(*c))) == NULL)
-					err(2, "reallocarray");
-			}
-			if ((rc = interpret(&m, in.line, &c[n], &sync)) > 0)
-				n++;
-			else if (rc < 0)
-				status = 2;
-		}
-		if ((n > 0 || sync) && commit(c, n, sync, &known) < 0)
-			status = 2;
-		n = 0;
-	} while (got != 0 && !stop);
-	free(c);
-	set_free(&known);
-	ami_msg_free(&m);
-	ami_parser_free(&in);
-	return status;
+	ami_drive_init(&in, 0, NULL, 0, take, &b);
+	in.pause = flushbatch;
+	ami_drive_run(&in, &stop);
+	free(b.c);
+	set_free(&b.known);
+	ami_drive_free(&in);
+	return in.bad ? 2 : b.status;
 }
 
 static int

@@ -798,19 +798,30 @@ unread(struct ami_parser *in, struct ami_msg *m)
 	}
 }
 
+/* a message of the stream; one amicat lost is said, exit 2 */
+static int
+onmessage1(struct ami_msg *m, unsigned long line, void *arg)
+{
+	(void)arg;
+	if (ami_msg_skipped(m))
+		status = 2;
+	else
+		onmessage(m, line);
+	return 0;
+}
+
 /* stream (readstdin) or the jobs queued already: until all are answered */
 static void
 run(int readstdin)
 {
 	struct pollfd pfd[2];
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
+	struct ami_drive in;
 	struct job *j;
 	int64_t now, wait, eofat = -1, termat = -1;
-	int rc, eof = !readstdin;
-	ssize_t n;
+	int eof = !readstdin;
 
-	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
+	ami_drive_init(&in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX,
+	    onmessage1, NULL);
 	if (eof)
 		eofat = now_us() / 1000;
 	for (;;) {
@@ -885,25 +896,16 @@ run(int readstdin)
 		if (pfd[1].revents)
 			readsock();
 		if (pfd[0].fd == 0 && pfd[0].revents) {
-			if ((n = ami_parser_read(&in, 0)) < 0 && errno != EINTR)
-				err(2, "stdin");
-			while ((rc = ami_parser_next(&in, &m)) != 0) {
-				if (rc < 0) {
-					warnx("%s", in.err);
-					status = 2;
-				} else if (ami_msg_skipped(&m))
-					status = 2;
-				else
-					onmessage(&m, in.line);
-			}
-			if (n == 0) {
+			if (ami_drive_step(&in) == 0) {
 				eof = 1;
 				eofat = now_us() / 1000;
 			}
 		}
 	}
+	if (in.bad)
+		status = 2;     /* each said as it came */
 	if (signals && readstdin && termat >= 0)
-		unread(&in, &m);
+		unread(&in.in, &in.m);
 	while ((j = qhead) != NULL) {
 		warnx("%s: not delivered: %s", j->mailbox, signals ?
 		    "interrupted" : ami_db_error(db));
@@ -919,8 +921,7 @@ run(int readstdin)
 		status = 2;
 		txn_done(inflight);
 	}
-	ami_msg_free(&m);
-	ami_parser_free(&in);
+	ami_drive_free(&in);
 }
 
 /* host[:port] (or [v6]:port) into h and p */

@@ -1266,17 +1266,26 @@ flush(int final)
 	return -1;
 }
 
+/* a message from stdin: 1 in *bad for one amicat lost */
+static int
+take1(struct ami_msg *m, unsigned long line, void *bad)
+{
+	if (ami_msg_skipped(m))
+		*(int *)bad = 1;
+	else
+		take(m, line);
+	return 0;
+}
+
 static int
 run(void)
 {
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
+	struct ami_drive in;
 	int64_t now;
 	int timeout, rc, bad = 0;
-	ssize_t n;
 
-	ami_parser_init(&in, AMI_AUTO, 0);
+	ami_drive_init(&in, 0, "stdin", 0, take1, &bad);
 	while (!stop) {
 		timeout = -1;
 		now = ami_now_ms();
@@ -1313,27 +1322,12 @@ run(void)
 				flush(0);
 			continue;
 		}
-		if ((n = ami_parser_read(&in, 0)) < 0) {
-			if (errno == EINTR)
-				continue;
-			err(2, "stdin");
-		}
-		while ((rc = ami_parser_next(&in, &m)) != 0) {
-			if (rc < 0) {
-				warnx("stdin: %s", in.err);
-				bad = 1;
-				continue;
-			}
-			if (ami_msg_skipped(&m))
-				bad = 1;
-			else
-				take(&m, in.line);
-		}
-		if (n == 0)
+		if (ami_drive_step(&in) == 0)
 			break;
 	}
-	ami_msg_free(&m);
-	ami_parser_free(&in);
+	if (in.bad)
+		bad = 1;
+	ami_drive_free(&in);
 	if (nlists > 0) {
 		warnx("the input ended inside a list: its EventList: Complete "
 		    "never came");

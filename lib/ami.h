@@ -124,6 +124,39 @@ int	ami_parser_next(struct ami_parser *, struct ami_msg *);
 int	ami_parser_banner(struct ami_parser *, char *, size_t);
 /* read(2) once into the parser: bytes read, 0 at EOF, -1 error */
 ssize_t	ami_parser_read(struct ami_parser *, int fd);
+/*
+ * The input loop every tool that reads messages from a stream runs.  One
+ * step reads fd once into in, then hands each message it completes to
+ * fn(m, line it starts on, arg) in order, until fn returns nonzero (then
+ * no more are taken: done is set, and run stops).  A bad or oversized
+ * message is warned about ("name: why"; name NULL, for stdin: just why,
+ * which names the line), counted in bad and not handed on; an amicat
+ * AmitoolsSkipped marker is an ordinary message (see ami_msg_skipped).
+ */
+struct ami_drive {
+	struct ami_parser in;
+	struct ami_msg    m;
+	int         fd;
+	const char *name;
+	int       (*fn)(struct ami_msg *, unsigned long line, void *arg);
+	void      (*pause)(void *arg);  /* after each step: the input may
+	                                 * pause now, so flush what waits */
+	void       *arg;
+	unsigned long bad;
+	int         done;
+};
+/* an AMI_AUTO parser with cap max (0: AMI_MSG_MAX); pause NULL */
+void	ami_drive_init(struct ami_drive *, int fd, const char *name,
+	    size_t max, int (*fn)(struct ami_msg *, unsigned long, void *),
+	    void *arg);
+void	ami_drive_free(struct ami_drive *);
+/* one step: bytes read, 0 at EOF, -1 a signal came first (errno EINTR,
+ * nothing read, call again); any other read error is fatal: err(2, name) */
+ssize_t	ami_drive_step(struct ami_drive *);
+/* steps to EOF, to done, or (stop not NULL) till *stop is set: a tool's
+ * volatile sig_atomic_t (an int; not named here, as <signal.h> would
+ * bring <unistd.h>'s dup into every file) */
+void	ami_drive_run(struct ami_drive *, const volatile int *stop);
 
 /* ---- wire.c: AMI wire writer and action checks ---- */
 /* append m as "Key: Value\r\n"... "\r\n" ("Key:Value" when tight; a

@@ -79,6 +79,11 @@ check "no Action: refused" grep -q 'line 6: no Action field' "$tmp/err"
 check "no Originate ever reached the server" sh -c "! grep -q Originate '$tmp/a.log'"
 check "the good actions around them were sent" sh -c \
     "grep -q UserEvent=Before '$tmp/a.log' && grep -q UserEvent=After '$tmp/a.log'"
+printf '%s\n' '{"Action":' 'Action=UserEvent UserEvent=AfterBad' |
+    amiaction -c "$conf" >/dev/null 2>"$tmp/err"
+st=$?
+check "a message the reader refuses: said with its line, exit 2, the next sent" sh -c \
+    "[ $st -eq 2 ] && grep -q '^amiaction: line 1: ' '$tmp/err' && grep -q UserEvent=AfterBad '$tmp/a.log'"
 
 printf '%s\n' 'Event=DeviceStateChange Device="PJSIP/100\r\nAction: Originate" State=INUSE' |
     amiaction -c "$conf" -t 'Action=Setvar Variable=DEVICE_STATE(Custom:%{Device}) Value=%{State}' 2>"$tmp/err" >/dev/null
