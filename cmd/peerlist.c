@@ -70,12 +70,6 @@ struct row {
 	int     owned;          /* strings are ours (from the database) */
 };
 
-/* open addressing over structs whose first member is their name */
-struct tab {
-	void  **slot;
-	size_t  cap, n;
-};
-
 /* -x: the numbers whose Dial() rings a peer */
 struct inc {
 	char *name;
@@ -87,7 +81,7 @@ struct list {
 	unsigned long items;
 };
 
-static struct tab peers, incoming;
+static struct ami_tab peers, incoming;
 static struct peer **pending;
 static size_t npending, cappending, nseen;
 static int64_t pending_since, retry_at, list_at;
@@ -130,67 +124,6 @@ static int
 same(const char *a, const char *b)
 {
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-static uint64_t
-hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
-
-static void **
-tab_find(const struct tab *t, const char *name)
-{
-	size_t i;
-
-	for (i = hash(name) & (t->cap - 1); t->slot[i] != NULL;
-	    i = (i + 1) & (t->cap - 1))
-		if (strcmp(*(char **)t->slot[i], name) == 0)
-			break;
-	return &t->slot[i];
-}
-
-static void *
-tab_get(const struct tab *t, const char *name)
-{
-	return t->cap == 0 ? NULL : *tab_find(t, name);
-}
-
-static void
-tab_put(struct tab *t, void *item)
-{
-	struct tab bigger;
-	size_t i;
-
-	if (2 * (t->n + 1) > t->cap) {
-		bigger.cap = t->cap ? 2 * t->cap : 256;
-		bigger.n = t->n;
-		if ((bigger.slot = calloc(bigger.cap, sizeof(void *))) == NULL)
-			err(2, "calloc");
-		for (i = 0; i < t->cap; i++)
-			if (t->slot[i] != NULL)
-				*tab_find(&bigger, *(char **)t->slot[i]) = t->slot[i];
-		free(t->slot);
-		*t = bigger;
-	}
-	*tab_find(t, *(char **)item) = item;
-	t->n++;
-}
-
-static void
-tab_free(struct tab *t, void (*freeitem)(void *))
-{
-	size_t i;
-
-	for (i = 0; i < t->cap; i++)
-		if (t->slot[i] != NULL)
-			freeitem(t->slot[i]);
-	free(t->slot);
-	memset(t, 0, sizeof(*t));
 }
 
 /* bytes of the valid UTF-8 sequence at s, 0 when it is not one */
@@ -293,7 +226,6 @@ static struct peer *
 see(struct val name, unsigned long line)
 {
 	struct peer *p;
-	char *key;
 	size_t i, l;
 
 	/* a key must be stored as it is: no blanks, no bytes to replace */
@@ -311,14 +243,11 @@ see(struct val name, unsigned long line)
 		    ami_visible(vis, sizeof(vis), name.p, name.n), PEER_MAX);
 		return NULL;
 	}
-	key = xstrndup(name.p, name.n);
-	if ((p = tab_get(&peers, key)) != NULL)
-		free(key);
-	else {
+	if ((p = ami_tab_get(&peers, name.p, name.n)) == NULL) {
 		if ((p = calloc(1, sizeof(*p))) == NULL)
 			err(2, "calloc");
-		p->name = key;
-		tab_put(&peers, p);
+		p->name = xstrndup(name.p, name.n);
+		ami_tab_put(&peers, p);
 		nseen++;
 	}
 	if (!p->pending) {
@@ -334,7 +263,7 @@ see(struct val name, unsigned long line)
 		p->pending = 1;
 	}
 	if (xflag != NULL && p->v[INCOMING] == NULL) {
-		struct inc *in = tab_get(&incoming, p->name);
+		struct inc *in = ami_tab_get(&incoming, p->name, strlen(p->name));
 		/* known even when empty: no number dials this peer any more */
 		p->v[INCOMING] = in ? clean(in->nums.p, in->nums.len,
 		    width[INCOMING]) : clean("", 0, 0);
@@ -768,11 +697,11 @@ dials(const char *num, char *app)
 		if (rl == 0)
 			continue;
 		res[rl] = '\0';
-		if ((in = tab_get(&incoming, res)) == NULL) {
+		if ((in = ami_tab_get(&incoming, res, strlen(res))) == NULL) {
 			if ((in = calloc(1, sizeof(*in))) == NULL)
 				err(2, "calloc");
 			in->name = xstrndup(res, rl);
-			tab_put(&incoming, in);
+			ami_tab_put(&incoming, in);
 		}
 		for (p = in->nums.p, end = in->nums.p + in->nums.len;
 		    p != NULL && p < end; p += strcspn(p, ",") + 1)
@@ -943,7 +872,7 @@ dbfail(struct ami_stmt *st)
 
 /* rows for the pending peers, or all of them, into t */
 static int
-load(struct tab *t, int all)
+load(struct ami_tab *t, int all)
 {
 	struct ami_stmt *st;
 	const char *const *row;
@@ -969,7 +898,8 @@ load(struct tab *t, int all)
 			return dbfail(st);
 		while ((rc = ami_stmt_fetch(st, &row)) == 1) {
 			struct row *r;
-			if (row[0] == NULL || tab_get(t, row[0]) != NULL)
+			if (row[0] == NULL ||
+			    ami_tab_get(t, row[0], strlen(row[0])) != NULL)
 				continue;
 			if ((r = calloc(1, sizeof(*r))) == NULL ||
 			    (r->name = strdup(row[0])) == NULL)
@@ -978,7 +908,7 @@ load(struct tab *t, int all)
 			for (f = 0; f < NF; f++)
 				if (row[f + 1] != NULL && (r->v[f] = strdup(row[f + 1])) == NULL)
 					err(2, "strdup");
-			tab_put(t, r);
+			ami_tab_put(t, r);
 		}
 		if (rc < 0)
 			return dbfail(st);
@@ -1042,24 +972,23 @@ settle(const int *isnew, const int *diff, int final, size_t ngone)
 }
 
 static void
-count_final(const struct tab *rows, const char ***gone, size_t *ngone)
+count_final(const struct ami_tab *rows, const char ***gone, size_t *ngone)
 {
-	size_t i;
+	struct row *r;
+	size_t i = 0;
 
 	*ngone = 0;
 	if ((*gone = calloc(rows->n + 1, sizeof(**gone))) == NULL)
 		err(2, "calloc");
-	for (i = 0; i < rows->cap; i++) {
-		struct row *r = rows->slot[i];
-		if (r != NULL && tab_get(&peers, r->name) == NULL)
+	while ((r = ami_tab_each(rows, &i)) != NULL)
+		if (ami_tab_get(&peers, r->name, strlen(r->name)) == NULL)
 			(*gone)[(*ngone)++] = r->name;
-	}
 }
 
 static int
 flush_db(int final, struct ami_buf *out)
 {
-	struct tab rows = { 0 };
+	struct ami_tab rows = { 0 };
 	const char **params = NULL, **gone = NULL, *nv[NF];
 	size_t i, nw = 0, ngone = 0;
 	int f, rc = -1, *isnew = NULL, *diff = NULL;
@@ -1074,7 +1003,7 @@ flush_db(int final, struct ami_buf *out)
 		err(2, "calloc");
 	for (i = 0; i < npending; i++) {
 		struct peer *p = pending[i];
-		struct row *old = tab_get(&rows, p->name);
+		struct row *old = ami_tab_get(&rows, p->name, strlen(p->name));
 		isnew[i] = old == NULL;
 		if (!(diff[i] = merge(p, old, nv)))
 			continue;
@@ -1088,7 +1017,8 @@ flush_db(int final, struct ami_buf *out)
 		count_final(&rows, &gone, &ngone);
 	if (final && pflag && !stop)
 		for (i = 0; i < ngone; i++)
-			report(out, "pruned", gone[i], tab_get(&rows, gone[i]), NULL);
+			report(out, "pruned", gone[i], ami_tab_get(&rows,
+			    gone[i], strlen(gone[i])), NULL);
 	if (nflag) {
 		rc = 0;
 		goto done;
@@ -1119,7 +1049,7 @@ out:
 	free(gone);
 	free(isnew);
 	free(diff);
-	tab_free(&rows, row_free);
+	ami_tab_free(&rows, row_free);
 	return rc;
 }
 
@@ -1127,7 +1057,7 @@ static int
 flush_map(int final, struct ami_buf *out)
 {
 	struct ami_map map;
-	struct tab rows = { 0 };
+	struct ami_tab rows = { 0 };
 	const char **gone = NULL, *nv[NF];
 	struct row *r;
 	size_t i, ngone = 0, *ents;
@@ -1145,7 +1075,8 @@ flush_map(int final, struct ami_buf *out)
 	if (map.n == 0)
 		ami_map_add(&map, NULL, NULL, "# ip             peer   description");
 	for (i = 0; i < map.n; i++) {
-		if (map.e[i].peer == NULL || tab_get(&rows, map.e[i].peer) != NULL)
+		if (map.e[i].peer == NULL || ami_tab_get(&rows, map.e[i].peer,
+		    strlen(map.e[i].peer)) != NULL)
 			continue;
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			err(2, "calloc");
@@ -1153,11 +1084,11 @@ flush_map(int final, struct ami_buf *out)
 		r->v[IP] = strcmp(map.e[i].ip, "-") == 0 ? NULL : map.e[i].ip;
 		r->v[DESC] = map.e[i].desc;
 		r->ent = i;
-		tab_put(&rows, r);
+		ami_tab_put(&rows, r);
 	}
 	for (i = 0; i < npending; i++) {
 		struct peer *p = pending[i];
-		r = tab_get(&rows, p->name);
+		r = ami_tab_get(&rows, p->name, strlen(p->name));
 		isnew[i] = r == NULL;
 		if (!(diff[i] = merge(p, r, nv)))
 			continue;
@@ -1182,7 +1113,7 @@ flush_map(int final, struct ami_buf *out)
 		if ((ents = calloc(ngone, sizeof(*ents))) == NULL)
 			err(2, "calloc");
 		for (i = 0; i < ngone; i++) {
-			r = tab_get(&rows, gone[i]);
+			r = ami_tab_get(&rows, gone[i], strlen(gone[i]));
 			report(out, "pruned", gone[i], r, NULL);
 			ents[i] = r->ent;
 		}
@@ -1199,7 +1130,7 @@ out:
 	free(isnew);
 	free(diff);
 	free(gone);
-	tab_free(&rows, row_free);
+	ami_tab_free(&rows, row_free);
 	ami_map_free(&map);
 	if (lock != -1)
 		close(lock);
@@ -1434,8 +1365,8 @@ main(int argc, char *argv[])
 		    "nothing written");
 	flush(1);
 	seen = nseen;
-	tab_free(&peers, tally);
-	tab_free(&incoming, inc_free);
+	ami_tab_free(&peers, tally);
+	ami_tab_free(&incoming, inc_free);
 	free(pending);
 	ami_db_free(db);
 	printf("%s%lu added, %lu changed, %lu unchanged, %lu not seen",

@@ -211,6 +211,22 @@ int	ami_dnd_match(struct ami_dnd_pats *, const char *, size_t,
 	    struct ami_dnd_hit *);
 void	ami_dnd_free(struct ami_dnd_pats *);
 
+/* ---- tab.c: a hash table of named items ---- */
+/* items are the caller's structs, each with its name (char *, NUL-ended)
+ * as first member; the table holds pointers to them */
+struct ami_tab {
+	void  **slot;
+	size_t  cap, n;         /* n items */
+};
+/* the item named key (n bytes), NULL when none */
+void   *ami_tab_get(const struct ami_tab *, const char *key, size_t n);
+/* add item, whose name is not there yet */
+void	ami_tab_put(struct ami_tab *, void *item);
+/* every item once, in no order: *i 0 first, NULL after the last */
+void   *ami_tab_each(const struct ami_tab *, size_t *i);
+/* freeitem (NULL: none) on every item, then the table's memory */
+void	ami_tab_free(struct ami_tab *, void (*freeitem)(void *));
+
 /* ---- devstate.c: device state across servers ---- */
 /* Asterisk's enum ast_device_state, in its order */
 enum { AMI_DS_UNKNOWN, AMI_DS_NOT_INUSE, AMI_DS_INUSE, AMI_DS_BUSY,
