@@ -43,7 +43,6 @@
 #define MAXSERVERS 32
 #define QUEUE_MAX  4096     /* actions waiting per server before stdin pauses */
 #define ID_PREFIX  "amiaction-"
-#define ECHO_BUCKETS 4096
 #define ECHO_TTL   10000    /* ms: an echo that never came is forgotten */
 #define TERM_GRACE 5        /* s: what was read before a signal still goes */
 
@@ -97,12 +96,10 @@ struct pending {
 	char     action[];
 };
 struct echo {
-	struct echo *next;
-	int      server;
-	char    *key;
+	char    *name;          /* "server:key" */
 	struct pending *due;    /* oldest first */
 };
-static struct echo *echoes[ECHO_BUCKETS];
+static struct ami_tab echoes;
 static struct ami_tmpl *echokey;
 
 static struct tfield {
@@ -457,18 +454,24 @@ compile_template(const char *t)
 	free(copy);
 }
 
-static struct echo **
-echo_slot(int server, const char *key)
+/* the echoes due of key from server; made when create, else NULL if none */
+static struct echo *
+echo_get(int server, const char *key, int create)
 {
-	struct echo **e;
-	unsigned h = server;
-	const char *p;
+	static struct ami_buf name;
+	struct echo *e;
+	char n[16];
 
-	for (p = key; *p != '\0'; p++)
-		h = h * 31 + (unsigned char)*p;
-	for (e = &echoes[h % ECHO_BUCKETS]; *e != NULL; e = &(*e)->next)
-		if ((*e)->server == server && strcmp((*e)->key, key) == 0)
-			break;
+	name.len = 0;
+	snprintf(n, sizeof(n), "%d:", server);
+	ami_buf_adds(&name, n);
+	ami_buf_adds(&name, key);
+	if ((e = ami_tab_get(&echoes, name.p, name.len)) != NULL || !create)
+		return e;
+	if ((e = calloc(1, sizeof(*e))) == NULL ||
+	    (e->name = strndup(name.p, name.len)) == NULL)
+		err(2, "calloc");
+	ami_tab_put(&echoes, e);
 	return e;
 }
 
@@ -494,7 +497,7 @@ echo_forget(struct echo *e, struct pending *stop)
 static int
 echo_of_ours(int from, const char *key, const char *act, int64_t now)
 {
-	struct echo *e = *echo_slot(from, key);
+	struct echo *e = echo_get(from, key, 0);
 	struct pending *p;
 
 	if (e == NULL)
@@ -512,16 +515,9 @@ echo_of_ours(int from, const char *key, const char *act, int64_t now)
 static void
 echo_expect(int server, const char *key, const char *act, int64_t now)
 {
-	struct echo **slot = echo_slot(server, key), *e = *slot;
+	struct echo *e = echo_get(server, key, 1);
 	struct pending *p, **tail;
 
-	if (e == NULL) {
-		if ((e = calloc(1, sizeof(*e))) == NULL ||
-		    (e->key = strdup(key)) == NULL)
-			err(2, "calloc");
-		e->server = server;
-		*slot = e;
-	}
 	if ((p = malloc(sizeof(*p) + strlen(act) + 1)) == NULL)
 		err(2, "malloc");
 	p->next = NULL;
