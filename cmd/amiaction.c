@@ -128,8 +128,7 @@ push(struct deque *d, struct slot s, int front)
 	if (d->len == d->cap) {
 		struct slot *v;
 		size_t cap = d->cap ? d->cap * 2 : 64, i;
-		if ((v = reallocarray(NULL, cap, sizeof(*v))) == NULL)
-			err(2, "reallocarray");
+		v = ami_xreallocarray(NULL, cap, sizeof(*v));
 		for (i = 0; i < d->len; i++)
 			v[i] = d->v[(d->head + i) % d->cap];
 		free(d->v);
@@ -434,15 +433,13 @@ compile_template(const char *t)
 	char *copy, why[160], *kz, *vz;
 	size_t i;
 
-	if ((copy = strdup(t)) == NULL)
-		err(2, "strdup");
+	copy = ami_xstrdup(t);
 	if (ami_text_decode(copy, strlen(copy), &m, why, sizeof(why)) < 0)
 		errx(2, "-t: %s", why);
-	if ((tfields = calloc(m.n, sizeof(*tfields))) == NULL)
-		err(2, "calloc");
+	tfields = ami_xcalloc(m.n, sizeof(*tfields));
 	for (i = 0; i < m.n; i++) {
-		kz = strndup(m.f[i].k, m.f[i].kl);
-		vz = strndup(m.f[i].v, m.f[i].vl);
+		kz = ami_xstrndup(m.f[i].k, m.f[i].kl);
+		vz = ami_xstrndup(m.f[i].v, m.f[i].vl);
 		if ((tfields[i].k = ami_tmpl_new(kz, why, sizeof(why))) == NULL ||
 		    (tfields[i].v = ami_tmpl_new(vz, why, sizeof(why))) == NULL)
 			errx(2, "-t: %s", why);
@@ -468,9 +465,8 @@ echo_get(int server, const char *key, int create)
 	ami_buf_adds(&name, key);
 	if ((e = ami_tab_get(&echoes, name.p, name.len)) != NULL || !create)
 		return e;
-	if ((e = calloc(1, sizeof(*e))) == NULL ||
-	    (e->name = strndup(name.p, name.len)) == NULL)
-		err(2, "calloc");
+	e = ami_xcalloc(1, sizeof(*e));
+	e->name = ami_xstrndup(name.p, name.len);
 	ami_tab_put(&echoes, e);
 	return e;
 }
@@ -518,8 +514,7 @@ echo_expect(int server, const char *key, const char *act, int64_t now)
 	struct echo *e = echo_get(server, key, 1);
 	struct pending *p, **tail;
 
-	if ((p = malloc(sizeof(*p) + strlen(act) + 1)) == NULL)
-		err(2, "malloc");
+	p = ami_xmalloc(sizeof(*p) + strlen(act) + 1);
 	p->next = NULL;
 	p->at = now;
 	strcpy(p->action, act);
@@ -568,7 +563,7 @@ submit(const struct ami_msg *in, unsigned long line)
 		goto out;
 	}
 	if ((i = ami_msg_find(&act, "ActionID", 0)) >= 0) {
-		userid = strndup(act.f[i].v, act.f[i].vl);
+		userid = ami_xstrndup(act.f[i].v, act.f[i].vl);
 		ami_msg_del(&act, i);
 	}
 	while ((i = ami_msg_find(&act, "ActionID", 0)) >= 0)
@@ -610,9 +605,8 @@ submit(const struct ami_msg *in, unsigned long line)
 		goto out;
 	}
 	ami_wire_put(&wire, &act);
-	if ((j = calloc(1, sizeof(*j) + wire.len)) == NULL ||
-	    (j->action = strndup(v, vl)) == NULL)
-		err(2, "calloc");
+	j = ami_xcalloc(1, sizeof(*j) + wire.len);
+	j->action = ami_xstrndup(v, vl);
 	memcpy(j->wire, wire.p, wire.len);
 	j->wirelen = wire.len;
 	strlcpy(j->id, id, sizeof(j->id));

@@ -114,12 +114,10 @@ set_put(struct set *s, const char *peer, int in)
 	i = -i - 1;
 	if (s->n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 64;
-		if ((s->v = reallocarray(s->v, s->cap, sizeof(*s->v))) == NULL)
-			err(2, "reallocarray");
+		s->v = ami_xreallocarray(s->v, s->cap, sizeof(*s->v));
 	}
 	memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
-	if ((s->v[i] = strdup(peer)) == NULL)
-		err(2, "strdup");
+	s->v[i] = ami_xstrdup(peer);
 	s->n++;
 	return 1;
 }
@@ -380,8 +378,7 @@ interpret(const struct ami_msg *m, unsigned long line, struct change *c,
 		    ami_visible(vis, sizeof(vis), peer, pl), AMI_PEER_MAX);
 		return -1;
 	}
-	if ((c->peer = strndup(peer, pl)) == NULL)
-		err(2, "strndup");
+	c->peer = ami_xstrndup(peer, pl);
 	return 1;
 }
 
@@ -401,8 +398,7 @@ take(struct ami_msg *m, unsigned long line, void *arg)
 
 	if (b->n == b->cap) {
 		b->cap = b->cap ? 2 * b->cap : 64;
-		if ((b->c = reallocarray(b->c, b->cap, sizeof(*b->c))) == NULL)
-			err(2, "reallocarray");
+		b->c = ami_xreallocarray(b->c, b->cap, sizeof(*b->c));
 	}
 	if ((rc = interpret(m, line, &b->c[b->n], &b->sync)) > 0)
 		b->n++;
@@ -450,8 +446,7 @@ mirrorspec(const char *s)
 
 	if (strcmp(s, "none") == 0)
 		return 0;
-	if ((copy = p = strdup(s)) == NULL)
-		err(2, "strdup");
+	copy = p = ami_xstrdup(s);
 	while ((w = strsep(&p, ",")) != NULL) {
 		if (strcmp(w, "db") == 0)
 			m |= M_DB;
@@ -528,8 +523,7 @@ main(int argc, char *argv[])
 	if (strcmp(cmd, "apply") == 0)
 		rc = apply();
 	else if (strcmp(cmd, "on") == 0 || strcmp(cmd, "off") == 0) {
-		if ((c.peer = strdup(argv[1])) == NULL)
-			err(2, "strdup");
+		c.peer = ami_xstrdup(argv[1]);
 		c.on = cmd[1] == 'n';
 		c.ifon = 0;
 		rc = commit(&c, 1, 0, NULL) < 0 ? 2 : 0;

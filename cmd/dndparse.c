@@ -127,10 +127,8 @@ tab_get(struct ami_tab *t, const char *k, size_t kl, int add)
 
 	if ((e = ami_tab_get(t, k, kl)) != NULL || !add)
 		return e;
-	if ((e = calloc(1, sizeof(*e))) == NULL)
-		err(2, "calloc");
-	if ((e->k = strndup(k, kl)) == NULL)
-		err(2, "strndup");
+	e = ami_xcalloc(1, sizeof(*e));
+	e->k = ami_xstrndup(k, kl);
 	e->kl = kl;
 	e->st = -1;
 	e->held = -1;
@@ -201,8 +199,7 @@ loadmap(const char *path, struct ami_tab *t)
 			    path, me->ip);
 			free(e->v);
 		}
-		if ((e->v = strdup(me->peer)) == NULL)
-			err(2, "strdup");
+		e->v = ami_xstrdup(me->peer);
 	}
 	ami_map_free(&m);
 	return 0;
@@ -442,9 +439,8 @@ dblookup(const char *key, size_t kl, const char **peer)
 	e = tab_get(&map, key, kl, 1);
 	free(e->v);
 	e->v = NULL;
-	if (rc == 1 && row[0] != NULL && ami_dnd_peer(row[0], strlen(row[0])) &&
-	    (e->v = strdup(row[0])) == NULL)
-		err(2, "strdup");
+	if (rc == 1 && row[0] != NULL && ami_dnd_peer(row[0], strlen(row[0])))
+		e->v = ami_xstrdup(row[0]);
 	e->at = ami_now_ms();
 	*peer = e->v;
 	return 0;

@@ -144,16 +144,6 @@ onsignal(int sig)
 	signals++;
 }
 
-static char *
-xstrdup(const char *s)
-{
-	char *d;
-
-	if ((d = strdup(s)) == NULL)
-		err(2, "strdup");
-	return d;
-}
-
 /* a number of the [mwinotify] section, when set */
 static void
 confnum(const char *key, const char *v, int *n, int min, int max)
@@ -213,16 +203,15 @@ loadmap(const char *path)
 		    (*k == '@') != (strchr(v, '@') == NULL))
 			errx(2, "%s:%d: expected \"mailbox@context user@domain\" "
 			    "or \"@context domain\"", path, lineno);
-		if ((map = reallocarray(map, nmap + 1, sizeof(*map))) == NULL)
-			err(2, "reallocarray");
-		map[nmap].key = xstrdup(k);
+		map = ami_xreallocarray(map, nmap + 1, sizeof(*map));
+		map[nmap].key = ami_xstrdup(k);
 		if ((at = strchr(v, '@')) != NULL) {
 			*at = '\0';
-			map[nmap].user = xstrdup(v);
-			map[nmap].domain = xstrdup(at + 1);
+			map[nmap].user = ami_xstrdup(v);
+			map[nmap].domain = ami_xstrdup(at + 1);
 		} else {
 			map[nmap].user = NULL;
-			map[nmap].domain = xstrdup(v);
+			map[nmap].domain = ami_xstrdup(v);
 		}
 		nmap++;
 	}
@@ -240,18 +229,17 @@ mapbox(const char *mailbox, char **user, char **domain)
 
 	for (i = 0; i < nmap; i++)
 		if (strcmp(map[i].key, mailbox) == 0 && map[i].user != NULL) {
-			*user = xstrdup(map[i].user);
-			*domain = xstrdup(map[i].domain);
+			*user = ami_xstrdup(map[i].user);
+			*domain = ami_xstrdup(map[i].domain);
 			return;
 		}
-	if ((*user = strndup(mailbox, ul)) == NULL)
-		err(2, "strndup");
+	*user = ami_xstrndup(mailbox, ul);
 	for (i = 0; i < nmap; i++)
 		if (map[i].user == NULL && strcmp(map[i].key, ctx) == 0) {
-			*domain = xstrdup(map[i].domain);
+			*domain = ami_xstrdup(map[i].domain);
 			return;
 		}
-	*domain = xstrdup(*cf.domain != '\0' ? cf.domain : ctx + 1);
+	*domain = ami_xstrdup(*cf.domain != '\0' ? cf.domain : ctx + 1);
 }
 
 static void
@@ -405,14 +393,13 @@ send_row(struct job *j, struct ami_watcher *w)
 		status = 2;
 		return;
 	}
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		err(2, "calloc");
+	t = ami_xcalloc(1, sizeof(*t));
 	t->n = txnseq;
 	t->wire = b.p;
 	t->len = b.len;
-	t->mailbox = xstrdup(j->mailbox);
-	t->watcher = xstrdup(watcher);
-	t->callid = xstrdup(n.callid);
+	t->mailbox = ami_xstrdup(j->mailbox);
+	t->watcher = ami_xstrdup(watcher);
+	t->callid = ami_xstrdup(n.callid);
 	t->rowid = w->id;
 	t->cseq = n.cseq;
 	t->read_at = j->read_at;
@@ -513,12 +500,11 @@ run_batch(struct job **jobs, int k)
 		status = 2;
 		return 1;
 	}
-	if ((ids = calloc((size_t)k * n + 1, sizeof(*ids))) == NULL ||
-	    (olds = calloc((size_t)k * n + 1, sizeof(*olds))) == NULL ||
-	    (done = calloc((size_t)k * n + 1, sizeof(*done))) == NULL ||
-	    (pj = calloc((size_t)k * n + 1, sizeof(*pj))) == NULL ||
-	    (pr = calloc((size_t)k * n + 1, sizeof(*pr))) == NULL)
-		err(2, "calloc");
+	ids = ami_xcalloc((size_t)k * n + 1, sizeof(*ids));
+	olds = ami_xcalloc((size_t)k * n + 1, sizeof(*olds));
+	done = ami_xcalloc((size_t)k * n + 1, sizeof(*done));
+	pj = ami_xcalloc((size_t)k * n + 1, sizeof(*pj));
+	pr = ami_xcalloc((size_t)k * n + 1, sizeof(*pr));
 	for (i = 0; i < k; i++) {
 		for (any = 0, r = 0; r < n; r++)
 			if (wanted(jobs[i], &rows[r])) {
@@ -576,12 +562,11 @@ enqueue(const char *mailbox, const char *user, const char *domain, int new,
 {
 	struct job *j;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		err(2, "calloc");
-	j->mailbox = xstrdup(mailbox);
+	j = ami_xcalloc(1, sizeof(*j));
+	j->mailbox = ami_xstrdup(mailbox);
 	if (user != NULL) {
-		j->user = xstrdup(user);
-		j->domain = xstrdup(domain);
+		j->user = ami_xstrdup(user);
+		j->domain = ami_xstrdup(domain);
 	} else
 		mapbox(mailbox, &j->user, &j->domain);
 	j->new = new;
@@ -640,8 +625,7 @@ onmessage(const struct ami_msg *m, unsigned long line)
 		status = 2;
 		return;
 	}
-	if ((mailbox = strndup(v, vl)) == NULL)
-		err(2, "strndup");
+	mailbox = ami_xstrndup(v, vl);
 	enqueue(mailbox, NULL, NULL, new, old);
 	free(mailbox);
 }

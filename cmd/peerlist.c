@@ -110,16 +110,6 @@ onsignal(int sig)
 	stop = 1;
 }
 
-static char *
-xstrndup(const char *s, size_t n)
-{
-	char *p;
-
-	if ((p = strndup(s, n)) == NULL)
-		err(2, "strndup");
-	return p;
-}
-
 static int
 same(const char *a, const char *b)
 {
@@ -244,18 +234,15 @@ see(struct val name, unsigned long line)
 		return NULL;
 	}
 	if ((p = ami_tab_get(&peers, name.p, name.n)) == NULL) {
-		if ((p = calloc(1, sizeof(*p))) == NULL)
-			err(2, "calloc");
-		p->name = xstrndup(name.p, name.n);
+		p = ami_xcalloc(1, sizeof(*p));
+		p->name = ami_xstrndup(name.p, name.n);
 		ami_tab_put(&peers, p);
 		nseen++;
 	}
 	if (!p->pending) {
 		if (npending == cappending) {
 			cappending = cappending ? 2 * cappending : 256;
-			if ((pending = reallocarray(pending, cappending,
-			    sizeof(*pending))) == NULL)
-				err(2, "reallocarray");
+			pending = ami_xreallocarray(pending, cappending,     sizeof(*pending));
 		}
 		if (npending == 0)
 			pending_since = ami_now_ms();
@@ -575,7 +562,7 @@ list_event(const struct ami_msg *m, unsigned long line)
 			warnx("line %lu: over %d lists open at once", line, MAXLISTS);
 			brokenlists++;
 		} else {
-			lists[nlists].key = xstrndup(id.p ? id.p : "", id.n);
+			lists[nlists].key = ami_xstrndup(id.p ? id.p : "", id.n);
 			lists[nlists++].items = 0;
 			list_at = ami_now_ms();
 		}
@@ -698,9 +685,8 @@ dials(const char *num, char *app)
 			continue;
 		res[rl] = '\0';
 		if ((in = ami_tab_get(&incoming, res, strlen(res))) == NULL) {
-			if ((in = calloc(1, sizeof(*in))) == NULL)
-				err(2, "calloc");
-			in->name = xstrndup(res, rl);
+			in = ami_xcalloc(1, sizeof(*in));
+			in->name = ami_xstrndup(res, rl);
 			ami_tab_put(&incoming, in);
 		}
 		for (p = in->nums.p, end = in->nums.p + in->nums.len;
@@ -901,13 +887,12 @@ load(struct ami_tab *t, int all)
 			if (row[0] == NULL ||
 			    ami_tab_get(t, row[0], strlen(row[0])) != NULL)
 				continue;
-			if ((r = calloc(1, sizeof(*r))) == NULL ||
-			    (r->name = strdup(row[0])) == NULL)
-				err(2, "calloc");
+			r = ami_xcalloc(1, sizeof(*r));
+			r->name = ami_xstrdup(row[0]);
 			r->owned = 1;
 			for (f = 0; f < NF; f++)
-				if (row[f + 1] != NULL && (r->v[f] = strdup(row[f + 1])) == NULL)
-					err(2, "strdup");
+				if (row[f + 1] != NULL)
+					r->v[f] = ami_xstrdup(row[f + 1]);
 			ami_tab_put(t, r);
 		}
 		if (rc < 0)
@@ -978,8 +963,7 @@ count_final(const struct ami_tab *rows, const char ***gone, size_t *ngone)
 	size_t i = 0;
 
 	*ngone = 0;
-	if ((*gone = calloc(rows->n + 1, sizeof(**gone))) == NULL)
-		err(2, "calloc");
+	*gone = ami_xcalloc(rows->n + 1, sizeof(**gone));
 	while ((r = ami_tab_each(rows, &i)) != NULL)
 		if (ami_tab_get(&peers, r->name, strlen(r->name)) == NULL)
 			(*gone)[(*ngone)++] = r->name;
@@ -997,10 +981,9 @@ flush_db(int final, struct ami_buf *out)
 		goto out;
 	if (load(&rows, final || npending > 4 * CHUNK) < 0)
 		goto out;
-	if ((params = calloc(npending * (NF + 1) + 1, sizeof(*params))) == NULL ||
-	    (isnew = calloc(npending + 1, sizeof(*isnew))) == NULL ||
-	    (diff = calloc(npending + 1, sizeof(*diff))) == NULL)
-		err(2, "calloc");
+	params = ami_xcalloc(npending * (NF + 1) + 1, sizeof(*params));
+	isnew = ami_xcalloc(npending + 1, sizeof(*isnew));
+	diff = ami_xcalloc(npending + 1, sizeof(*diff));
 	for (i = 0; i < npending; i++) {
 		struct peer *p = pending[i];
 		struct row *old = ami_tab_get(&rows, p->name, strlen(p->name));
@@ -1065,9 +1048,8 @@ flush_map(int final, struct ami_buf *out)
 
 	/* a map mid-edit by hand may be right on the next try */
 	retryable = 1;
-	if ((isnew = calloc(npending + 1, sizeof(*isnew))) == NULL ||
-	    (diff = calloc(npending + 1, sizeof(*diff))) == NULL)
-		err(2, "calloc");
+	isnew = ami_xcalloc(npending + 1, sizeof(*isnew));
+	diff = ami_xcalloc(npending + 1, sizeof(*diff));
 	memset(&map, 0, sizeof(map));
 	if ((!nflag && (lock = ami_map_lock(mflag, why, sizeof(why))) < 0) ||
 	    ami_map_read(&map, mflag, why, sizeof(why)) < 0)
@@ -1078,8 +1060,7 @@ flush_map(int final, struct ami_buf *out)
 		if (map.e[i].peer == NULL || ami_tab_get(&rows, map.e[i].peer,
 		    strlen(map.e[i].peer)) != NULL)
 			continue;
-		if ((r = calloc(1, sizeof(*r))) == NULL)
-			err(2, "calloc");
+		r = ami_xcalloc(1, sizeof(*r));
 		r->name = map.e[i].peer;
 		r->v[IP] = strcmp(map.e[i].ip, "-") == 0 ? NULL : map.e[i].ip;
 		r->v[DESC] = map.e[i].desc;
@@ -1110,8 +1091,7 @@ flush_map(int final, struct ami_buf *out)
 		count_final(&rows, &gone, &ngone);
 	if (final && pflag && !stop && ngone > 0) {
 		/* the names are the entries': look all up before deleting any */
-		if ((ents = calloc(ngone, sizeof(*ents))) == NULL)
-			err(2, "calloc");
+		ents = ami_xcalloc(ngone, sizeof(*ents));
 		for (i = 0; i < ngone; i++) {
 			r = ami_tab_get(&rows, gone[i], strlen(gone[i]));
 			report(out, "pruned", gone[i], r, NULL);
@@ -1333,8 +1313,7 @@ main(int argc, char *argv[])
 	    (cflag != NULL && dflag == NULL))
 		usage();
 	if (xflag != NULL) {
-		if ((dir = strdup(xflag)) == NULL)
-			err(2, "strdup");
+		dir = ami_xstrdup(xflag);
 		readext(xflag, dirname(dir), 0, 1);
 		free(dir);
 	}

@@ -23,6 +23,15 @@
 /* Default cap for one incoming message; Asterisk's output has no limit. */
 #define AMI_MSG_MAX     (16u << 20)
 
+/* ---- alloc.c: allocate or die ---- */
+/* as their libc namesakes, but a failure is fatal: err(2) naming the call */
+void   *ami_xmalloc(size_t);
+void   *ami_xcalloc(size_t, size_t);
+void   *ami_xrealloc(void *, size_t);
+void   *ami_xreallocarray(void *, size_t, size_t);
+char   *ami_xstrdup(const char *);
+char   *ami_xstrndup(const char *, size_t);
+
 /* ---- buf.c: growable byte buffer ---- */
 struct ami_buf {
 	char   *p;

@@ -28,16 +28,6 @@
 
 #include "ami.h"
 
-static char *
-xstrdup(const char *s)
-{
-	char *p;
-
-	if ((p = strdup(s)) == NULL)
-		err(2, "strdup");
-	return p;
-}
-
 static int
 blank(int c)
 {
@@ -52,20 +42,19 @@ ami_map_add(struct ami_map *m, const char *ip, const char *peer,
 
 	if (m->n == m->cap) {
 		m->cap = m->cap ? m->cap * 2 : 64;
-		if ((m->e = reallocarray(m->e, m->cap, sizeof(*m->e))) == NULL)
-			err(2, "reallocarray");
+		m->e = ami_xreallocarray(m->e, m->cap, sizeof(*m->e));
 	}
 	e = &m->e[m->n++];
-	e->ip = ip ? xstrdup(ip) : NULL;
-	e->peer = peer ? xstrdup(peer) : NULL;
-	e->desc = xstrdup(desc ? desc : "");
+	e->ip = ip ? ami_xstrdup(ip) : NULL;
+	e->peer = peer ? ami_xstrdup(peer) : NULL;
+	e->desc = ami_xstrdup(desc ? desc : "");
 }
 
 void
 ami_map_set(char **field, const char *v)
 {
 	free(*field);
-	*field = xstrdup(v);
+	*field = ami_xstrdup(v);
 }
 
 void
@@ -230,8 +219,8 @@ ami_map_write(const struct ami_map *m, const char *path, char *errbuf,
 			    m->e[i].peer ? m->e[i].peer : "comment");
 			return -1;
 		}
-	dcopy = xstrdup(path);
-	bcopy = xstrdup(path);
+	dcopy = ami_xstrdup(path);
+	bcopy = ami_xstrdup(path);
 	dir = dirname(dcopy);
 	if (asprintf(&tmp, "%s/.%s.XXXXXX", dir, basename(bcopy)) == -1)
 		err(2, "asprintf");
@@ -313,7 +302,7 @@ holder(int fd)
 int
 ami_map_lock(const char *path, char *errbuf, size_t errlen)
 {
-	char *dcopy = xstrdup(path);
+	char *dcopy = ami_xstrdup(path);
 	const char *dir = dirname(dcopy);
 	int64_t until = ami_now_ms() + AMI_MAP_LOCK_MS;
 	struct timespec nap = { 0, 20 * 1000000 };

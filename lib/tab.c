@@ -53,8 +53,7 @@ ami_tab_put(struct ami_tab *t, void *item)
 	if (2 * (t->n + 1) > t->cap) {
 		bigger.cap = t->cap ? 2 * t->cap : 256;
 		bigger.n = t->n;
-		if ((bigger.slot = calloc(bigger.cap, sizeof(void *))) == NULL)
-			err(2, "calloc");
+		bigger.slot = ami_xcalloc(bigger.cap, sizeof(void *));
 		for (i = 0; i < t->cap; i++)
 			if (t->slot[i] != NULL)
 				*find(&bigger, NAME(t->slot[i]),
