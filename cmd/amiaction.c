@@ -21,7 +21,7 @@
  * echo, and is dropped: state copied between servers never loops, and a
  * genuine change, even within a second, passes.
  * A first SIGINT or SIGTERM ends the input: what was read is still sent
- * and answered, for TERM_GRACE at most; a second one stops at once.
+ * and answered, for AMI_GRACE_S at most; a second one stops at once.
  * Exit 0 all succeeded, 1 some Response: Error, 2 refused input, an
  * action the user may not run (Permission denied), an outcome unknown,
  * connection or system error; 2 wins over 1.
@@ -44,7 +44,6 @@
 #define QUEUE_MAX  4096     /* actions waiting per server before stdin pauses */
 #define ID_PREFIX  "amiaction-"
 #define ECHO_TTL   10000    /* ms: an echo that never came is forgotten */
-#define TERM_GRACE 5        /* s: what was read before a signal still goes */
 
 static int jflag, rflag, xflag;
 static int wflag = 128;
@@ -87,7 +86,7 @@ static struct ami_outq *outq;
 static struct ami_buf stage;
 static unsigned long seq;
 static int status;
-static volatile sig_atomic_t stop, signals;
+static volatile sig_atomic_t stop;
 
 /* -E: per server and key, the actions sent whose echo is still due */
 struct pending {
@@ -113,13 +112,6 @@ usage(void)
 	fprintf(stderr, "usage: amiaction [-jrx] [-c config] [-E key] [-H server]... "
 	    "[-t template]\n\t[-W seconds] [-w window] [action [key=value ...]]\n");
 	exit(2);
-}
-
-static void
-onsignal(int sig)
-{
-	(void)sig;
-	signals++;
 }
 
 static void
@@ -720,24 +712,25 @@ submit1(struct ami_msg *m, unsigned long line, void *arg)
 }
 
 static void
-run(int readstdin, const sigset_t *open)
+run(int readstdin)
 {
 	struct pollfd pfd[MAXSERVERS + 2];
 	struct ami_drive in;
 	int64_t now, giveupat = -1;     /* once the input has ended */
+	int64_t graceend;
 	int i, timeout, nin, eof = !readstdin, termed = 0;
 
 	ami_drive_init(&in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX, submit1,
 	    NULL);
 	if (eof)
 		giveupat = ami_now_ms() + Wflag * 1000LL;
-	while (!stop && signals < 2 && (!eof || busy())) {
+	while (!stop && ami_grace_signals() < 2 && (!eof || busy())) {
 		now = ami_now_ms();
-		if (signals > 0 && !termed) {
+		if (ami_grace_begins(now, &graceend)) {
 			termed = 1;
 			eof = 1;
-			if (giveupat < 0 || giveupat > now + TERM_GRACE * 1000)
-				giveupat = now + TERM_GRACE * 1000;
+			if (giveupat < 0 || giveupat > graceend)
+				giveupat = graceend;
 			/* the loop's test ran before the flag: nothing waits,
 			 * and a ppoll now would sleep till the keepalive */
 			if (!busy())
@@ -764,8 +757,7 @@ run(int readstdin, const sigset_t *open)
 		if (ami_outq_flush(outq) < 0)
 			break;
 		/* signals are let in only here, so none is missed before it */
-		if (ppoll(pfd, nin + 1, timeout < 0 ? NULL : &(struct timespec){
-		    timeout / 1000, timeout % 1000 * 1000000L }, open) == -1) {
+		if (ami_grace_poll(pfd, nin + 1, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(2, "ppoll");
@@ -800,14 +792,14 @@ run(int readstdin, const sigset_t *open)
 				if (termed)
 					snprintf(s->c.err, sizeof(s->c.err),
 					    "no answer within %d s of the signal",
-					    TERM_GRACE);
+					    AMI_GRACE_S);
 				else if (s->c.state == AMI_UP || !s->c.err[0])
 					snprintf(s->c.err, sizeof(s->c.err),
 					    "no answer within %d s (-W)", Wflag);
 				giveup(s);
 			}
 	}
-	if ((stop || signals > 1) && busy())
+	if ((stop || ami_grace_signals() > 1) && busy())
 		for (i = 0; i < nservers; i++) {
 			snprintf(servers[i].c.err, sizeof(servers[i].c.err),
 			    "interrupted");
@@ -821,8 +813,6 @@ run(int readstdin, const sigset_t *open)
 int
 main(int argc, char *argv[])
 {
-	struct sigaction sa = { .sa_handler = onsignal };
-	sigset_t sigs, open;
 	struct ami_msg one = { 0 };
 	const char *hosts[MAXSERVERS], *errstr, *eq;
 	char errbuf[256];
@@ -892,14 +882,7 @@ main(int argc, char *argv[])
 	}
 	if (Wflag < 0)
 		Wflag = argc > 0 ? 5 : 30;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, &open);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
+	ami_grace_init();
 	srandom(time(NULL) ^ getpid());
 	if ((outq = ami_outq_new(1, 16u << 20, 1)) == NULL)
 		err(2, "output queue");
@@ -916,7 +899,7 @@ main(int argc, char *argv[])
 		submit(&one, 0);
 		ami_msg_free(&one);
 	}
-	run(argc == 0, &open);
+	run(argc == 0);
 	for (i = 0; i < nservers; i++) {
 		ami_conn_logoff(&servers[i].c);
 		ami_conn_free(&servers[i].c);

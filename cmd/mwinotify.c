@@ -43,7 +43,6 @@
 #define BRANCH_MAGIC "z9hG4bK"  /* RFC 3261 8.1.1.7 */
 #define BUMP_TRIES  8
 #define BATCH       64      /* messages per round trip to the database */
-#define TERM_GRACE  5       /* s: what was read before a signal still goes */
 
 static int pflag, vflag;
 static int Wflag = 30;
@@ -112,8 +111,6 @@ static char via_host[64];     /* numeric, [v6] bracketed */
 static int via_port;
 static int status;
 static long sent, answered;
-static volatile sig_atomic_t signals;
-static const sigset_t *waitmask;        /* signals let in while waiting */
 
 static int64_t
 now_us(void)
@@ -135,13 +132,6 @@ usage(void)
 	    "       mwinotify [options] show user domain\n"
 	    "       mwinotify [options] status\n");
 	exit(2);
-}
-
-static void
-onsignal(int sig)
-{
-	(void)sig;
-	signals++;
 }
 
 /* a number of the [mwinotify] section, when set */
@@ -811,13 +801,12 @@ run(int readstdin)
 	for (;;) {
 		now = now_us() / 1000;
 		/* a first signal ends the input; what was read has a grace */
-		if (signals > 0 && termat < 0) {
-			termat = now + TERM_GRACE * 1000;
+		if (ami_grace_begins(now, &termat)) {
 			if (!eof)
 				eofat = now;
 			eof = 1;
 		}
-		if (signals > 1 || (termat >= 0 && now >= termat))
+		if (ami_grace_signals() > 1 || (termat >= 0 && now >= termat))
 			break;
 		while (qhead != NULL && ninflight < (size_t)wflag &&
 		    (!db_down || now >= db_retry_at)) {
@@ -871,8 +860,7 @@ run(int readstdin)
 		pfd[1].fd = sock;
 		pfd[1].events = POLLIN;
 		/* signals are let in only here, so none is missed before it */
-		if (ppoll(pfd, 2, wait < 0 ? NULL : &(struct timespec){
-		    wait / 1000, wait % 1000 * 1000000L }, waitmask) == -1) {
+		if (ami_grace_poll(pfd, 2, wait) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(2, "ppoll");
@@ -888,11 +876,11 @@ run(int readstdin)
 	}
 	if (in.bad)
 		status = 2;     /* each said as it came */
-	if (signals && readstdin && termat >= 0)
+	if (readstdin && termat >= 0)
 		unread(&in.in, &in.m);
 	while ((j = qhead) != NULL) {
-		warnx("%s: not delivered: %s", j->mailbox, signals ?
-		    "interrupted" : ami_db_error(db));
+		warnx("%s: not delivered: %s", j->mailbox,
+		    ami_grace_signals() ? "interrupted" : ami_db_error(db));
 		qhead = j->next;
 		job_free(j);
 		status = 2;
@@ -1085,8 +1073,6 @@ cmd_status(void)
 int
 main(int argc, char *argv[])
 {
-	struct sigaction sa = { .sa_handler = onsignal };
-	sigset_t sigs, open;
 	struct stat st;
 	const char *errstr;
 	char mailbox[512];
@@ -1179,15 +1165,7 @@ main(int argc, char *argv[])
 		snprintf(branchpfx, sizeof(branchpfx), BRANCH_MAGIC "-amw%08x-",
 		    arc4random());
 		opensock();
-		sigemptyset(&sigs);
-		sigaddset(&sigs, SIGINT);
-		sigaddset(&sigs, SIGTERM);
-		sigaddset(&sigs, SIGHUP);
-		sigprocmask(SIG_BLOCK, &sigs, &open);
-		waitmask = &open;
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
+		ami_grace_init();
 		if (argc > 0) {
 			nw = strtonum(argv[3], 0, INT_MAX, &errstr);
 			if (errstr != NULL)

@@ -220,6 +220,19 @@ int	ami_dnd_match(struct ami_dnd_pats *, const char *, size_t,
 	    struct ami_dnd_hit *);
 void	ami_dnd_free(struct ami_dnd_pats *);
 
+/* ---- grace.c: a first signal ends the input, a second stops ---- */
+#define AMI_GRACE_S 5   /* s: what was read before a signal still goes */
+struct pollfd;
+/* block INT, TERM and HUP but in ami_grace_poll, and count each */
+void	ami_grace_init(void);
+int	ami_grace_signals(void);        /* how many came */
+/* 1 once, at the first look after the first signal: the input ends, and
+ * what was read must be done by *end (now + AMI_GRACE_S); else 0 */
+int	ami_grace_begins(int64_t now, int64_t *end);
+/* ppoll(2) for ms (-1: no limit) with the signals let in: -1 EINTR when
+ * one came */
+int	ami_grace_poll(struct pollfd *, unsigned n, int64_t ms);
+
 /* ---- tab.c: a hash table of named items ---- */
 /* items are the caller's structs, each with its name (char *, NUL-ended)
  * as first member; the table holds pointers to them */
