@@ -21,7 +21,7 @@
  * echo, and is dropped: state copied between servers never loops, and a
  * genuine change, even within a second, passes.
  * A first SIGINT or SIGTERM ends the input: what was read is still sent
- * and answered, for TERM_GRACE at most; a second one stops at once.
+ * and answered, for AMI_GRACE_S at most; a second one stops at once.
  * Exit 0 all succeeded, 1 some Response: Error, 2 refused input, an
  * action the user may not run (Permission denied), an outcome unknown,
  * connection or system error; 2 wins over 1.
@@ -43,9 +43,7 @@
 #define MAXSERVERS 32
 #define QUEUE_MAX  4096     /* actions waiting per server before stdin pauses */
 #define ID_PREFIX  "amiaction-"
-#define ECHO_BUCKETS 4096
 #define ECHO_TTL   10000    /* ms: an echo that never came is forgotten */
-#define TERM_GRACE 5        /* s: what was read before a signal still goes */
 
 static int jflag, rflag, xflag;
 static int wflag = 128;
@@ -88,7 +86,7 @@ static struct ami_outq *outq;
 static struct ami_buf stage;
 static unsigned long seq;
 static int status;
-static volatile sig_atomic_t stop, signals;
+static volatile sig_atomic_t stop;
 
 /* -E: per server and key, the actions sent whose echo is still due */
 struct pending {
@@ -97,12 +95,10 @@ struct pending {
 	char     action[];
 };
 struct echo {
-	struct echo *next;
-	int      server;
-	char    *key;
+	char    *name;          /* "server:key" */
 	struct pending *due;    /* oldest first */
 };
-static struct echo *echoes[ECHO_BUCKETS];
+static struct ami_tab echoes;
 static struct ami_tmpl *echokey;
 
 static struct tfield {
@@ -119,20 +115,12 @@ usage(void)
 }
 
 static void
-onsignal(int sig)
-{
-	(void)sig;
-	signals++;
-}
-
-static void
 push(struct deque *d, struct slot s, int front)
 {
 	if (d->len == d->cap) {
 		struct slot *v;
 		size_t cap = d->cap ? d->cap * 2 : 64, i;
-		if ((v = reallocarray(NULL, cap, sizeof(*v))) == NULL)
-			err(2, "reallocarray");
+		v = ami_xreallocarray(NULL, cap, sizeof(*v));
 		for (i = 0; i < d->len; i++)
 			v[i] = d->v[(d->head + i) % d->cap];
 		free(d->v);
@@ -437,15 +425,13 @@ compile_template(const char *t)
 	char *copy, why[160], *kz, *vz;
 	size_t i;
 
-	if ((copy = strdup(t)) == NULL)
-		err(2, "strdup");
+	copy = ami_xstrdup(t);
 	if (ami_text_decode(copy, strlen(copy), &m, why, sizeof(why)) < 0)
 		errx(2, "-t: %s", why);
-	if ((tfields = calloc(m.n, sizeof(*tfields))) == NULL)
-		err(2, "calloc");
+	tfields = ami_xcalloc(m.n, sizeof(*tfields));
 	for (i = 0; i < m.n; i++) {
-		kz = strndup(m.f[i].k, m.f[i].kl);
-		vz = strndup(m.f[i].v, m.f[i].vl);
+		kz = ami_xstrndup(m.f[i].k, m.f[i].kl);
+		vz = ami_xstrndup(m.f[i].v, m.f[i].vl);
 		if ((tfields[i].k = ami_tmpl_new(kz, why, sizeof(why))) == NULL ||
 		    (tfields[i].v = ami_tmpl_new(vz, why, sizeof(why))) == NULL)
 			errx(2, "-t: %s", why);
@@ -457,18 +443,23 @@ compile_template(const char *t)
 	free(copy);
 }
 
-static struct echo **
-echo_slot(int server, const char *key)
+/* the echoes due of key from server; made when create, else NULL if none */
+static struct echo *
+echo_get(int server, const char *key, int create)
 {
-	struct echo **e;
-	unsigned h = server;
-	const char *p;
+	static struct ami_buf name;
+	struct echo *e;
+	char n[16];
 
-	for (p = key; *p != '\0'; p++)
-		h = h * 31 + (unsigned char)*p;
-	for (e = &echoes[h % ECHO_BUCKETS]; *e != NULL; e = &(*e)->next)
-		if ((*e)->server == server && strcmp((*e)->key, key) == 0)
-			break;
+	name.len = 0;
+	snprintf(n, sizeof(n), "%d:", server);
+	ami_buf_adds(&name, n);
+	ami_buf_adds(&name, key);
+	if ((e = ami_tab_get(&echoes, name.p, name.len)) != NULL || !create)
+		return e;
+	e = ami_xcalloc(1, sizeof(*e));
+	e->name = ami_xstrndup(name.p, name.len);
+	ami_tab_put(&echoes, e);
 	return e;
 }
 
@@ -494,7 +485,7 @@ echo_forget(struct echo *e, struct pending *stop)
 static int
 echo_of_ours(int from, const char *key, const char *act, int64_t now)
 {
-	struct echo *e = *echo_slot(from, key);
+	struct echo *e = echo_get(from, key, 0);
 	struct pending *p;
 
 	if (e == NULL)
@@ -512,18 +503,10 @@ echo_of_ours(int from, const char *key, const char *act, int64_t now)
 static void
 echo_expect(int server, const char *key, const char *act, int64_t now)
 {
-	struct echo **slot = echo_slot(server, key), *e = *slot;
+	struct echo *e = echo_get(server, key, 1);
 	struct pending *p, **tail;
 
-	if (e == NULL) {
-		if ((e = calloc(1, sizeof(*e))) == NULL ||
-		    (e->key = strdup(key)) == NULL)
-			err(2, "calloc");
-		e->server = server;
-		*slot = e;
-	}
-	if ((p = malloc(sizeof(*p) + strlen(act) + 1)) == NULL)
-		err(2, "malloc");
+	p = ami_xmalloc(sizeof(*p) + strlen(act) + 1);
 	p->next = NULL;
 	p->at = now;
 	strcpy(p->action, act);
@@ -572,7 +555,7 @@ submit(const struct ami_msg *in, unsigned long line)
 		goto out;
 	}
 	if ((i = ami_msg_find(&act, "ActionID", 0)) >= 0) {
-		userid = strndup(act.f[i].v, act.f[i].vl);
+		userid = ami_xstrndup(act.f[i].v, act.f[i].vl);
 		ami_msg_del(&act, i);
 	}
 	while ((i = ami_msg_find(&act, "ActionID", 0)) >= 0)
@@ -614,9 +597,8 @@ submit(const struct ami_msg *in, unsigned long line)
 		goto out;
 	}
 	ami_wire_put(&wire, &act);
-	if ((j = calloc(1, sizeof(*j) + wire.len)) == NULL ||
-	    (j->action = strndup(v, vl)) == NULL)
-		err(2, "calloc");
+	j = ami_xcalloc(1, sizeof(*j) + wire.len);
+	j->action = ami_xstrndup(v, vl);
 	memcpy(j->wire, wire.p, wire.len);
 	j->wirelen = wire.len;
 	strlcpy(j->id, id, sizeof(j->id));
@@ -721,26 +703,34 @@ full(void)
 	return 0;
 }
 
+static int
+submit1(struct ami_msg *m, unsigned long line, void *arg)
+{
+	(void)arg;
+	submit(m, line);
+	return 0;
+}
+
 static void
-run(int readstdin, const sigset_t *open)
+run(int readstdin)
 {
 	struct pollfd pfd[MAXSERVERS + 2];
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
+	struct ami_drive in;
 	int64_t now, giveupat = -1;     /* once the input has ended */
-	int i, timeout, rc, nin, eof = !readstdin, termed = 0;
-	ssize_t n;
+	int64_t graceend;
+	int i, timeout, nin, eof = !readstdin, termed = 0;
 
-	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
+	ami_drive_init(&in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX, submit1,
+	    NULL);
 	if (eof)
 		giveupat = ami_now_ms() + Wflag * 1000LL;
-	while (!stop && signals < 2 && (!eof || busy())) {
+	while (!stop && ami_grace_signals() < 2 && (!eof || busy())) {
 		now = ami_now_ms();
-		if (signals > 0 && !termed) {
+		if (ami_grace_begins(now, &graceend)) {
 			termed = 1;
 			eof = 1;
-			if (giveupat < 0 || giveupat > now + TERM_GRACE * 1000)
-				giveupat = now + TERM_GRACE * 1000;
+			if (giveupat < 0 || giveupat > graceend)
+				giveupat = graceend;
 			/* the loop's test ran before the flag: nothing waits,
 			 * and a ppoll now would sleep till the keepalive */
 			if (!busy())
@@ -767,8 +757,7 @@ run(int readstdin, const sigset_t *open)
 		if (ami_outq_flush(outq) < 0)
 			break;
 		/* signals are let in only here, so none is missed before it */
-		if (ppoll(pfd, nin + 1, timeout < 0 ? NULL : &(struct timespec){
-		    timeout / 1000, timeout % 1000 * 1000000L }, open) == -1) {
+		if (ami_grace_poll(pfd, nin + 1, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(2, "ppoll");
@@ -789,15 +778,7 @@ run(int readstdin, const sigset_t *open)
 			requeue(s);
 		}
 		if (pfd[nin].fd == 0 && pfd[nin].revents) {
-			if ((n = ami_parser_read(&in, 0)) < 0 && errno != EINTR)
-				err(2, "stdin");
-			while ((rc = ami_parser_next(&in, &m)) != 0) {
-				if (rc < 0)
-					refuse(0, in.err);
-				else
-					submit(&m, in.line);
-			}
-			if (n == 0) {
+			if (ami_drive_step(&in) == 0) {
 				eof = 1;
 				giveupat = now + Wflag * 1000LL;
 			}
@@ -811,28 +792,27 @@ run(int readstdin, const sigset_t *open)
 				if (termed)
 					snprintf(s->c.err, sizeof(s->c.err),
 					    "no answer within %d s of the signal",
-					    TERM_GRACE);
+					    AMI_GRACE_S);
 				else if (s->c.state == AMI_UP || !s->c.err[0])
 					snprintf(s->c.err, sizeof(s->c.err),
 					    "no answer within %d s (-W)", Wflag);
 				giveup(s);
 			}
 	}
-	if ((stop || signals > 1) && busy())
+	if ((stop || ami_grace_signals() > 1) && busy())
 		for (i = 0; i < nservers; i++) {
 			snprintf(servers[i].c.err, sizeof(servers[i].c.err),
 			    "interrupted");
 			giveup(&servers[i]);
 		}
-	ami_msg_free(&m);
-	ami_parser_free(&in);
+	if (in.bad)
+		status = 2;     /* each said as it came */
+	ami_drive_free(&in);
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct sigaction sa = { .sa_handler = onsignal };
-	sigset_t sigs, open;
 	struct ami_msg one = { 0 };
 	const char *hosts[MAXSERVERS], *errstr, *eq;
 	char errbuf[256];
@@ -902,14 +882,7 @@ main(int argc, char *argv[])
 	}
 	if (Wflag < 0)
 		Wflag = argc > 0 ? 5 : 30;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, &open);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
+	ami_grace_init();
 	if ((outq = ami_outq_new(1, 16u << 20, 1)) == NULL)
 		err(2, "output queue");
 	if (argc > 0) {
@@ -925,7 +898,7 @@ main(int argc, char *argv[])
 		submit(&one, 0);
 		ami_msg_free(&one);
 	}
-	run(argc == 0, &open);
+	run(argc == 0);
 	for (i = 0; i < nservers; i++) {
 		ami_conn_logoff(&servers[i].c);
 		ami_conn_free(&servers[i].c);

@@ -457,54 +457,51 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	printed++;
 }
 
+/* a message of a file: 1 once -n has all it wants */
+static int
+fromfile(struct ami_msg *m, unsigned long line, void *arg)
+{
+	struct ami_drive *d = arg;
+	char why[200];
+
+	if (!wanted(m))
+		return 0;
+	/* a message -r can't write so that it reads back as itself is
+	 * said, not changed */
+	if (rflag && m->raw == NULL && ami_wire_exact(m, why, sizeof(why)) < 0) {
+		warnx("%s: line %lu: not written: %s", d->name, line, why);
+		d->bad++;
+		return 0;
+	}
+	output(m, NULL);
+	printed++;
+	return nflag && printed >= nflag;
+}
+
+/* a pipe may pause: what was read so far goes out first */
+static void
+flushout(void *arg)
+{
+	(void)arg;
+	ami_outq_flush(outq);
+}
+
 static int
 readfile(const char *path)
 {
-	struct ami_parser p;
-	struct ami_msg m = { 0 };
-	char why[200];
-	int fd = 0, rc, bad = 0;
-	ssize_t n;
+	struct ami_drive d;
+	int fd = 0;
 
 	if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY)) == -1)
 		err(2, "%s", path);
-	ami_parser_init(&p, AMI_AUTO, 0);
-	p.brief = brief();
-	do {
-		/* a pipe may pause: what was read so far goes out first */
-		ami_outq_flush(outq);
-		if ((n = ami_parser_read(&p, fd)) < 0) {
-			if (errno == EINTR)
-				continue;
-			err(2, "%s", path);
-		}
-		while (!(nflag && printed >= nflag) &&
-		    (rc = ami_parser_next(&p, &m)) != 0) {
-			if (rc < 0) {
-				warnx("%s: %s", path, p.err);
-				bad = 1;
-				continue;
-			}
-			if (!wanted(&m))
-				continue;
-			/* a message -r can't write so that it reads back as
-			 * itself is said, not changed */
-			if (rflag && m.raw == NULL &&
-			    ami_wire_exact(&m, why, sizeof(why)) < 0) {
-				warnx("%s: line %lu: not written: %s", path,
-				    p.line, why);
-				bad = 1;
-				continue;
-			}
-			output(&m, NULL);
-			printed++;
-		}
-	} while (n > 0 && !(nflag && printed >= nflag) && !stop);
-	ami_msg_free(&m);
-	ami_parser_free(&p);
+	ami_drive_init(&d, fd, path, 0, fromfile, &d);
+	d.in.brief = brief();
+	d.pause = flushout;
+	ami_drive_run(&d, &stop);
+	ami_drive_free(&d);
 	if (fd != 0)
 		close(fd);
-	return bad ? 2 : 0;
+	return d.bad ? 2 : 0;
 }
 
 static void

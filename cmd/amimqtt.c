@@ -298,8 +298,7 @@ onmessage(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 	sl = strcspn(srv, "/");
 	if (sl == strlen(Hflag) && strncmp(srv, Hflag, sl) == 0)
 		repair(msg);
-	if ((copy = strndup(msg->payload, msg->payloadlen)) == NULL)
-		err(2, "strndup");
+	copy = ami_xstrndup(msg->payload, msg->payloadlen);
 	if (strlen(copy) != (size_t)msg->payloadlen || strchr(copy, '\n') != NULL ||
 	    ami_text_decode(copy, msg->payloadlen, &am, why, sizeof(why)) < 0 ||
 	    (s = ami_msg_get(&am, "Server", &vl)) == NULL ||
@@ -451,14 +450,20 @@ finish(void)
 	mosquitto_lib_cleanup();
 }
 
+static int
+forward1(struct ami_msg *m, unsigned long line, void *arg)
+{
+	(void)line, (void)arg;
+	forward(m);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = onsignal };
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
-	ssize_t n;
-	int ch, rc;
+	struct ami_drive in;
+	int ch;
 
 	while ((ch = getopt(argc, argv, "c:H:hp:T:V")) != -1) {
 		switch (ami_oldopt(ch, "pT")) {
@@ -489,24 +494,10 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_DFL);
 	held = ami_stab_new(TOPICS_MAX);
 	setup();
-	ami_parser_init(&in, AMI_AUTO, 0);
-	do {
-		if ((n = ami_parser_read(&in, 0)) < 0) {
-			if (errno == EINTR)
-				continue;
-			err(2, "stdin");
-		}
-		while ((rc = ami_parser_next(&in, &m)) != 0) {
-			if (rc < 0) {
-				warnx("stdin: %s", in.err);
-				continue;
-			}
-			forward(&m);
-		}
-	} while (n > 0 && !stop);
+	ami_drive_init(&in, 0, "stdin", 0, forward1, NULL);
+	ami_drive_run(&in, &stop);
 	finish();
-	ami_msg_free(&m);
-	ami_parser_free(&in);
+	ami_drive_free(&in);
 	ami_stab_free(held);
 	return 0;
 }

@@ -114,12 +114,10 @@ set_put(struct set *s, const char *peer, int in)
 	i = -i - 1;
 	if (s->n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 64;
-		if ((s->v = reallocarray(s->v, s->cap, sizeof(*s->v))) == NULL)
-			err(2, "reallocarray");
+		s->v = ami_xreallocarray(s->v, s->cap, sizeof(*s->v));
 	}
 	memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
-	if ((s->v[i] = strdup(peer)) == NULL)
-		err(2, "strdup");
+	s->v[i] = ami_xstrdup(peer);
 	s->n++;
 	return 1;
 }
@@ -346,60 +344,64 @@ interpret(const struct ami_msg *m, unsigned long line, struct change *c,
 		    ami_visible(vis, sizeof(vis), peer, pl), AMI_PEER_MAX);
 		return -1;
 	}
-	if ((c->peer = strndup(peer, pl)) == NULL)
-		err(2, "strndup");
+	c->peer = ami_xstrndup(peer, pl);
 	return 1;
+}
+
+/* what arrived together so far: one lock and one write */
+struct batch {
+	struct change *c;
+	size_t n, cap;
+	int sync, status;
+	struct set known;
+};
+
+static int
+take(struct ami_msg *m, unsigned long line, void *arg)
+{
+	struct batch *b = arg;
+	int rc;
+
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 64;
+		b->c = ami_xreallocarray(b->c, b->cap, sizeof(*b->c));
+	}
+	if ((rc = interpret(m, line, &b->c[b->n], &b->sync)) > 0)
+		b->n++;
+	else if (rc < 0)
+		b->status = 2;
+	return 0;
+}
+
+static void
+flushbatch(void *arg)
+{
+	struct batch *b = arg;
+
+	if ((b->n > 0 || b->sync) &&
+	    commit(b->c, b->n, b->sync, &b->known) < 0)
+		b->status = 2;
+	b->n = 0;
+	b->sync = 0;
 }
 
 static int
 apply(void)
 {
 	struct sigaction sa = { .sa_handler = onsignal };
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
-	struct change *c = NULL;
-	struct set known = { 0 };
-	size_t n = 0, cap = 0;
-	ssize_t got;
-	int rc, sync, status = 0;
+	struct batch b = { 0 };
+	struct ami_drive in;
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
-	ami_parser_init(&in, AMI_AUTO, 0);
-	do {
-		if ((got = ami_parser_read(&in, 0)) < 0) {
-			if (errno == EINTR)
-				continue;
-			err(2, "stdin");
-		}
-		/* all that arrived together is one lock and one write */
-		sync = 0;
-		while ((rc = ami_parser_next(&in, &m)) != 0) {
-			if (rc < 0) {
-				warnx("%s", in.err);
-				status = 2;
-				continue;
-			}
-			if (n == cap) {
-				cap = cap ? 2 * cap : 64;
-				if ((c = reallocarray(c, cap, sizeof(*c))) == NULL)
-					err(2, "reallocarray");
-			}
-			if ((rc = interpret(&m, in.line, &c[n], &sync)) > 0)
-				n++;
-			else if (rc < 0)
-				status = 2;
-		}
-		if ((n > 0 || sync) && commit(c, n, sync, &known) < 0)
-			status = 2;
-		n = 0;
-	} while (got != 0 && !stop);
-	free(c);
-	set_free(&known);
-	ami_msg_free(&m);
-	ami_parser_free(&in);
-	return status;
+	ami_drive_init(&in, 0, NULL, 0, take, &b);
+	in.pause = flushbatch;
+	ami_drive_run(&in, &stop);
+	free(b.c);
+	set_free(&b.known);
+	ami_drive_free(&in);
+	return in.bad ? 2 : b.status;
 }
 
 static int
@@ -410,8 +412,7 @@ mirrorspec(const char *s)
 
 	if (strcmp(s, "none") == 0)
 		return 0;
-	if ((copy = p = strdup(s)) == NULL)
-		err(2, "strdup");
+	copy = p = ami_xstrdup(s);
 	while ((w = strsep(&p, ",")) != NULL) {
 		if (strcmp(w, "db") == 0)
 			m |= M_DB;
@@ -488,8 +489,7 @@ main(int argc, char *argv[])
 	if (strcmp(cmd, "apply") == 0)
 		rc = apply();
 	else if (strcmp(cmd, "on") == 0 || strcmp(cmd, "off") == 0) {
-		if ((c.peer = strdup(argv[1])) == NULL)
-			err(2, "strdup");
+		c.peer = ami_xstrdup(argv[1]);
 		c.on = cmd[1] == 'n';
 		c.ifon = 0;
 		rc = commit(&c, 1, 0, NULL) < 0 ? 2 : 0;

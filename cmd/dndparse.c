@@ -69,20 +69,14 @@ static int rflag = 5;
 
 /* string -> value, open addressing; keys of the map are lower-cased */
 struct ent {
-	char    *k, *v;
+	char    *k, *v;                 /* k first: an ami_tab item */
 	size_t   kl;
-	uint32_t h;
 	int      st;                    /* peers: last state sent, -1 none */
 	int      held;                  /* peers: the change held back, or -1 */
 	int64_t  at;                    /* -d: when the database said v;
 	                                   peers: the next change is due then
 	                                   (+ RATE_BURST-1 turns) */
 };
-struct tab {
-	struct ent *e;
-	size_t n, cap;
-};
-
 struct input {
 	int      fd;
 	dev_t    dev;
@@ -97,7 +91,7 @@ static struct ami_dnd_pats *pats;
 static struct ami_db *db;
 static struct ami_stmt *byip;
 static const sigset_t *waitmask;        /* signals let in while waiting */
-static struct tab map, peers, warned;
+static struct ami_tab map, peers, warned;
 static struct ami_buf out;
 static int outreg;
 static volatile sig_atomic_t gotusr1, gothup, stop;
@@ -126,71 +120,37 @@ onsignal(int sig)
 		stop = 1;
 }
 
-static uint32_t
-hash(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	while (n-- > 0)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
 /* the entry for key, added (with st -1) when add is set; NULL if absent */
 static struct ent *
-tab_get(struct tab *t, const char *k, size_t kl, int add)
+tab_get(struct ami_tab *t, const char *k, size_t kl, int add)
 {
-	uint32_t h = hash(k, kl);
-	size_t i;
+	struct ent *e;
 
-	if (t->cap > 0)
-		for (i = h & (t->cap - 1); t->e[i].k != NULL; i = (i + 1) & (t->cap - 1))
-			if (t->e[i].h == h && t->e[i].kl == kl &&
-			    memcmp(t->e[i].k, k, kl) == 0)
-				return &t->e[i];
-	if (!add)
-		return NULL;
-	if (2 * (t->n + 1) > t->cap) {
-		struct tab g = { 0 };
-		g.cap = t->cap ? 2 * t->cap : 64;
-		if ((g.e = calloc(g.cap, sizeof(*g.e))) == NULL)
-			err(2, "calloc");
-		for (i = 0; i < t->cap; i++) {
-			size_t j;
-			if (t->e[i].k == NULL)
-				continue;
-			for (j = t->e[i].h & (g.cap - 1); g.e[j].k != NULL;
-			    j = (j + 1) & (g.cap - 1))
-				;
-			g.e[j] = t->e[i];
-		}
-		g.n = t->n;
-		free(t->e);
-		*t = g;
-	}
-	for (i = h & (t->cap - 1); t->e[i].k != NULL; i = (i + 1) & (t->cap - 1))
-		;
-	if ((t->e[i].k = strndup(k, kl)) == NULL)
-		err(2, "strndup");
-	t->e[i].kl = kl;
-	t->e[i].h = h;
-	t->e[i].st = -1;
-	t->e[i].held = -1;
-	t->n++;
-	return &t->e[i];
+	if ((e = ami_tab_get(t, k, kl)) != NULL || !add)
+		return e;
+	e = ami_xcalloc(1, sizeof(*e));
+	e->k = ami_xstrndup(k, kl);
+	e->kl = kl;
+	e->st = -1;
+	e->held = -1;
+	ami_tab_put(t, e);
+	return e;
 }
 
 static void
-tab_free(struct tab *t)
+ent_free(void *p)
 {
-	size_t i;
+	struct ent *e = p;
 
-	for (i = 0; i < t->cap; i++) {
-		free(t->e[i].k);
-		free(t->e[i].v);
-	}
-	free(t->e);
-	memset(t, 0, sizeof(*t));
+	free(e->k);
+	free(e->v);
+	free(e);
+}
+
+static void
+tab_free(struct ami_tab *t)
+{
+	ami_tab_free(t, ent_free);
 }
 
 static size_t
@@ -207,7 +167,7 @@ lower(char *dst, const char *s, size_t n, size_t cap)
 
 /* the map file (lib/map.c), hashed: every line is looked up in it */
 static int
-loadmap(const char *path, struct tab *t)
+loadmap(const char *path, struct ami_tab *t)
 {
 	struct ami_map m;
 	const struct ami_map_ent *me;
@@ -240,8 +200,7 @@ loadmap(const char *path, struct tab *t)
 			    path, me->ip);
 			free(e->v);
 		}
-		if ((e->v = strdup(me->peer)) == NULL)
-			err(2, "strdup");
+		e->v = ami_xstrdup(me->peer);
 	}
 	ami_map_free(&m);
 	return 0;
@@ -346,11 +305,10 @@ release(int all)
 {
 	int64_t now = ami_now_ms(), due, next = -1;
 	struct ent *e;
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; holding > 0 && i < peers.cap; i++) {
-		e = &peers.e[i];
-		if (e->k == NULL || e->held < 0)
+	while (holding > 0 && (e = ami_tab_each(&peers, &i)) != NULL) {
+		if (e->held < 0)
 			continue;
 		if (all || turn(e, now)) {
 			emit(e->k, e->kl, e->held);
@@ -387,7 +345,7 @@ counters(void)
 static void
 reload(void)
 {
-	struct tab m = { 0 };
+	struct ami_tab m = { 0 };
 	struct ami_dnd_pats *p = NULL;
 
 	if (db != NULL) {
@@ -476,9 +434,8 @@ dblookup(const char *key, size_t kl, const char **peer)
 	e = tab_get(&map, key, kl, 1);
 	free(e->v);
 	e->v = NULL;
-	if (rc == 1 && row[0] != NULL && ami_dnd_peer(row[0], strlen(row[0])) &&
-	    (e->v = strdup(row[0])) == NULL)
-		err(2, "strdup");
+	if (rc == 1 && row[0] != NULL && ami_dnd_peer(row[0], strlen(row[0])))
+		e->v = ami_xstrdup(row[0]);
 	e->at = ami_now_ms();
 	*peer = e->v;
 	return 0;

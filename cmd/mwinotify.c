@@ -43,7 +43,6 @@
 #define BRANCH_MAGIC "z9hG4bK"  /* RFC 3261 8.1.1.7 */
 #define BUMP_TRIES  8
 #define BATCH       64      /* messages per round trip to the database */
-#define TERM_GRACE  5       /* s: what was read before a signal still goes */
 
 static int pflag, vflag;
 static int Wflag = 30;
@@ -111,8 +110,6 @@ static char via_host[64];     /* numeric, [v6] bracketed */
 static int via_port;
 static int status;
 static long sent, answered;
-static volatile sig_atomic_t signals;
-static const sigset_t *waitmask;        /* signals let in while waiting */
 
 static void
 usage(void)
@@ -125,23 +122,6 @@ usage(void)
 	    "       mwinotify [options] show user domain\n"
 	    "       mwinotify [options] status\n");
 	exit(2);
-}
-
-static void
-onsignal(int sig)
-{
-	(void)sig;
-	signals++;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char *d;
-
-	if ((d = strdup(s)) == NULL)
-		err(2, "strdup");
-	return d;
 }
 
 /* a number of the [mwinotify] section, when set */
@@ -203,16 +183,15 @@ loadmap(const char *path)
 		    (*k == '@') != (strchr(v, '@') == NULL))
 			errx(2, "%s:%d: expected \"mailbox@context user@domain\" "
 			    "or \"@context domain\"", path, lineno);
-		if ((map = reallocarray(map, nmap + 1, sizeof(*map))) == NULL)
-			err(2, "reallocarray");
-		map[nmap].key = xstrdup(k);
+		map = ami_xreallocarray(map, nmap + 1, sizeof(*map));
+		map[nmap].key = ami_xstrdup(k);
 		if ((at = strchr(v, '@')) != NULL) {
 			*at = '\0';
-			map[nmap].user = xstrdup(v);
-			map[nmap].domain = xstrdup(at + 1);
+			map[nmap].user = ami_xstrdup(v);
+			map[nmap].domain = ami_xstrdup(at + 1);
 		} else {
 			map[nmap].user = NULL;
-			map[nmap].domain = xstrdup(v);
+			map[nmap].domain = ami_xstrdup(v);
 		}
 		nmap++;
 	}
@@ -230,18 +209,17 @@ mapbox(const char *mailbox, char **user, char **domain)
 
 	for (i = 0; i < nmap; i++)
 		if (strcmp(map[i].key, mailbox) == 0 && map[i].user != NULL) {
-			*user = xstrdup(map[i].user);
-			*domain = xstrdup(map[i].domain);
+			*user = ami_xstrdup(map[i].user);
+			*domain = ami_xstrdup(map[i].domain);
 			return;
 		}
-	if ((*user = strndup(mailbox, ul)) == NULL)
-		err(2, "strndup");
+	*user = ami_xstrndup(mailbox, ul);
 	for (i = 0; i < nmap; i++)
 		if (map[i].user == NULL && strcmp(map[i].key, ctx) == 0) {
-			*domain = xstrdup(map[i].domain);
+			*domain = ami_xstrdup(map[i].domain);
 			return;
 		}
-	*domain = xstrdup(*cf.domain != '\0' ? cf.domain : ctx + 1);
+	*domain = ami_xstrdup(*cf.domain != '\0' ? cf.domain : ctx + 1);
 }
 
 /*
@@ -404,14 +382,13 @@ send_row(struct job *j, struct ami_watcher *w)
 		status = 2;
 		return;
 	}
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		err(2, "calloc");
+	t = ami_xcalloc(1, sizeof(*t));
 	t->n = txnseq;
 	t->wire = b.p;
 	t->len = b.len;
-	t->mailbox = xstrdup(j->mailbox);
-	t->watcher = xstrdup(watcher);
-	t->callid = xstrdup(n.callid);
+	t->mailbox = ami_xstrdup(j->mailbox);
+	t->watcher = ami_xstrdup(watcher);
+	t->callid = ami_xstrdup(n.callid);
 	t->rowid = w->id;
 	t->cseq = n.cseq;
 	t->read_at = j->read_at;
@@ -512,12 +489,11 @@ run_batch(struct job **jobs, int k)
 		status = 2;
 		return 1;
 	}
-	if ((ids = calloc((size_t)k * n + 1, sizeof(*ids))) == NULL ||
-	    (olds = calloc((size_t)k * n + 1, sizeof(*olds))) == NULL ||
-	    (done = calloc((size_t)k * n + 1, sizeof(*done))) == NULL ||
-	    (pj = calloc((size_t)k * n + 1, sizeof(*pj))) == NULL ||
-	    (pr = calloc((size_t)k * n + 1, sizeof(*pr))) == NULL)
-		err(2, "calloc");
+	ids = ami_xcalloc((size_t)k * n + 1, sizeof(*ids));
+	olds = ami_xcalloc((size_t)k * n + 1, sizeof(*olds));
+	done = ami_xcalloc((size_t)k * n + 1, sizeof(*done));
+	pj = ami_xcalloc((size_t)k * n + 1, sizeof(*pj));
+	pr = ami_xcalloc((size_t)k * n + 1, sizeof(*pr));
 	for (i = 0; i < k; i++) {
 		for (any = 0, r = 0; r < n; r++)
 			if (wanted(jobs[i], &rows[r])) {
@@ -575,12 +551,11 @@ enqueue(const char *mailbox, const char *user, const char *domain, int new,
 {
 	struct job *j;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		err(2, "calloc");
-	j->mailbox = xstrdup(mailbox);
+	j = ami_xcalloc(1, sizeof(*j));
+	j->mailbox = ami_xstrdup(mailbox);
 	if (user != NULL) {
-		j->user = xstrdup(user);
-		j->domain = xstrdup(domain);
+		j->user = ami_xstrdup(user);
+		j->domain = ami_xstrdup(domain);
 	} else
 		mapbox(mailbox, &j->user, &j->domain);
 	j->new = new;
@@ -639,8 +614,7 @@ onmessage(const struct ami_msg *m, unsigned long line)
 		status = 2;
 		return;
 	}
-	if ((mailbox = strndup(v, vl)) == NULL)
-		err(2, "strndup");
+	mailbox = ami_xstrndup(v, vl);
 	enqueue(mailbox, NULL, NULL, new, old);
 	free(mailbox);
 }
@@ -797,31 +771,41 @@ unread(struct ami_parser *in, struct ami_msg *m)
 	}
 }
 
+/* a message of the stream; one amicat lost is said, exit 2 */
+static int
+onmessage1(struct ami_msg *m, unsigned long line, void *arg)
+{
+	(void)arg;
+	if (ami_msg_skipped(m))
+		status = 2;
+	else
+		onmessage(m, line);
+	return 0;
+}
+
 /* stream (readstdin) or the jobs queued already: until all are answered */
 static void
 run(int readstdin)
 {
 	struct pollfd pfd[2];
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
+	struct ami_drive in;
 	struct job *j;
 	int64_t now, wait, eofat = -1, termat = -1;
-	int rc, eof = !readstdin;
-	ssize_t n;
+	int eof = !readstdin;
 
-	ami_parser_init(&in, AMI_AUTO, AMI_LINE_MAX * AMI_HEADERS_MAX);
+	ami_drive_init(&in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX,
+	    onmessage1, NULL);
 	if (eof)
 		eofat = ami_now_ms();
 	for (;;) {
 		now = ami_now_ms();
 		/* a first signal ends the input; what was read has a grace */
-		if (signals > 0 && termat < 0) {
-			termat = now + TERM_GRACE * 1000;
+		if (ami_grace_begins(now, &termat)) {
 			if (!eof)
 				eofat = now;
 			eof = 1;
 		}
-		if (signals > 1 || (termat >= 0 && now >= termat))
+		if (ami_grace_signals() > 1 || (termat >= 0 && now >= termat))
 			break;
 		while (qhead != NULL && ninflight < (size_t)wflag &&
 		    (!db_down || now >= ami_db_retry_at(db))) {
@@ -875,8 +859,7 @@ run(int readstdin)
 		pfd[1].fd = sock;
 		pfd[1].events = POLLIN;
 		/* signals are let in only here, so none is missed before it */
-		if (ppoll(pfd, 2, wait < 0 ? NULL : &(struct timespec){
-		    wait / 1000, wait % 1000 * 1000000L }, waitmask) == -1) {
+		if (ami_grace_poll(pfd, 2, wait) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(2, "ppoll");
@@ -884,28 +867,19 @@ run(int readstdin)
 		if (pfd[1].revents)
 			readsock();
 		if (pfd[0].fd == 0 && pfd[0].revents) {
-			if ((n = ami_parser_read(&in, 0)) < 0 && errno != EINTR)
-				err(2, "stdin");
-			while ((rc = ami_parser_next(&in, &m)) != 0) {
-				if (rc < 0) {
-					warnx("%s", in.err);
-					status = 2;
-				} else if (ami_msg_skipped(&m))
-					status = 2;
-				else
-					onmessage(&m, in.line);
-			}
-			if (n == 0) {
+			if (ami_drive_step(&in) == 0) {
 				eof = 1;
 				eofat = ami_now_ms();
 			}
 		}
 	}
-	if (signals && readstdin && termat >= 0)
-		unread(&in, &m);
+	if (in.bad)
+		status = 2;     /* each said as it came */
+	if (readstdin && termat >= 0)
+		unread(&in.in, &in.m);
 	while ((j = qhead) != NULL) {
-		warnx("%s: not delivered: %s", j->mailbox, signals ?
-		    "interrupted" : ami_db_error(db));
+		warnx("%s: not delivered: %s", j->mailbox,
+		    ami_grace_signals() ? "interrupted" : ami_db_error(db));
 		qhead = j->next;
 		job_free(j);
 		status = 2;
@@ -918,8 +892,7 @@ run(int readstdin)
 		status = 2;
 		txn_done(inflight);
 	}
-	ami_msg_free(&m);
-	ami_parser_free(&in);
+	ami_drive_free(&in);
 }
 
 /* host[:port] (or [v6]:port) into h and p */
@@ -1099,8 +1072,6 @@ cmd_status(void)
 int
 main(int argc, char *argv[])
 {
-	struct sigaction sa = { .sa_handler = onsignal };
-	sigset_t sigs, open;
 	struct stat st;
 	const char *errstr;
 	char mailbox[512];
@@ -1195,15 +1166,7 @@ main(int argc, char *argv[])
 		snprintf(branchpfx, sizeof(branchpfx), BRANCH_MAGIC "-amw%08x-",
 		    arc4random());
 		opensock();
-		sigemptyset(&sigs);
-		sigaddset(&sigs, SIGINT);
-		sigaddset(&sigs, SIGTERM);
-		sigaddset(&sigs, SIGHUP);
-		sigprocmask(SIG_BLOCK, &sigs, &open);
-		waitmask = &open;
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
+		ami_grace_init();
 		if (argc > 0) {
 			nw = strtonum(argv[3], 0, INT_MAX, &errstr);
 			if (errstr != NULL)

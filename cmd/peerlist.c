@@ -68,12 +68,6 @@ struct row {
 	int     owned;          /* strings are ours (from the database) */
 };
 
-/* open addressing over structs whose first member is their name */
-struct tab {
-	void  **slot;
-	size_t  cap, n;
-};
-
 /* -X: the numbers whose Dial() rings a peer */
 struct inc {
 	char *name;
@@ -85,7 +79,7 @@ struct list {
 	unsigned long items;
 };
 
-static struct tab peers, incoming;
+static struct ami_tab peers, incoming;
 static struct peer **pending;
 static size_t npending, cappending, nseen;
 static int64_t pending_since, retry_at, list_at;
@@ -114,81 +108,10 @@ onsignal(int sig)
 	stop = 1;
 }
 
-static char *
-xstrndup(const char *s, size_t n)
-{
-	char *p;
-
-	if ((p = strndup(s, n)) == NULL)
-		err(2, "strndup");
-	return p;
-}
-
 static int
 same(const char *a, const char *b)
 {
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-static uint64_t
-hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
-
-static void **
-tab_find(const struct tab *t, const char *name)
-{
-	size_t i;
-
-	for (i = hash(name) & (t->cap - 1); t->slot[i] != NULL;
-	    i = (i + 1) & (t->cap - 1))
-		if (strcmp(*(char **)t->slot[i], name) == 0)
-			break;
-	return &t->slot[i];
-}
-
-static void *
-tab_get(const struct tab *t, const char *name)
-{
-	return t->cap == 0 ? NULL : *tab_find(t, name);
-}
-
-static void
-tab_put(struct tab *t, void *item)
-{
-	struct tab bigger;
-	size_t i;
-
-	if (2 * (t->n + 1) > t->cap) {
-		bigger.cap = t->cap ? 2 * t->cap : 256;
-		bigger.n = t->n;
-		if ((bigger.slot = calloc(bigger.cap, sizeof(void *))) == NULL)
-			err(2, "calloc");
-		for (i = 0; i < t->cap; i++)
-			if (t->slot[i] != NULL)
-				*tab_find(&bigger, *(char **)t->slot[i]) = t->slot[i];
-		free(t->slot);
-		*t = bigger;
-	}
-	*tab_find(t, *(char **)item) = item;
-	t->n++;
-}
-
-static void
-tab_free(struct tab *t, void (*freeitem)(void *))
-{
-	size_t i;
-
-	for (i = 0; i < t->cap; i++)
-		if (t->slot[i] != NULL)
-			freeitem(t->slot[i]);
-	free(t->slot);
-	memset(t, 0, sizeof(*t));
 }
 
 /* bytes of the valid UTF-8 sequence at s, 0 when it is not one */
@@ -291,7 +214,6 @@ static struct peer *
 see(struct val name, unsigned long line)
 {
 	struct peer *p;
-	char *key;
 
 	/* the peers dndparse and dndctl take: a line of the map that one of
 	 * them would skip is never written */
@@ -302,22 +224,17 @@ see(struct val name, unsigned long line)
 		    ami_visible(vis, sizeof(vis), name.p, name.n), AMI_PEER_MAX);
 		return NULL;
 	}
-	key = xstrndup(name.p, name.n);
-	if ((p = tab_get(&peers, key)) != NULL)
-		free(key);
-	else {
-		if ((p = calloc(1, sizeof(*p))) == NULL)
-			err(2, "calloc");
-		p->name = key;
-		tab_put(&peers, p);
+	if ((p = ami_tab_get(&peers, name.p, name.n)) == NULL) {
+		p = ami_xcalloc(1, sizeof(*p));
+		p->name = ami_xstrndup(name.p, name.n);
+		ami_tab_put(&peers, p);
 		nseen++;
 	}
 	if (!p->pending) {
 		if (npending == cappending) {
 			cappending = cappending ? 2 * cappending : 256;
-			if ((pending = reallocarray(pending, cappending,
-			    sizeof(*pending))) == NULL)
-				err(2, "reallocarray");
+			pending = ami_xreallocarray(pending, cappending,
+			    sizeof(*pending));
 		}
 		if (npending == 0)
 			pending_since = ami_now_ms();
@@ -325,7 +242,7 @@ see(struct val name, unsigned long line)
 		p->pending = 1;
 	}
 	if (xflag != NULL && p->v[INCOMING] == NULL) {
-		struct inc *in = tab_get(&incoming, p->name);
+		struct inc *in = ami_tab_get(&incoming, p->name, strlen(p->name));
 		/* known even when empty: no number dials this peer any more */
 		p->v[INCOMING] = in ? clean(in->nums.p, in->nums.len,
 		    width[INCOMING]) : clean("", 0, 0);
@@ -637,7 +554,7 @@ list_event(const struct ami_msg *m, unsigned long line)
 			warnx("line %lu: over %d lists open at once", line, MAXLISTS);
 			brokenlists++;
 		} else {
-			lists[nlists].key = xstrndup(id.p ? id.p : "", id.n);
+			lists[nlists].key = ami_xstrndup(id.p ? id.p : "", id.n);
 			lists[nlists++].items = 0;
 			list_at = ami_now_ms();
 		}
@@ -759,11 +676,10 @@ dials(const char *num, char *app)
 		if (rl == 0)
 			continue;
 		res[rl] = '\0';
-		if ((in = tab_get(&incoming, res)) == NULL) {
-			if ((in = calloc(1, sizeof(*in))) == NULL)
-				err(2, "calloc");
-			in->name = xstrndup(res, rl);
-			tab_put(&incoming, in);
+		if ((in = ami_tab_get(&incoming, res, strlen(res))) == NULL) {
+			in = ami_xcalloc(1, sizeof(*in));
+			in->name = ami_xstrndup(res, rl);
+			ami_tab_put(&incoming, in);
 		}
 		for (p = in->nums.p, end = in->nums.p + in->nums.len;
 		    p != NULL && p < end; p += strcspn(p, ",") + 1)
@@ -934,7 +850,7 @@ dbfail(struct ami_stmt *st)
 
 /* rows for the pending peers, or all of them, into t */
 static int
-load(struct tab *t, int all)
+load(struct ami_tab *t, int all)
 {
 	struct ami_stmt *st;
 	const char *const *row;
@@ -960,16 +876,16 @@ load(struct tab *t, int all)
 			return dbfail(st);
 		while ((rc = ami_stmt_fetch(st, &row)) == 1) {
 			struct row *r;
-			if (row[0] == NULL || tab_get(t, row[0]) != NULL)
+			if (row[0] == NULL ||
+			    ami_tab_get(t, row[0], strlen(row[0])) != NULL)
 				continue;
-			if ((r = calloc(1, sizeof(*r))) == NULL ||
-			    (r->name = strdup(row[0])) == NULL)
-				err(2, "calloc");
+			r = ami_xcalloc(1, sizeof(*r));
+			r->name = ami_xstrdup(row[0]);
 			r->owned = 1;
 			for (f = 0; f < NF; f++)
-				if (row[f + 1] != NULL && (r->v[f] = strdup(row[f + 1])) == NULL)
-					err(2, "strdup");
-			tab_put(t, r);
+				if (row[f + 1] != NULL)
+					r->v[f] = ami_xstrdup(row[f + 1]);
+			ami_tab_put(t, r);
 		}
 		if (rc < 0)
 			return dbfail(st);
@@ -1033,24 +949,22 @@ settle(const int *isnew, const int *diff, int final, size_t ngone)
 }
 
 static void
-count_final(const struct tab *rows, const char ***gone, size_t *ngone)
+count_final(const struct ami_tab *rows, const char ***gone, size_t *ngone)
 {
-	size_t i;
+	struct row *r;
+	size_t i = 0;
 
 	*ngone = 0;
-	if ((*gone = calloc(rows->n + 1, sizeof(**gone))) == NULL)
-		err(2, "calloc");
-	for (i = 0; i < rows->cap; i++) {
-		struct row *r = rows->slot[i];
-		if (r != NULL && tab_get(&peers, r->name) == NULL)
+	*gone = ami_xcalloc(rows->n + 1, sizeof(**gone));
+	while ((r = ami_tab_each(rows, &i)) != NULL)
+		if (ami_tab_get(&peers, r->name, strlen(r->name)) == NULL)
 			(*gone)[(*ngone)++] = r->name;
-	}
 }
 
 static int
 flush_db(int final, struct ami_buf *out)
 {
-	struct tab rows = { 0 };
+	struct ami_tab rows = { 0 };
 	const char **params = NULL, **gone = NULL, *nv[NF];
 	size_t i, nw = 0, ngone = 0;
 	int f, rc = -1, *isnew = NULL, *diff = NULL;
@@ -1059,13 +973,12 @@ flush_db(int final, struct ami_buf *out)
 		goto out;
 	if (load(&rows, final || npending > 4 * CHUNK) < 0)
 		goto out;
-	if ((params = calloc(npending * (NF + 1) + 1, sizeof(*params))) == NULL ||
-	    (isnew = calloc(npending + 1, sizeof(*isnew))) == NULL ||
-	    (diff = calloc(npending + 1, sizeof(*diff))) == NULL)
-		err(2, "calloc");
+	params = ami_xcalloc(npending * (NF + 1) + 1, sizeof(*params));
+	isnew = ami_xcalloc(npending + 1, sizeof(*isnew));
+	diff = ami_xcalloc(npending + 1, sizeof(*diff));
 	for (i = 0; i < npending; i++) {
 		struct peer *p = pending[i];
-		struct row *old = tab_get(&rows, p->name);
+		struct row *old = ami_tab_get(&rows, p->name, strlen(p->name));
 		isnew[i] = old == NULL;
 		if (!(diff[i] = merge(p, old, nv)))
 			continue;
@@ -1079,7 +992,8 @@ flush_db(int final, struct ami_buf *out)
 		count_final(&rows, &gone, &ngone);
 	if (final && pflag && !stop)
 		for (i = 0; i < ngone; i++)
-			report(out, "pruned", gone[i], tab_get(&rows, gone[i]), NULL);
+			report(out, "pruned", gone[i], ami_tab_get(&rows,
+			    gone[i], strlen(gone[i])), NULL);
 	if (nflag) {
 		rc = 0;
 		goto done;
@@ -1110,7 +1024,7 @@ out:
 	free(gone);
 	free(isnew);
 	free(diff);
-	tab_free(&rows, row_free);
+	ami_tab_free(&rows, row_free);
 	return rc;
 }
 
@@ -1118,7 +1032,7 @@ static int
 flush_map(int final, struct ami_buf *out)
 {
 	struct ami_map map;
-	struct tab rows = { 0 };
+	struct ami_tab rows = { 0 };
 	const char **gone = NULL, *nv[NF];
 	struct row *r;
 	size_t i, ngone = 0, *ents;
@@ -1126,9 +1040,8 @@ flush_map(int final, struct ami_buf *out)
 
 	/* a map mid-edit by hand may be right on the next try */
 	retryable = 1;
-	if ((isnew = calloc(npending + 1, sizeof(*isnew))) == NULL ||
-	    (diff = calloc(npending + 1, sizeof(*diff))) == NULL)
-		err(2, "calloc");
+	isnew = ami_xcalloc(npending + 1, sizeof(*isnew));
+	diff = ami_xcalloc(npending + 1, sizeof(*diff));
 	memset(&map, 0, sizeof(map));
 	if ((!nflag && (lock = ami_file_lock(mflag, why, sizeof(why))) < 0) ||
 	    ami_map_read(&map, mflag, why, sizeof(why)) < 0)
@@ -1136,19 +1049,19 @@ flush_map(int final, struct ami_buf *out)
 	if (map.n == 0)
 		ami_map_add(&map, NULL, NULL, "# ip             peer   description");
 	for (i = 0; i < map.n; i++) {
-		if (map.e[i].peer == NULL || tab_get(&rows, map.e[i].peer) != NULL)
+		if (map.e[i].peer == NULL || ami_tab_get(&rows, map.e[i].peer,
+		    strlen(map.e[i].peer)) != NULL)
 			continue;
-		if ((r = calloc(1, sizeof(*r))) == NULL)
-			err(2, "calloc");
+		r = ami_xcalloc(1, sizeof(*r));
 		r->name = map.e[i].peer;
 		r->v[IP] = strcmp(map.e[i].ip, "-") == 0 ? NULL : map.e[i].ip;
 		r->v[DESC] = map.e[i].desc;
 		r->ent = i;
-		tab_put(&rows, r);
+		ami_tab_put(&rows, r);
 	}
 	for (i = 0; i < npending; i++) {
 		struct peer *p = pending[i];
-		r = tab_get(&rows, p->name);
+		r = ami_tab_get(&rows, p->name, strlen(p->name));
 		isnew[i] = r == NULL;
 		if (!(diff[i] = merge(p, r, nv)))
 			continue;
@@ -1170,10 +1083,9 @@ flush_map(int final, struct ami_buf *out)
 		count_final(&rows, &gone, &ngone);
 	if (final && pflag && !stop && ngone > 0) {
 		/* the names are the entries': look all up before deleting any */
-		if ((ents = calloc(ngone, sizeof(*ents))) == NULL)
-			err(2, "calloc");
+		ents = ami_xcalloc(ngone, sizeof(*ents));
 		for (i = 0; i < ngone; i++) {
-			r = tab_get(&rows, gone[i]);
+			r = ami_tab_get(&rows, gone[i], strlen(gone[i]));
 			report(out, "pruned", gone[i], r, NULL);
 			ents[i] = r->ent;
 		}
@@ -1190,7 +1102,7 @@ out:
 	free(isnew);
 	free(diff);
 	free(gone);
-	tab_free(&rows, row_free);
+	ami_tab_free(&rows, row_free);
 	ami_map_free(&map);
 	if (lock != -1)
 		close(lock);
@@ -1248,17 +1160,26 @@ flush(int final)
 	return -1;
 }
 
+/* a message from stdin: 1 in *bad for one amicat lost */
+static int
+take1(struct ami_msg *m, unsigned long line, void *bad)
+{
+	if (ami_msg_skipped(m))
+		*(int *)bad = 1;
+	else
+		take(m, line);
+	return 0;
+}
+
 static int
 run(void)
 {
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
+	struct ami_drive in;
 	int64_t now;
 	int timeout, rc, bad = 0;
-	ssize_t n;
 
-	ami_parser_init(&in, AMI_AUTO, 0);
+	ami_drive_init(&in, 0, "stdin", 0, take1, &bad);
 	while (!stop) {
 		timeout = -1;
 		now = ami_now_ms();
@@ -1295,27 +1216,12 @@ run(void)
 				flush(0);
 			continue;
 		}
-		if ((n = ami_parser_read(&in, 0)) < 0) {
-			if (errno == EINTR)
-				continue;
-			err(2, "stdin");
-		}
-		while ((rc = ami_parser_next(&in, &m)) != 0) {
-			if (rc < 0) {
-				warnx("stdin: %s", in.err);
-				bad = 1;
-				continue;
-			}
-			if (ami_msg_skipped(&m))
-				bad = 1;
-			else
-				take(&m, in.line);
-		}
-		if (n == 0)
+		if (ami_drive_step(&in) == 0)
 			break;
 	}
-	ami_msg_free(&m);
-	ami_parser_free(&in);
+	if (in.bad)
+		bad = 1;
+	ami_drive_free(&in);
 	if (nlists > 0) {
 		warnx("the input ended inside a list: its EventList: Complete "
 		    "never came");
@@ -1390,8 +1296,7 @@ main(int argc, char *argv[])
 	    (Dflag != NULL && dflag == NULL))
 		usage();
 	if (xflag != NULL) {
-		if ((dir = strdup(xflag)) == NULL)
-			err(2, "strdup");
+		dir = ami_xstrdup(xflag);
 		readext(xflag, dirname(dir), 0, 1);
 		free(dir);
 	}
@@ -1421,8 +1326,8 @@ main(int argc, char *argv[])
 		    "nothing written");
 	flush(1);
 	seen = nseen;
-	tab_free(&peers, tally);
-	tab_free(&incoming, inc_free);
+	ami_tab_free(&peers, tally);
+	ami_tab_free(&incoming, inc_free);
 	free(pending);
 	ami_db_free(db);
 	printf("%s%lu added, %lu changed, %lu unchanged, %lu not seen",

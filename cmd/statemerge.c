@@ -399,13 +399,27 @@ handle(const struct ami_msg *m)
 	}
 }
 
+static int
+handle1(struct ami_msg *m, unsigned long line, void *arg)
+{
+	(void)line, (void)arg;
+	handle(m);
+	return 0;
+}
+
+static void
+flushout(void *arg)
+{
+	(void)arg;
+	if (ami_buf_flush(&out, 1) < 0)
+		err(2, "stdout");
+}
+
 int
 main(int argc, char *argv[])
 {
-	struct ami_parser in;
-	struct ami_msg m = { 0 };
-	ssize_t n;
-	int ch, rc;
+	struct ami_drive in;
+	int ch;
 
 	while ((ch = getopt(argc, argv, "H:hV")) != -1) {
 		switch (ch) {
@@ -426,24 +440,10 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_DFL);
 	devs = ami_stab_new(NAMES_MAX);
 	pres = ami_stab_new(NAMES_MAX);
-	ami_parser_init(&in, AMI_AUTO, 0);
-	do {
-		if ((n = ami_parser_read(&in, 0)) < 0) {
-			if (errno == EINTR)
-				continue;
-			err(2, "stdin");
-		}
-		while ((rc = ami_parser_next(&in, &m)) != 0) {
-			if (rc < 0)
-				warnx("stdin: %s", in.err);
-			else
-				handle(&m);
-		}
-		if (ami_buf_flush(&out, 1) < 0)
-			err(2, "stdout");
-	} while (n > 0);
-	ami_msg_free(&m);
-	ami_parser_free(&in);
+	ami_drive_init(&in, 0, "stdin", 0, handle1, NULL);
+	in.pause = flushout;
+	ami_drive_run(&in, NULL);
+	ami_drive_free(&in);
 	ami_stab_free(devs);
 	ami_stab_free(pres);
 	ami_buf_free(&out);

@@ -23,6 +23,15 @@
 /* Default cap for one incoming message; Asterisk's output has no limit. */
 #define AMI_MSG_MAX     (16u << 20)
 
+/* ---- alloc.c: allocate or die ---- */
+/* as their libc namesakes, but a failure is fatal: err(2) naming the call */
+void   *ami_xmalloc(size_t);
+void   *ami_xcalloc(size_t, size_t);
+void   *ami_xrealloc(void *, size_t);
+void   *ami_xreallocarray(void *, size_t, size_t);
+char   *ami_xstrdup(const char *);
+char   *ami_xstrndup(const char *, size_t);
+
 /* ---- buf.c: growable byte buffer ---- */
 struct ami_buf {
 	char   *p;
@@ -128,6 +137,39 @@ int	ami_parser_next(struct ami_parser *, struct ami_msg *);
 int	ami_parser_banner(struct ami_parser *, char *, size_t);
 /* read(2) once into the parser: bytes read, 0 at EOF, -1 error */
 ssize_t	ami_parser_read(struct ami_parser *, int fd);
+/*
+ * The input loop every tool that reads messages from a stream runs.  One
+ * step reads fd once into in, then hands each message it completes to
+ * fn(m, line it starts on, arg) in order, until fn returns nonzero (then
+ * no more are taken: done is set, and run stops).  A bad or oversized
+ * message is warned about ("name: why"; name NULL, for stdin: just why,
+ * which names the line), counted in bad and not handed on; an amicat
+ * AmitoolsSkipped marker is an ordinary message (see ami_msg_skipped).
+ */
+struct ami_drive {
+	struct ami_parser in;
+	struct ami_msg    m;
+	int         fd;
+	const char *name;
+	int       (*fn)(struct ami_msg *, unsigned long line, void *arg);
+	void      (*pause)(void *arg);  /* after each step: the input may
+	                                 * pause now, so flush what waits */
+	void       *arg;
+	unsigned long bad;
+	int         done;
+};
+/* an AMI_AUTO parser with cap max (0: AMI_MSG_MAX); pause NULL */
+void	ami_drive_init(struct ami_drive *, int fd, const char *name,
+	    size_t max, int (*fn)(struct ami_msg *, unsigned long, void *),
+	    void *arg);
+void	ami_drive_free(struct ami_drive *);
+/* one step: bytes read, 0 at EOF, -1 a signal came first (errno EINTR,
+ * nothing read, call again); any other read error is fatal: err(2, name) */
+ssize_t	ami_drive_step(struct ami_drive *);
+/* steps to EOF, to done, or (stop not NULL) till *stop is set: a tool's
+ * volatile sig_atomic_t (an int; not named here, as <signal.h> would
+ * bring <unistd.h>'s dup into every file) */
+void	ami_drive_run(struct ami_drive *, const volatile int *stop);
 
 /* ---- wire.c: AMI wire writer and action checks ---- */
 /* append m as "Key: Value\r\n"... "\r\n" ("Key:Value" when tight; a
@@ -183,6 +225,35 @@ struct ami_dnd_hit {
 int	ami_dnd_match(struct ami_dnd_pats *, const char *, size_t,
 	    struct ami_dnd_hit *);
 void	ami_dnd_free(struct ami_dnd_pats *);
+
+/* ---- grace.c: a first signal ends the input, a second stops ---- */
+#define AMI_GRACE_S 5   /* s: what was read before a signal still goes */
+struct pollfd;
+/* block INT, TERM and HUP but in ami_grace_poll, and count each */
+void	ami_grace_init(void);
+int	ami_grace_signals(void);        /* how many came */
+/* 1 once, at the first look after the first signal: the input ends, and
+ * what was read must be done by *end (now + AMI_GRACE_S); else 0 */
+int	ami_grace_begins(int64_t now, int64_t *end);
+/* ppoll(2) for ms (-1: no limit) with the signals let in: -1 EINTR when
+ * one came */
+int	ami_grace_poll(struct pollfd *, unsigned n, int64_t ms);
+
+/* ---- tab.c: a hash table of named items ---- */
+/* items are the caller's structs, each with its name (char *, NUL-ended)
+ * as first member; the table holds pointers to them */
+struct ami_tab {
+	void  **slot;
+	size_t  cap, n;         /* n items */
+};
+/* the item named key (n bytes), NULL when none */
+void   *ami_tab_get(const struct ami_tab *, const char *key, size_t n);
+/* add item, whose name is not there yet */
+void	ami_tab_put(struct ami_tab *, void *item);
+/* every item once, in no order: *i 0 first, NULL after the last */
+void   *ami_tab_each(const struct ami_tab *, size_t *i);
+/* freeitem (NULL: none) on every item, then the table's memory */
+void	ami_tab_free(struct ami_tab *, void (*freeitem)(void *));
 
 /* ---- devstate.c: device state across servers ---- */
 /* Asterisk's enum ast_device_state, in its order */

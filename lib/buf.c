@@ -19,8 +19,7 @@ ami_buf_grow(struct ami_buf *b, size_t n)
 	cap = b->cap ? b->cap : 256;
 	while (cap - b->len < n)
 		cap *= 2;
-	if ((b->p = realloc(b->p, cap)) == NULL)
-		err(2, "realloc");
+	b->p = ami_xrealloc(b->p, cap);
 	/* PCRE2's JIT may read a few bytes past a subject in the buffer:
 	 * harmless, but only if they are defined (valgrind) */
 	memset(b->p + b->cap, 0, cap - b->cap);

@@ -106,10 +106,10 @@ ami_db_new(const char *group, const char *file)
 		    "other; run chmod 600 %s", file, file);
 	if (nlive == 0 && mysql_library_init(0, NULL, NULL) != 0)
 		errx(2, "the MySQL client library did not initialise");
-	if ((db = calloc(1, sizeof(*db))) == NULL ||
-	    (db->group = strdup(group)) == NULL ||
-	    (file != NULL && (db->file = strdup(file)) == NULL))
-		err(2, "calloc");
+	db = ami_xcalloc(1, sizeof(*db));
+	db->group = ami_xstrdup(group);
+	if (file != NULL)
+		db->file = ami_xstrdup(file);
 	db->ct = CONNECT_TIMEOUT;
 	db->io = IO_TIMEOUT;
 	nlive++;
@@ -259,8 +259,8 @@ ami_db_prepare(struct ami_db *db, const char *sql)
 {
 	struct ami_stmt *s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL || (s->sql = strdup(sql)) == NULL)
-		err(2, "calloc");
+	s = ami_xcalloc(1, sizeof(*s));
+	s->sql = ami_xstrdup(sql);
 	s->db = db;
 	return s;
 }
@@ -330,17 +330,15 @@ prepare(struct ami_stmt *s)
 	if ((s->meta = mysql_stmt_result_metadata(s->st)) == NULL)
 		return 0;
 	s->ncol = mysql_num_fields(s->meta);
-	if ((s->res = calloc(s->ncol, sizeof(*s->res))) == NULL ||
-	    (s->len = calloc(s->ncol, sizeof(*s->len))) == NULL ||
-	    (s->isnull = calloc(s->ncol, sizeof(*s->isnull))) == NULL ||
-	    (s->buf = calloc(s->ncol, sizeof(*s->buf))) == NULL ||
-	    (s->cap = calloc(s->ncol, sizeof(*s->cap))) == NULL ||
-	    (s->row = calloc(s->ncol, sizeof(*s->row))) == NULL)
-		err(2, "calloc");
+	s->res = ami_xcalloc(s->ncol, sizeof(*s->res));
+	s->len = ami_xcalloc(s->ncol, sizeof(*s->len));
+	s->isnull = ami_xcalloc(s->ncol, sizeof(*s->isnull));
+	s->buf = ami_xcalloc(s->ncol, sizeof(*s->buf));
+	s->cap = ami_xcalloc(s->ncol, sizeof(*s->cap));
+	s->row = ami_xcalloc(s->ncol, sizeof(*s->row));
 	for (i = 0; i < s->ncol; i++) {
 		s->cap[i] = 256;
-		if ((s->buf[i] = malloc(s->cap[i])) == NULL)
-			err(2, "malloc");
+		s->buf[i] = ami_xmalloc(s->cap[i]);
 		s->res[i].buffer_type = MYSQL_TYPE_STRING;
 		s->res[i].buffer = s->buf[i];
 		s->res[i].buffer_length = s->cap[i];
@@ -369,8 +367,7 @@ ami_stmt_exec(struct ami_stmt *s, const char *const *v, unsigned n)
 		seterr(s->db, CR_UNKNOWN_ERROR, msg);
 		return -1;
 	}
-	if ((b = calloc(n ? n : 1, sizeof(*b))) == NULL)
-		err(2, "calloc");
+	b = ami_xcalloc(n ? n : 1, sizeof(*b));
 	for (i = 0; i < n; i++) {
 		if (v[i] == NULL) {
 			b[i].buffer_type = MYSQL_TYPE_NULL;
@@ -419,8 +416,7 @@ ami_stmt_fetch(struct ami_stmt *s, const char *const **row)
 		if (s->len[i] >= s->cap[i]) {
 			/* a long value: room for it, then the column again */
 			s->cap[i] = s->len[i] + 1;
-			if ((s->buf[i] = realloc(s->buf[i], s->cap[i])) == NULL)
-				err(2, "realloc");
+			s->buf[i] = ami_xrealloc(s->buf[i], s->cap[i]);
 			s->res[i].buffer = s->buf[i];
 			s->res[i].buffer_length = s->cap[i];
 			if (mysql_stmt_fetch_column(s->st, &s->res[i], i, 0) != 0)

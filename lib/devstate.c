@@ -103,9 +103,8 @@ ami_stab_new(size_t max)
 {
 	struct ami_stab *t;
 
-	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    (t->b = calloc(t->nb = 1024, sizeof(*t->b))) == NULL)
-		err(2, "calloc");
+	t = ami_xcalloc(1, sizeof(*t));
+	t->b = ami_xcalloc(t->nb = 1024, sizeof(*t->b));
 	t->max = max;
 	return t;
 }
@@ -131,8 +130,7 @@ grow(struct ami_stab *t)
 	struct ami_stent **nb, *e, *next;
 	size_t i, h;
 
-	if ((nb = calloc(t->nb * 2, sizeof(*nb))) == NULL)
-		err(2, "calloc");
+	nb = ami_xcalloc(t->nb * 2, sizeof(*nb));
 	for (i = 0; i < t->nb; i++)
 		for (e = t->b[i]; e != NULL; e = next) {
 			next = e->next;
@@ -160,8 +158,8 @@ ami_stab_get(struct ami_stab *t, const char *key, size_t n, int create)
 		grow(t);
 		h = hash(key, n) % t->nb;
 	}
-	if ((e = calloc(1, sizeof(*e))) == NULL || (e->key = strndup(key, n)) == NULL)
-		err(2, "calloc");
+	e = ami_xcalloc(1, sizeof(*e));
+	e->key = ami_xstrndup(key, n);
 	e->next = t->b[h];
 	t->b[h] = e;
 	t->n++;
@@ -189,8 +187,8 @@ ami_stab_set(char **slot, const char *v, size_t n)
 {
 	free(*slot);
 	*slot = NULL;
-	if (v != NULL && (*slot = strndup(v, n)) == NULL)
-		err(2, "strndup");
+	if (v != NULL)
+		*slot = ami_xstrndup(v, n);
 }
 
 static void
@@ -235,8 +233,7 @@ ami_due_add(struct ami_stent *e, int server, const char *v, int64_t now)
 	struct ami_due *d, **tail;
 	int n = 0;
 
-	if ((d = malloc(sizeof(*d) + strlen(v) + 1)) == NULL)
-		err(2, "malloc");
+	d = ami_xmalloc(sizeof(*d) + strlen(v) + 1);
 	d->next = NULL;
 	d->at = now;
 	strcpy(d->val, v);

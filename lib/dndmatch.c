@@ -62,10 +62,9 @@ ami_dnd_compile(struct ami_dnd_pats **psp, const char *re, char *errbuf,
 	/* the interpreter still works where JIT is not available */
 	pcre2_jit_compile(p.re, PCRE2_JIT_COMPLETE);
 	p.md = pcre2_match_data_create_from_pattern(p.re, NULL);
-	if ((ps = *psp) == NULL && (ps = *psp = calloc(1, sizeof(*ps))) == NULL)
-		err(2, "calloc");
-	if ((ps->v = reallocarray(ps->v, ps->n + 1, sizeof(p))) == NULL)
-		err(2, "reallocarray");
+	if ((ps = *psp) == NULL)
+		ps = *psp = ami_xcalloc(1, sizeof(*ps));
+	ps->v = ami_xreallocarray(ps->v, ps->n + 1, sizeof(p));
 	ps->v[ps->n++] = p;
 	return 0;
 }

@@ -19,16 +19,6 @@
 
 #include "ami.h"
 
-static char *
-xstrdup(const char *s)
-{
-	char *p;
-
-	if ((p = strdup(s)) == NULL)
-		err(2, "strdup");
-	return p;
-}
-
 static int
 blank(int c)
 {
@@ -43,20 +33,19 @@ ami_map_add(struct ami_map *m, const char *ip, const char *peer,
 
 	if (m->n == m->cap) {
 		m->cap = m->cap ? m->cap * 2 : 64;
-		if ((m->e = reallocarray(m->e, m->cap, sizeof(*m->e))) == NULL)
-			err(2, "reallocarray");
+		m->e = ami_xreallocarray(m->e, m->cap, sizeof(*m->e));
 	}
 	e = &m->e[m->n++];
-	e->ip = ip ? xstrdup(ip) : NULL;
-	e->peer = peer ? xstrdup(peer) : NULL;
-	e->desc = xstrdup(desc ? desc : "");
+	e->ip = ip ? ami_xstrdup(ip) : NULL;
+	e->peer = peer ? ami_xstrdup(peer) : NULL;
+	e->desc = ami_xstrdup(desc ? desc : "");
 }
 
 void
 ami_map_set(char **field, const char *v)
 {
 	free(*field);
-	*field = xstrdup(v);
+	*field = ami_xstrdup(v);
 }
 
 void

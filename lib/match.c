@@ -38,7 +38,7 @@ ami_filter_new(const char *spec, char *err, size_t errlen)
 		free(f);
 		return NULL;
 	}
-	f->key = strndup(spec, tilde - spec);
+	f->key = ami_xstrndup(spec, tilde - spec);
 	f->re = pcre2_compile((PCRE2_SPTR)tilde + 1, PCRE2_ZERO_TERMINATED, 0,
 	    &code, &off, NULL);
 	if (f->re == NULL) {

@@ -25,8 +25,7 @@ arena_alloc(struct ami_msg *m, size_t n)
 
 	if (a == NULL || a->size - a->used < n) {
 		size = n > 4000 ? n : 4000;
-		if ((a = malloc(sizeof(*a) + size)) == NULL)
-			err(2, "malloc");
+		a = ami_xmalloc(sizeof(*a) + size);
 		a->used = 0;
 		a->size = size;
 		a->next = m->arena;
@@ -78,8 +77,7 @@ ami_msg_ref(struct ami_msg *m, const char *k, size_t kl, const char *v,
 
 	if (m->n == m->cap) {
 		m->cap = m->cap ? m->cap * 2 : 32;
-		if ((m->f = reallocarray(m->f, m->cap, sizeof(*m->f))) == NULL)
-			err(2, "reallocarray");
+		m->f = ami_xreallocarray(m->f, m->cap, sizeof(*m->f));
 	}
 	f = &m->f[m->n++];
 	f->k = k;

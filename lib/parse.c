@@ -13,6 +13,7 @@
  * reads is kept), and at most the cap is ever held.  A last line without
  * its newline is never returned as a message.
  */
+#include <err.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,60 @@ ami_parser_read(struct ami_parser *p, int fd)
 	else if (n == 0)
 		p->eof = 1;
 	return n;
+}
+
+void
+ami_drive_init(struct ami_drive *d, int fd, const char *name, size_t max,
+    int (*fn)(struct ami_msg *, unsigned long, void *), void *arg)
+{
+	memset(d, 0, sizeof(*d));
+	ami_parser_init(&d->in, AMI_AUTO, max);
+	d->fd = fd;
+	d->name = name;
+	d->fn = fn;
+	d->arg = arg;
+}
+
+void
+ami_drive_free(struct ami_drive *d)
+{
+	ami_msg_free(&d->m);
+	ami_parser_free(&d->in);
+}
+
+ssize_t
+ami_drive_step(struct ami_drive *d)
+{
+	ssize_t n;
+	int rc;
+
+	if ((n = ami_parser_read(&d->in, d->fd)) < 0) {
+		if (errno == EINTR)
+			return -1;
+		err(2, "%s", d->name ? d->name : "stdin");
+	}
+	while (!d->done && (rc = ami_parser_next(&d->in, &d->m)) != 0) {
+		if (rc > 0)
+			d->done = d->fn(&d->m, d->in.line, d->arg) != 0;
+		else {
+			warnx("%s%s%s", d->name ? d->name : "",
+			    d->name ? ": " : "", d->in.err);
+			d->bad++;
+		}
+	}
+	return n;
+}
+
+void
+ami_drive_run(struct ami_drive *d, const volatile int *stop)
+{
+	ssize_t n;
+
+	do {
+		n = ami_drive_step(d);
+		if (d->pause != NULL)
+			d->pause(d->arg);
+	} while (n != 0 && !d->done && (stop == NULL || !*stop));
 }
 
 static void

@@ -30,9 +30,7 @@ piece(struct ami_tmpl *t, int iskey, size_t off)
 		t->p[t->n - 1].len = t->text.len - t->p[t->n - 1].off;
 		return;
 	}
-	if ((p = reallocarray(t->p, t->n + 1, sizeof(*p))) == NULL)
-		return;
-	t->p = p;
+	t->p = p = ami_xreallocarray(t->p, t->n + 1, sizeof(*p));
 	p[t->n].iskey = iskey;
 	p[t->n].off = off;
 	p[t->n].len = t->text.len - off;

@@ -79,8 +79,7 @@ ami_watchers_open(struct ami_db *db)
 		    "Kamailio layout");
 		return NULL;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		err(2, "calloc");
+	w = ami_xcalloc(1, sizeof(*w));
 	w->db = db;
 	w->layout = kam ? AMI_LAYOUT_KAMAILIO : AMI_LAYOUT_OPENSIPS;
 	return w;
@@ -98,8 +97,7 @@ esc(MYSQL *my, const char *s)
 	size_t n = strlen(s);
 	char *e;
 
-	if ((e = malloc(2 * n + 1)) == NULL)
-		err(2, "malloc");
+	e = ami_xmalloc(2 * n + 1);
 	mysql_real_escape_string(my, e, s, n);
 	return e;
 }
@@ -157,8 +155,7 @@ ami_watchers_load_many(struct ami_watchers *w, const char *const *users,
 	ami_buf_free(&q);
 	if (res == NULL)
 		return -1;
-	if ((v = calloc(mysql_num_rows(res) + 1, sizeof(*v))) == NULL)
-		err(2, "calloc");
+	v = ami_xcalloc(mysql_num_rows(res) + 1, sizeof(*v));
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		lens = mysql_fetch_lengths(res);
 		v[n].id = strtoul(row[0], NULL, 10);
@@ -167,8 +164,7 @@ ami_watchers_load_many(struct ami_watchers *w, const char *const *users,
 		for (i = 0; i < AMI_W_NFIELDS; i++) {
 			/* a NUL inside a value would cut it short unseen: make it
 			 * a byte the NOTIFY builder refuses */
-			if ((v[n].f[i] = malloc(lens[i + 3] + 1)) == NULL)
-				err(2, "malloc");
+			v[n].f[i] = ami_xmalloc(lens[i + 3] + 1);
 			memcpy(v[n].f[i], row[i + 3], lens[i + 3]);
 			v[n].f[i][lens[i + 3]] = '\0';
 			if (strlen(v[n].f[i]) != lens[i + 3])

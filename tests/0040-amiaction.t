@@ -79,6 +79,11 @@ check "no Action: refused" grep -q 'line 6: no Action field' "$tmp/err"
 check "no Originate ever reached the server" sh -c "! grep -q Originate '$tmp/a.log'"
 check "the good actions around them were sent" sh -c \
     "grep -q UserEvent=Before '$tmp/a.log' && grep -q UserEvent=After '$tmp/a.log'"
+printf '%s\n' '{"Action":' 'Action=UserEvent UserEvent=AfterBad' |
+    amiaction -c "$conf" >/dev/null 2>"$tmp/err"
+st=$?
+check "a message the reader refuses: said with its line, exit 2, the next sent" sh -c \
+    "[ $st -eq 2 ] && grep -q '^amiaction: line 1: ' '$tmp/err' && grep -q UserEvent=AfterBad '$tmp/a.log'"
 
 printf '%s\n' 'Event=DeviceStateChange Device="PJSIP/100\r\nAction: Originate" State=INUSE' |
     amiaction -c "$conf" -t 'Action=Setvar Variable=DEVICE_STATE(Custom:%{Device}) Value=%{State}' 2>"$tmp/err" >/dev/null
@@ -202,6 +207,14 @@ printf 'Action=UserEvent UserEvent=R Server=y\nAction=UserEvent UserEvent=All\n'
 check "Server=y goes to y only; no Server goes to all" sh -c \
     "[ \$(grep -c UserEvent=R '$tmp/y.log') -eq 1 ] && [ \$(grep -c UserEvent=R '$tmp/x.log') -eq 0 ] && [ \$(cat '$tmp/x.log' '$tmp/y.log' '$tmp/z.log' | grep -c UserEvent=All) -eq 3 ]"
 check "the routing field is not sent as a header" sh -c "! grep -q 'UserEvent=R.*Server' '$tmp/y.log'"
+printf '%s\n' 'Server=x Event=PresenceStateChange Presentity=CustomPresence:7 State=away' \
+    'Server=y Event=PresenceStateChange Presentity=CustomPresence:7 State=away' \
+    'Server=y Event=PresenceStateChange Presentity=CustomPresence:7 State=dnd' |
+    amiaction -c "$tmp/m.conf" -H x -H y -H z -x -E '%{Presentity}' \
+    -t 'Action=Setvar Variable=PRESENCE_STATE(%{Presentity}) Value=%{State}' >/dev/null
+check "-E: y's echo of what came from x is dropped; its news is sent" sh -c \
+    "[ \$(grep -c 'Value=away' '$tmp/x.log') -eq 0 ] && [ \$(grep -c 'Value=dnd' '$tmp/x.log') -eq 1 ] &&
+    [ \$(grep -c 'Value=away' '$tmp/z.log') -eq 1 ]"
 
 # -- SIGTERM: what was read is still answered, then Logoff; twice: at once --
 term_run() {   # term_run NAME MUTE_MS SIGNALS: 3 actions read, then signalled

@@ -43,6 +43,12 @@ i0=$(ino)
 peerlist -m "$map" <"$fx/13_chansip_peers.txt" >"$tmp/out"
 check "again: 0 changed" grep -q '^0 added, 0 changed, 3 unchanged, 1 not seen$' "$tmp/out"
 check "again: not rewritten" test "$(ino)" = "$i0"
+{ printf '{"Event":\n'; cat "$fx/13_chansip_peers.txt"; } |
+    peerlist -m "$map" >"$tmp/out" 2>"$tmp/err"
+st=$?
+check "a message the reader refuses: said with its line, exit 2, the rest read" sh -c \
+    "[ $st -eq 2 ] && grep -q '^peerlist: stdin: line 1: ' '$tmp/err' &&
+    grep -q '^0 added, 0 changed, 3 unchanged, 1 not seen$' '$tmp/out'"
 
 # -- PJSIP: new peers at the end, an unknown IP as "-" --
 peerlist -m "$map" <"$fx/08_pjsip_show_endpoints.txt" >/dev/null

@@ -105,6 +105,11 @@ check "a peer with CR LF or a bad state: refused, exit 2" sh -c \
     "[ $st -eq 2 ] && grep -q 'line 1: peer .*not a peer name' '$tmp/err' && grep -q 'line 2: a DND UserEvent needs' '$tmp/err'"
 check "nothing of it in the list or the actions; the good one applied" sh -c \
     "! grep -q '30[01]' '$L' && ! grep -qi originate '$tmp/out' && grep -qx 302 '$L'"
+printf '%s\n' '{"Event":"UserEvent",' \
+    'Event=UserEvent UserEvent=DND Peername=303 DND=on' | dndctl -l "$L" apply >"$tmp/out" 2>"$tmp/err"
+st=$?
+check "a message the reader refuses: said with its line, exit 2, the next applied" sh -c \
+    "[ $st -eq 2 ] && grep -q '^dndctl: line 1: ' '$tmp/err' && grep -qx 303 '$L'"
 
 # -- two apply processes and a shell user, all at once --
 rm -f "$L"

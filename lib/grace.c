@@ -1,0 +1,61 @@
+/*
+ * grace.c: how a tool that owes answers (amiaction, mwinotify) ends on a
+ * signal.  INT, TERM and HUP (a closed terminal) are let in only while it
+ * waits in ami_grace_poll, so none comes between its look at the count
+ * and the wait; the first ends the input and what was read has
+ * AMI_GRACE_S to be answered; a second stops at once.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+
+#include "ami.h"
+
+static volatile sig_atomic_t nsig;
+static sigset_t open;
+static int64_t until = -1;
+
+static void
+onsignal(int sig)
+{
+	(void)sig;
+	nsig++;
+}
+
+void
+ami_grace_init(void)
+{
+	struct sigaction sa = { .sa_handler = onsignal };
+	sigset_t sigs;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, &open);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int
+ami_grace_signals(void)
+{
+	return nsig;
+}
+
+int
+ami_grace_begins(int64_t now, int64_t *end)
+{
+	if (nsig == 0 || until >= 0)
+		return 0;
+	*end = until = now + AMI_GRACE_S * 1000LL;
+	return 1;
+}
+
+int
+ami_grace_poll(struct pollfd *pfd, unsigned n, int64_t ms)
+{
+	return ppoll(pfd, n, ms < 0 ? NULL : &(struct timespec){ ms / 1000,
+	    ms % 1000 * 1000000L }, &open);
+}

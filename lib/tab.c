@@ -1,0 +1,87 @@
+/*
+ * tab.c: the hash table of the tools' named things (dndparse's addresses
+ * and peers, peerlist's peers and rows).  Open addressing over pointers
+ * to the caller's items, each a struct whose first member is its name:
+ * the table owns no item, and half its slots stay empty, so a lookup is
+ * O(1) at any size.
+ */
+#include <err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ami.h"
+
+#define NAME(item) (*(char **)(item))
+
+/* FNV-1a */
+static uint64_t
+hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+/* the slot of key: its item's, or the empty one it would go in */
+static void **
+find(const struct ami_tab *t, const char *key, size_t n)
+{
+	size_t i;
+
+	for (i = hash(key, n) & (t->cap - 1); t->slot[i] != NULL;
+	    i = (i + 1) & (t->cap - 1))
+		if (strnlen(NAME(t->slot[i]), n + 1) == n &&
+		    memcmp(NAME(t->slot[i]), key, n) == 0)
+			break;
+	return &t->slot[i];
+}
+
+void *
+ami_tab_get(const struct ami_tab *t, const char *key, size_t n)
+{
+	return t->cap == 0 ? NULL : *find(t, key, n);
+}
+
+void
+ami_tab_put(struct ami_tab *t, void *item)
+{
+	struct ami_tab bigger;
+	size_t i;
+
+	if (2 * (t->n + 1) > t->cap) {
+		bigger.cap = t->cap ? 2 * t->cap : 256;
+		bigger.n = t->n;
+		bigger.slot = ami_xcalloc(bigger.cap, sizeof(void *));
+		for (i = 0; i < t->cap; i++)
+			if (t->slot[i] != NULL)
+				*find(&bigger, NAME(t->slot[i]),
+				    strlen(NAME(t->slot[i]))) = t->slot[i];
+		free(t->slot);
+		*t = bigger;
+	}
+	*find(t, NAME(item), strlen(NAME(item))) = item;
+	t->n++;
+}
+
+void *
+ami_tab_each(const struct ami_tab *t, size_t *i)
+{
+	for (; *i < t->cap; (*i)++)
+		if (t->slot[*i] != NULL)
+			return t->slot[(*i)++];
+	return NULL;
+}
+
+void
+ami_tab_free(struct ami_tab *t, void (*freeitem)(void *))
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++)
+		if (t->slot[i] != NULL && freeitem != NULL)
+			freeitem(t->slot[i]);
+	free(t->slot);
+	memset(t, 0, sizeof(*t));
+}
