@@ -225,8 +225,11 @@ term_run() {   # term_run NAME MUTE_MS SIGNALS: 3 actions read, then signalled
 	exec 3>"$tmp/fifo"
 	printf 'Action=UserEvent UserEvent=T%s\n' 1 2 3 >&3
 	wait_for 10 has_count 3 UserEvent=T "$tmp/$1.log"
-	for _s in $(seq "$3"); do kill -TERM "$_apid"; done
-	wait "$_apid"
+	for _s in $(seq "$3"); do
+		wait_for 5 term_taken "$_apid"
+		kill -TERM "$_apid"
+	done
+	wait_exit 20 "$_apid"
 	_st=$?
 	exec 3>&-
 	amisim_stop "$1"

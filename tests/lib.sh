@@ -84,6 +84,30 @@ wait_for() {
 	return 1
 }
 
+# wait_exit SECONDS PID: the exit status of a child of ours, which gets
+# SECONDS to end; one still running then is killed: 124, as timeout(1)
+wait_exit() {
+	if wait_for "$1" _ended "$2"; then
+		wait "$2"
+		return
+	fi
+	kill -9 "$2" 2>/dev/null
+	wait "$2" 2>/dev/null
+	return 124
+}
+_ended() {
+	case $(ps -o stat= -p "$1" 2>/dev/null) in Z*|'') return 0 ;; esac
+	return 1
+}
+
+# term_taken PID: no SIGTERM pending for it (the last one sent was taken:
+# a second one sent now is not merged with it)
+term_taken() {
+	_p=$(sed -n 's/^ShdPnd:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) || return 0
+	[ -z "$_p" ] && return 0
+	[ $((0x$_p & 0x4000)) -eq 0 ]
+}
+
 # amisim_start NAME [amisim args]: start a simulator on an ephemeral
 # port and write $tmp/NAME.conf (mode 600) for the tools to log in with
 amisim_start() {
