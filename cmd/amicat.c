@@ -125,21 +125,13 @@ putvisible(struct ami_buf *b, const char *s, size_t n)
 static int
 wanted(const struct ami_msg *m)
 {
-	const char *ev, *p, *comma;
+	const char *ev;
 	size_t evl;
 	int i;
 
-	if (eflag != NULL) {
-		if ((ev = ami_msg_get(m, "Event", &evl)) == NULL)
-			return 0;
-		for (p = eflag; ; p = comma + 1) {
-			comma = strchrnul(p, ',');
-			if ((size_t)(comma - p) == evl && strncasecmp(p, ev, evl) == 0)
-				break;
-			if (*comma == '\0')
-				return 0;
-		}
-	}
+	if (eflag != NULL && ((ev = ami_msg_get(m, "Event", &evl)) == NULL ||
+	    !ami_listhas(eflag, ev, evl)))
+		return 0;
 	for (i = 0; i < nfilters; i++)
 		if (!ami_filter_match(filters[i], m))
 			return 0;

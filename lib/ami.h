@@ -80,6 +80,8 @@ int	ami_msg_find(const struct ami_msg *, const char *key, size_t from);
 void	ami_msg_set(struct ami_msg *, size_t i, const char *, size_t);
 void	ami_msg_del(struct ami_msg *, size_t i);
 int	ami_keyeq(const char *, size_t, const char *);  /* case-insensitive */
+/* 1 if the comma-separated list names s (case-insensitive), else 0 */
+int	ami_listhas(const char *list, const char *s, size_t n);
 /*
  * The marker amicat writes in its stream for a message it had to skip
  * (Event AmitoolsSkipped, Server, Reason "line N (byte B): ... skipped"):

@@ -136,6 +136,20 @@ ami_keyeq(const char *k, size_t kl, const char *key)
 }
 
 int
+ami_listhas(const char *list, const char *s, size_t n)
+{
+	const char *p, *comma;
+
+	for (p = list; ; p = comma + 1) {
+		comma = strchrnul(p, ',');
+		if ((size_t)(comma - p) == n && strncasecmp(p, s, n) == 0)
+			return 1;
+		if (*comma == '\0')
+			return 0;
+	}
+}
+
+int
 ami_msg_find(const struct ami_msg *m, const char *key, size_t from)
 {
 	size_t i, len = strlen(key);
