@@ -22,6 +22,18 @@
  * one message whose Server= is the topic's server.  The broker and its
  * credentials come from the [mqtt] section of amitools.conf only.
  *
+ * With -A it is instead the server's home-automation link: it publishes
+ * plain payloads (-j: JSON objects) a home-automation system can use,
+ *   DeviceStateChange    PREFIX/SERVER/ha/device/DEVICE      the State, retained
+ *   PresenceStateChange  PREFIX/SERVER/ha/presence/NAME      the Status, retained
+ *   an event of -e       PREFIX/SERVER/ha/event/E[/USEREVENT] JSON
+ * and "online" on PREFIX/SERVER/ha/status, "offline" its Will; and it
+ * writes on stdout, one line each, the actions it reads on
+ * PREFIX/SERVER/ha/action (JSON object or one line) whose Action the
+ * [mqtt] key actions names.  Anything else read there is said on stderr
+ * and never reaches stdout: no payload with a line break, a NUL, more
+ * than one Action or a value Asterisk would take for a header.
+ *
  * Nothing from stdin is published until the broker has acknowledged the
  * subscriptions of the connection: a message sent before them would not
  * come back to this agent's own statemerge (and one that libmosquitto
@@ -50,10 +62,12 @@
 #define TOPICS_MAX 50000    /* retained topics held for a republish */
 #define PAYLOAD_MAX 4096
 
-static const char *cflag, *Hflag, *pflag;
+static const char *cflag, *eflag, *Hflag, *pflag;
+static int Aflag, jflag;
 static char host[256] = "127.0.0.1", port[16] = "1883", user[128], secret[256],
     tls[8] = "no", cafile[PATH_MAX], certfile[PATH_MAX], keyfile[PATH_MAX],
-    keepalive[16] = "30", prefix[128] = "amitools", protocol[8] = "3.1.1";
+    keepalive[16] = "30", prefix[128] = "amitools", protocol[8] = "3.1.1",
+    actions[1024];
 static char session[40];
 static unsigned long conn;          /* this run's connection: orders status */
 static char upline[512];            /* this connection's status */
@@ -68,7 +82,8 @@ static volatile sig_atomic_t stop;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: amimqtt [-hV] [-c config] [-T prefix] -H server\n");
+	fprintf(stderr, "usage: amimqtt [-AhjV] [-c config] [-e event,...] [-T prefix] "
+	    "-H server\n");
 	exit(2);
 }
 
@@ -103,6 +118,7 @@ static void
 readconf(void)
 {
 	struct ami_confkey keys[] = {
+		{ "actions", actions, sizeof(actions) },
 		{ "cafile", cafile, sizeof(cafile) },
 		{ "certfile", certfile, sizeof(certfile) },
 		{ "host", host, sizeof(host) },
@@ -157,6 +173,12 @@ publish(const char *topic, const char *payload, size_t n, int retain)
 static void
 statusline(char *t, size_t tcap, char *line, size_t cap, const char *ev)
 {
+	if (Aflag) {    /* what a home-automation system calls availability */
+		snprintf(t, tcap, "%s/%s/ha/status", prefix, Hflag);
+		strlcpy(line, strcmp(ev, "AmitoolsUp") == 0 ? "online" :
+		    "offline", cap);
+		return;
+	}
 	snprintf(t, tcap, "%s/%s/status", prefix, Hflag);
 	snprintf(line, cap, "Event=%s Server=%s Session=%s Conn=%lu", ev,
 	    Hflag, session, conn);
@@ -197,7 +219,7 @@ onconnect(struct mosquitto *m, void *arg, int rc)
 	enum { NSUBS = sizeof(subs) / sizeof(subs[0]) };
 	char t[NSUBS][256], *tp[NSUBS];
 	struct ami_stent *e;
-	size_t i;
+	size_t i, nsubs = NSUBS;
 
 	(void)arg;
 	if (rc != 0) {
@@ -209,10 +231,14 @@ onconnect(struct mosquitto *m, void *arg, int rc)
 		snprintf(t[i], sizeof(t[i]), "%s/+/%s", prefix, subs[i]);
 		tp[i] = t[i];
 	}
+	if (Aflag) {    /* only its own server's actions */
+		snprintf(t[0], sizeof(t[0]), "%s/%s/ha/action", prefix, Hflag);
+		nsubs = 1;
+	}
 	pthread_mutex_lock(&lock);
 	ready = 0;
 	/* one SUBSCRIBE, sent before anything this connection publishes */
-	mosquitto_subscribe_multiple(m, &submid, NSUBS, tp, 1, 0, NULL);
+	mosquitto_subscribe_multiple(m, &submid, nsubs, tp, 1, 0, NULL);
 	statusline(t[0], sizeof(t[0]), upline, sizeof(upline), "AmitoolsUp");
 	publish(t[0], upline, strlen(upline), 1);
 	for (e = NULL; (e = ami_stab_each(held, e)) != NULL; )
@@ -281,6 +307,72 @@ await_ready(void)
 	return ready;
 }
 
+/* why the action payload p (n bytes) is refused, or NULL: it is in m */
+static const char *
+haparse(char *p, size_t n, struct ami_msg *m, char *why, size_t cap)
+{
+	const char *a;
+	char nm[64];
+	size_t al, skip = strspn(p, " \t");
+
+	if (strlen(p) != n)
+		return "a NUL in the payload";
+	if (strpbrk(p, "\r\n") != NULL)
+		return "a line break in the payload";
+	if (p[skip] == '[' || p[skip] == '"')
+		return "a JSON payload that is not an object";
+	if ((p[skip] == '{' ? ami_json_decode(p + skip, n - skip, m, why, cap) :
+	    ami_text_decode(p, n, m, why, cap)) < 0 ||
+	    ami_wire_check(m, why, cap) < 0)
+		return why;
+	if ((a = ami_msg_get(m, "Action", &al)) == NULL || al == 0)
+		return "no Action";
+	if (ami_msg_find(m, "Action", ami_msg_find(m, "Action", 0) + 1) >= 0)
+		return "more than one Action";
+	if (!ami_listhas(actions, a, al)) {
+		snprintf(why, cap, "Action %s is not in [mqtt] actions",
+		    ami_visible(nm, sizeof(nm), a, al));
+		return why;
+	}
+	return NULL;
+}
+
+/*
+ * An action from PREFIX/SERVER/ha/action, in the loop's thread: written
+ * on stdout for this server (amiaction), or refused on stderr.
+ */
+static void
+haaction(const struct mosquitto_message *msg)
+{
+	struct ami_msg am = { 0 };
+	char why[256], *copy;
+	const char *no;
+	int i;
+
+	if (msg->payloadlen == 0)   /* a retained action cleared */
+		return;
+	if (msg->payloadlen > PAYLOAD_MAX) {
+		warnx("%s: a payload of %d bytes, over %d; refused", msg->topic,
+		    msg->payloadlen, PAYLOAD_MAX);
+		return;
+	}
+	if ((copy = strndup(msg->payload, msg->payloadlen)) == NULL)
+		err(2, "strndup");
+	if ((no = haparse(copy, msg->payloadlen, &am, why, sizeof(why))) != NULL)
+		warnx("%s: %s%s", msg->topic, no,   /* said once */
+		    strstr(no, "refused") != NULL ? "" : "; refused");
+	else {
+		while ((i = ami_msg_find(&am, "Server", 0)) >= 0)
+			ami_msg_del(&am, i);
+		ami_msg_ref(&am, "Server", 6, Hflag, strlen(Hflag));
+		ami_text_put(&out, &am);
+		if (ami_buf_flush(&out, 1) < 0)
+			err(2, "stdout");
+	}
+	ami_msg_free(&am);
+	free(copy);
+}
+
 static void
 onmessage(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 {
@@ -291,6 +383,10 @@ onmessage(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 
 	(void)m;
 	(void)arg;
+	if (Aflag) {
+		haaction(msg);
+		return;
+	}
 	if (msg->payloadlen <= 0 || msg->payloadlen > PAYLOAD_MAX ||
 	    strncmp(msg->topic, prefix, pl) != 0 || msg->topic[pl] != '/')
 		return;
@@ -345,11 +441,109 @@ topic(const struct ami_msg *m, char *t, size_t cap, int *retain)
 	return 0;
 }
 
+/*
+ * publish the payload p (a NUL after it) on topic t once the broker has
+ * the subscriptions; a retained one is held for the next republish
+ */
+static void
+post(const char *t, struct ami_buf *p, int retain)
+{
+	struct ami_stent *e;
+
+	ami_buf_addc(p, '\0');
+	pthread_mutex_lock(&lock);
+	if (!await_ready()) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	if (retain && (e = ami_stab_get(held, t, strlen(t), 1)) != NULL)
+		ami_stab_set(&e->val[0], p->p, p->len - 1);
+	else if (retain)
+		warnx("%s: more than %d topics held", t, TOPICS_MAX);
+	publish(t, p->p, p->len - 1, retain);
+	pthread_mutex_unlock(&lock);
+}
+
+/* the JSON object of m's fields named in keys, as "key":value, lower case */
+static void
+hajson(struct ami_buf *b, const struct ami_msg *m, const char *const *keys)
+{
+	struct ami_msg o = { 0 };
+	const char *v;
+	size_t vl;
+
+	ami_msg_ref(&o, "server", 6, Hflag, strlen(Hflag));
+	for (; *keys != NULL; keys += 2)
+		if ((v = ami_msg_get(m, *keys, &vl)) != NULL)
+			ami_msg_ref(&o, keys[1], strlen(keys[1]), v, vl);
+	ami_json_put(b, &o);
+	b->len--;       /* no newline: a payload is one message */
+	ami_msg_free(&o);
+}
+
+/*
+ * -A: a device's or presentity's state, plain or JSON, retained; an
+ * event of -e as JSON; anything else is not for home automation
+ */
+static void
+haforward(struct ami_msg *m)
+{
+	static const char *const dev[] = { "Device", "device", "State",
+	    "state", NULL }, *const pres[] = { "Presentity", "presentity",
+	    "Status", "status", "Subtype", "subtype", "Message", "message",
+	    NULL };
+	static struct ami_buf line;
+	const char *ev, *name, *val, *kind = "event", *const *keys = NULL;
+	char t[512];
+	size_t evl, nl = 0, vl;
+
+	if ((ev = ami_msg_get(m, "Event", &evl)) == NULL || !level(ev, evl))
+		return;
+	if (ami_keyeq(ev, evl, "DeviceStateChange")) {
+		keys = dev;
+		kind = "device";
+	} else if (ami_keyeq(ev, evl, "PresenceStateChange")) {
+		keys = pres;
+		kind = "presence";
+	} else if (eflag == NULL || !ami_listhas(eflag, ev, evl))
+		return;
+	line.len = 0;
+	if (keys != NULL) {
+		if ((name = ami_msg_get(m, keys[0], &nl)) == NULL ||
+		    (val = ami_msg_get(m, keys[2], &vl)) == NULL)
+			return;
+		snprintf(t, sizeof(t), "%s/%s/ha/%s/%.*s", prefix, Hflag,
+		    kind, (int)nl, name);
+		if (jflag)
+			hajson(&line, m, keys);
+		else
+			ami_buf_add(&line, val, vl);
+	} else {
+		/* a UserEvent's name is a level of its own */
+		if ((name = ami_msg_get(m, "UserEvent", &nl)) == NULL ||
+		    !ami_keyeq(ev, evl, "UserEvent"))
+			nl = 0;
+		snprintf(t, sizeof(t), "%s/%s/ha/%s/%.*s%s%.*s", prefix,
+		    Hflag, kind, (int)evl, ev, nl ? "/" : "", (int)nl, name);
+		ami_json_put(&line, m);
+		line.len--;
+	}
+	if ((nl > 0 && !level(name, nl)) || strlen(t) >= sizeof(t) - 1) {
+		warnx("%s: no topic for that name; not published",
+		    ami_visible(t, sizeof(t), name, nl));
+		return;
+	}
+	if (line.len > PAYLOAD_MAX) {
+		warnx("%s: message too long; not published", t);
+		return;
+	}
+	post(t, &line, keys != NULL);
+}
+
 static void
 forward(struct ami_msg *m)
 {
 	static struct ami_buf line;
-	struct ami_stent *e;
 	char t[512];
 	int i, retain;
 
@@ -359,6 +553,10 @@ forward(struct ami_msg *m)
 		ami_msg_del(m, i);
 	ami_msg_ref(m, "Server", 6, Hflag, strlen(Hflag));
 	ami_msg_ref(m, "Session", 7, session, strlen(session));
+	if (Aflag) {
+		haforward(m);
+		return;
+	}
 	if (topic(m, t, sizeof(t), &retain) < 0)
 		return;
 	line.len = 0;
@@ -368,18 +566,7 @@ forward(struct ami_msg *m)
 		warnx("%s: message too long; not published", t);
 		return;
 	}
-	ami_buf_addc(&line, '\0');
-	pthread_mutex_lock(&lock);
-	if (!await_ready()) {
-		pthread_mutex_unlock(&lock);
-		return;
-	}
-	if (retain && (e = ami_stab_get(held, t, strlen(t), 1)) != NULL)
-		ami_stab_set(&e->val[0], line.p, line.len - 1);
-	else if (retain)
-		warnx("%s: more than %d topics held", t, TOPICS_MAX);
-	publish(t, line.p, line.len - 1, retain);
-	pthread_mutex_unlock(&lock);
+	post(t, &line, retain);
 }
 
 static void
@@ -465,13 +652,22 @@ main(int argc, char *argv[])
 	struct ami_drive in;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:H:hp:T:V")) != -1) {
+	while ((ch = getopt(argc, argv, "Ac:e:H:hjp:T:V")) != -1) {
 		switch (ami_oldopt(ch, "pT")) {
+		case 'A':
+			Aflag = 1;
+			break;
 		case 'c':
 			cflag = optarg;
 			break;
+		case 'e':
+			eflag = optarg;
+			break;
 		case 'H':
 			Hflag = optarg;
+			break;
+		case 'j':
+			jflag = 1;
 			break;
 		case 'T':
 			pflag = optarg;
@@ -485,6 +681,8 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc || Hflag == NULL)
 		usage();
+	if (!Aflag && (eflag != NULL || jflag))
+		errx(2, "-e and -j are for the home-automation topics: with -A");
 	if (!level(Hflag, strlen(Hflag)) || strchr(Hflag, '/') != NULL ||
 	    strchr(Hflag, ' ') != NULL)
 		errx(2, "-H %s: not a server name for a topic", Hflag);

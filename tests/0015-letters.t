@@ -17,7 +17,7 @@ awk '/^\.Sh OPTION LETTERS/ { on = 1; next }
     on && /^\.It Fl / { l = $3; next }
     on && l != "" && /\.$/ { print l, $0; l = "" }' \
     "$top/man/amitools.7" | sed 's/^\([^ ]*\) .*: /\1 /' >"$tmp/table"
-check "the table has a row for each of 37 letters" test "$(wc -l <"$tmp/table")" -eq 37
+check "the table has a row for each of 38 letters" test "$(wc -l <"$tmp/table")" -eq 38
 cut -d' ' -f1 "$tmp/table" | LC_ALL=C sort | uniq -d >"$tmp/dup"
 check "no letter has two rows" test ! -s "$tmp/dup"
 
