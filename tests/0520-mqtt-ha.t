@@ -97,6 +97,13 @@ check "with the server in it" grep -q '"Server":"pbx1"' "$tmp/events"
 
 unit_stop ha
 check "a link that ends says offline" becomes amitools/pbx1/ha/status offline
+# a link killed -9 (no DISCONNECT): the broker publishes its Last Will
+unit_start ha2 "$top/scripts/amitools-mqtt-ha@.service" pbx1 "$tmp"
+becomes amitools/pbx1/ha/status online
+kill -9 "$(sed -n 2p "$tmp/ha2.pids")"
+check "a link killed -9: its Will says offline" \
+    becomes amitools/pbx1/ha/status offline
+unit_stop ha2
 
 # -- -j: the states as JSON objects, on a prefix of its own; all it
 # publishes seen by a subscriber that is there before (its retained
