@@ -496,6 +496,7 @@ haforward(struct ami_msg *m)
 	const char *ev, *name, *val, *kind = "event", *const *keys = NULL;
 	char t[512];
 	size_t evl, nl = 0, vl;
+	int n;
 
 	if ((ev = ami_msg_get(m, "Event", &evl)) == NULL || !level(ev, evl))
 		return;
@@ -512,7 +513,7 @@ haforward(struct ami_msg *m)
 		if ((name = ami_msg_get(m, keys[0], &nl)) == NULL ||
 		    (val = ami_msg_get(m, keys[2], &vl)) == NULL)
 			return;
-		snprintf(t, sizeof(t), "%s/%s/ha/%s/%.*s", prefix, Hflag,
+		n = snprintf(t, sizeof(t), "%s/%s/ha/%s/%.*s", prefix, Hflag,
 		    kind, (int)nl, name);
 		if (jflag)
 			hajson(&line, m, keys);
@@ -521,14 +522,18 @@ haforward(struct ami_msg *m)
 	} else {
 		/* a UserEvent's name is a level of its own */
 		if ((name = ami_msg_get(m, "UserEvent", &nl)) == NULL ||
-		    !ami_keyeq(ev, evl, "UserEvent"))
+		    !ami_keyeq(ev, evl, "UserEvent")) {
+			name = "";
 			nl = 0;
-		snprintf(t, sizeof(t), "%s/%s/ha/%s/%.*s%s%.*s", prefix,
+		}
+		n = snprintf(t, sizeof(t), "%s/%s/ha/%s/%.*s%s%.*s", prefix,
 		    Hflag, kind, (int)evl, ev, nl ? "/" : "", (int)nl, name);
 		ami_json_put(&line, m);
 		line.len--;
 	}
-	if ((nl > 0 && !level(name, nl)) || strlen(t) >= sizeof(t) - 1) {
+	/* a device or presentity needs a name; a UserEvent's may be none */
+	if ((size_t)n >= sizeof(t) || ((nl > 0 || keys != NULL) &&
+	    !level(name, nl))) {
 		warnx("%s: no topic for that name; not published",
 		    ami_visible(t, sizeof(t), name, nl));
 		return;

@@ -116,6 +116,8 @@ wait_for 10 grep -q 'ha-json/marker here' "$tmp/jsub"
 	echo 'Event=DeviceStateChange Device=PJSIP/101 State=RINGING'
 	echo 'Event=PresenceStateChange Presentity=101 Status=dnd Subtype= Message=Busy'
 	echo 'Event=Newchannel Channel=PJSIP/101-1'
+	echo 'Event=DeviceStateChange Device=PJSIP/1+2 State=INUSE'
+	echo 'Event=DeviceStateChange Device= State=INUSE'
 } | HOME=$tmp timeout 20 amimqtt -A -j -T ha-json -H pbx1 >"$tmp/j.out" 2>"$tmp/j.err"
 check "-j: a device's state is a JSON object" topic ha-json/pbx1/ha/device/PJSIP/101 \
     '{"server":"pbx1","device":"PJSIP/101","state":"RINGING"}'
@@ -123,7 +125,11 @@ check "and presence" topic ha-json/pbx1/ha/presence/101 \
     '{"server":"pbx1","presentity":"101","status":"dnd","subtype":"","message":"Busy"}'
 wait_for 10 grep -q 'ha-json/pbx1/ha/status offline' "$tmp/jsub"
 check "an event not in -e is not published" sh -c "! grep -q Newchannel '$tmp/jsub'"
-check "and amimqtt -A wrote nothing, said nothing" sh -c "! grep -q . '$tmp/j.out' '$tmp/j.err'"
+check "a device named with a wildcard, or no name, has no topic: said" \
+    test "$(grep -c 'no topic for that name; not published' "$tmp/j.err")" -eq 2
+check "and not published" sh -c "! grep -q 'device/PJSIP/1+2\|device/ ' '$tmp/jsub'"
+check "amimqtt -A wrote nothing on stdout, said nothing else" sh -c \
+    "! grep -q . '$tmp/j.out' && [ \$(wc -l <'$tmp/j.err') -eq 2 ]"
 
 HOME=$tmp amimqtt -j -H pbx1 </dev/null 2>"$tmp/err"
 check "-j without -A: exit 2, said" sh -c "[ $? -eq 2 ] && grep -q 'with -A' '$tmp/err'"
