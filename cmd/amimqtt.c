@@ -32,7 +32,8 @@
  * PREFIX/SERVER/ha/action (JSON object or one line) whose Action the
  * [mqtt] key actions names.  Anything else read there is said on stderr
  * and never reaches stdout: no payload with a line break, a NUL, more
- * than one Action or a value Asterisk would take for a header.
+ * than one Action or a value Asterisk would take for a header, and no
+ * retained one (it would be taken again at every reconnect).
  *
  * Nothing from stdin is published until the broker has acknowledged the
  * subscriptions of the connection: a message sent before them would not
@@ -351,6 +352,11 @@ haaction(const struct mosquitto_message *msg)
 
 	if (msg->payloadlen == 0)   /* a retained action cleared */
 		return;
+	if (msg->retain) {          /* handed out at a (re)subscribe */
+		warnx("%s: a retained action, which would be taken again at "
+		    "every reconnect; refused", msg->topic);
+		return;
+	}
 	if (msg->payloadlen > PAYLOAD_MAX) {
 		warnx("%s: a payload of %d bytes, over %d; refused", msg->topic,
 		    msg->payloadlen, PAYLOAD_MAX);

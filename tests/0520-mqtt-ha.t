@@ -97,9 +97,16 @@ check "with the server in it" grep -q '"Server":"pbx1"' "$tmp/events"
 
 unit_stop ha
 check "a link that ends says offline" becomes amitools/pbx1/ha/status offline
+# a retained action left on the broker while no link runs: the next
+# link must not take it (nor every link after it, at each reconnect)
+pub -r -m 'Action=Setvar Variable=HA_RET Value=retained'
 # a link killed -9 (no DISCONNECT): the broker publishes its Last Will
 unit_start ha2 "$top/scripts/amitools-mqtt-ha@.service" pbx1 "$tmp"
 becomes amitools/pbx1/ha/status online
+check "a retained action is refused when a link subscribes" \
+    wait_for 10 grep -qF 'a retained action, which would be taken again at every reconnect; refused' "$tmp/ha2.2.err"
+check "and never reached pbx1" sh -c "! grep -q HA_RET '$tmp/pbx1.log'"
+pub -r -n
 kill -9 "$(sed -n 2p "$tmp/ha2.pids")"
 check "a link killed -9: its Will says offline" \
     becomes amitools/pbx1/ha/status offline
