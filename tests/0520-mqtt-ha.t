@@ -86,6 +86,7 @@ check "nothing refused reached amimqtt's stdout: amiaction refused nothing" \
     sh -c "! grep -q . '$tmp/ha.3.err'"
 
 # -- events of -e, as JSON, on ha/event/EVENT/USEREVENT --
+: >"$tmp/events"
 mosquitto_sub -h 127.0.0.1 -p "$mqport" -t amitools/pbx1/ha/status \
     -t 'amitools/pbx1/ha/event/#' -v -W 20 >"$tmp/events" 2>/dev/null &
 pids="$pids $!"
@@ -116,6 +117,7 @@ unit_stop ha2
 # publishes seen by a subscriber that is there before (its retained
 # marker came), until its offline, published last --
 mosquitto_pub -q 1 -h 127.0.0.1 -p "$mqport" -r -t ha-json/marker -m here
+: >"$tmp/jsub"
 mosquitto_sub -h 127.0.0.1 -p "$mqport" -t 'ha-json/#' -v -W 30 >"$tmp/jsub" 2>/dev/null &
 pids="$pids $!"
 wait_for 10 grep -q 'ha-json/marker here' "$tmp/jsub"
