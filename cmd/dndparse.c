@@ -64,7 +64,7 @@
 #define WARNED_MAX  10000           /* unknown addresses named, each once */
 
 static const char *cflag, *Dflag, *dflag, *Fflag, *sflag;
-static char mflag[PATH_MAX], pflag[PATH_MAX], tflag[64] = "PJSIP";
+static char mapfile[PATH_MAX], patfile[PATH_MAX], tech[64] = "PJSIP";
 static int rflag = 5;
 
 /* string -> value, open addressing; keys of the map are lower-cased */
@@ -268,13 +268,13 @@ flushout(int force)
 static void
 emit(const char *peer, size_t pl, int on)
 {
-	char chan[sizeof(tflag) + AMI_PEER_MAX + 2];
+	char chan[sizeof(tech) + AMI_PEER_MAX + 2];
 	int cl;
 
 	ami_buf_adds(&out, "Action=UserEvent UserEvent=DND Peername=");
 	ami_text_value(&out, peer, pl);
 	ami_buf_adds(&out, on ? " DND=enabled Channel=" : " DND=disabled Channel=");
-	cl = snprintf(chan, sizeof(chan), "%s/%.*s", tflag, (int)pl, peer);
+	cl = snprintf(chan, sizeof(chan), "%s/%.*s", tech, (int)pl, peer);
 	ami_text_value(&out, chan, cl);
 	ami_buf_adds(&out, on ? " Status=\"DND enabled\"\n" :
 	    " Status=\"DND disabled\"\n");
@@ -352,16 +352,16 @@ reload(void)
 		/* the table may have changed: ask again */
 		tab_free(&map);
 		tab_free(&warned);
-	} else if (*mflag != '\0' && loadmap(mflag, &m) < 0) {
-		warnx("SIGHUP: %s not reloaded; the old map stays", mflag);
+	} else if (*mapfile != '\0' && loadmap(mapfile, &m) < 0) {
+		warnx("SIGHUP: %s not reloaded; the old map stays", mapfile);
 		tab_free(&m);
-	} else if (*mflag != '\0') {
+	} else if (*mapfile != '\0') {
 		tab_free(&map);
 		map = m;
 		/* an address still unknown is named again */
 		tab_free(&warned);
 	}
-	if (loadpats(pflag, &p) < 0)
+	if (loadpats(patfile, &p) < 0)
 		warnx("SIGHUP: patterns not reloaded; the old ones stay");
 	else {
 		ami_dnd_free(pats);
@@ -370,12 +370,12 @@ reload(void)
 }
 
 static void
-waitfor(int fd, int ms, const sigset_t *open)
+waitfor(int fd, int ms, const sigset_t *unblocked)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
-	if (ppoll(&pfd, 1, ms < 0 ? NULL : &ts, open) == -1 && errno != EINTR)
+	if (ppoll(&pfd, 1, ms < 0 ? NULL : &ts, unblocked) == -1 && errno != EINTR)
 		err(2, "ppoll");
 }
 
@@ -385,11 +385,11 @@ waitfor(int fd, int ms, const sigset_t *open)
  * SIGHUP sent before a line is written applies to that line.
  */
 static void
-signals(const sigset_t *open)
+signals(const sigset_t *unblocked)
 {
 	struct timespec zero = { 0, 0 };
 
-	ppoll(NULL, 0, &zero, open);
+	ppoll(NULL, 0, &zero, unblocked);
 	if (gothup) {
 		gothup = 0;
 		reload();
@@ -488,7 +488,7 @@ doline(const char *s, size_t n)
 				ami_text_value(&what, ip, il > 255 ? 255 : il);
 				ami_buf_adds(&what, " is not in ");
 				ami_buf_adds(&what, db ? "the employee table" :
-				    *mflag ? mflag :
+				    *mapfile ? mapfile :
 				    "the map (no -m, no " DEFAULT_MAP ")");
 				ami_buf_addc(&what, '\0');
 				sayline(what.p, s, n);
@@ -588,7 +588,7 @@ drain(struct input *in)
 }
 
 static void
-readstdin(const sigset_t *open)
+readstdin(const sigset_t *unblocked)
 {
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
 	struct input in = { .fd = 0 };
@@ -596,14 +596,14 @@ readstdin(const sigset_t *open)
 	int ms;
 
 	for (;;) {
-		signals(open);
+		signals(unblocked);
 		if (stop)
 			break;
 		/* about to wait: what is decided goes out first */
 		if (poll(&pfd, 1, 0) == 0) {
 			ms = release(0);
 			flushout(1);
-			waitfor(0, ms, open);
+			waitfor(0, ms, unblocked);
 			continue;
 		}
 		ami_buf_grow(&in.b, READ_SIZE);
@@ -910,7 +910,7 @@ chain(const char *path, ino_t now)
 
 /* read cur to its end, then see whether the path was rotated or truncated */
 static void
-check(const char *path)
+catch_up(const char *path)
 {
 	struct stat st, cs;
 	off_t before = cur.pos;
@@ -964,7 +964,7 @@ check(const char *path)
 
 /* 0, or -1 when the last state could not be saved */
 static int
-follow(const char *path, const sigset_t *open)
+follow(const char *path, const sigset_t *unblocked)
 {
 	char dir[PATH_MAX], evbuf[4096];
 	int ifd, ms, holdms;
@@ -982,8 +982,8 @@ follow(const char *path, const sigset_t *open)
 	if (cur.fd < 0)
 		warnx("%s does not exist yet; waiting for it", path);
 	while (!stop) {
-		signals(open);
-		check(path);
+		signals(unblocked);
+		catch_up(path);
 		holdms = release(0);
 		flushout(1);
 		now = ami_now_ms();
@@ -995,11 +995,11 @@ follow(const char *path, const sigset_t *open)
 			ms = lastsave + SAVE_MS - now;
 		if (holdms >= 0 && holdms < ms)
 			ms = holdms;
-		waitfor(ifd, ms < 0 ? 0 : ms, open);
+		waitfor(ifd, ms < 0 ? 0 : ms, unblocked);
 		while (read(ifd, evbuf, sizeof(evbuf)) > 0)
 			;
 	}
-	check(path);
+	catch_up(path);
 	release(1);
 	flushout(1);
 	close(ifd);
@@ -1011,12 +1011,12 @@ main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = onsignal };
 	struct ami_confkey keys[] = {
-		{ "map", mflag, sizeof(mflag) },
-		{ "patterns", pflag, sizeof(pflag) },
-		{ "tech", tflag, sizeof(tflag) },
+		{ "map", mapfile, sizeof(mapfile) },
+		{ "patterns", patfile, sizeof(patfile) },
+		{ "tech", tech, sizeof(tech) },
 	};
 	const char *m = NULL, *p = NULL, *t = NULL, *errstr;
-	sigset_t block, open;
+	sigset_t block, unblocked;
 	struct stat st;
 	char errbuf[256];
 	int ch, status = 0;
@@ -1066,24 +1066,24 @@ main(int argc, char *argv[])
 	if (ami_conf_section("dndparse", cflag, keys, 3, errbuf,
 	    sizeof(errbuf)) < 0)
 		errx(2, "%s", errbuf);
-	if (m != NULL && strlcpy(mflag, m, sizeof(mflag)) >= sizeof(mflag))
+	if (m != NULL && strlcpy(mapfile, m, sizeof(mapfile)) >= sizeof(mapfile))
 		errx(2, "-m %s: name too long", m);
-	if (p != NULL && strlcpy(pflag, p, sizeof(pflag)) >= sizeof(pflag))
+	if (p != NULL && strlcpy(patfile, p, sizeof(patfile)) >= sizeof(patfile))
 		errx(2, "-g %s: name too long", p);
-	if (t != NULL && strlcpy(tflag, t, sizeof(tflag)) >= sizeof(tflag))
+	if (t != NULL && strlcpy(tech, t, sizeof(tech)) >= sizeof(tech))
 		errx(2, "-C %s: name too long", t);
-	if (!ami_dnd_peer(tflag, strlen(tflag)))
-		errx(2, "tech %s: not a channel technology name", tflag);
+	if (!ami_dnd_peer(tech, strlen(tech)))
+		errx(2, "tech %s: not a channel technology name", tech);
 	if (dflag != NULL) {
-		*mflag = '\0';
+		*mapfile = '\0';
 		db = ami_db_new(dflag, Dflag);
 		byip = ami_db_prepare(db, "SELECT peer FROM employee WHERE ip = ? "
 		    "ORDER BY updated DESC, id DESC LIMIT 1");
-	} else if (*mflag == '\0' && access(DEFAULT_MAP, F_OK) == 0)
+	} else if (*mapfile == '\0' && access(DEFAULT_MAP, F_OK) == 0)
 		/* patterns that name the peer need no map: it may be missing */
-		strlcpy(mflag, DEFAULT_MAP, sizeof(mflag));
-	if ((*mflag != '\0' && loadmap(mflag, &map) < 0) ||
-	    loadpats(pflag, &pats) < 0)
+		strlcpy(mapfile, DEFAULT_MAP, sizeof(mapfile));
+	if ((*mapfile != '\0' && loadmap(mapfile, &map) < 0) ||
+	    loadpats(patfile, &pats) < 0)
 		exit(2);
 	outreg = fstat(1, &st) == 0 && S_ISREG(st.st_mode);
 
@@ -1092,17 +1092,17 @@ main(int argc, char *argv[])
 	sigaddset(&block, SIGUSR1);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
-	sigprocmask(SIG_BLOCK, &block, &open);
+	sigprocmask(SIG_BLOCK, &block, &unblocked);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	waitmask = &open;
+	waitmask = &unblocked;
 	if (Fflag != NULL)
-		status = follow(Fflag, &open) < 0 ? 2 : 0;
+		status = follow(Fflag, &unblocked) < 0 ? 2 : 0;
 	else
-		readstdin(&open);
-	signals(&open);
+		readstdin(&unblocked);
+	signals(&unblocked);
 	flushout(1);
 	ami_buf_free(&out);
 	ami_buf_free(&cur.b);

@@ -151,7 +151,7 @@ utf8len(const unsigned char *s, size_t n)
  * The map and the table then read back exactly what was compared.
  */
 static char *
-clean(const char *s, size_t n, unsigned max)
+sanitize(const char *s, size_t n, unsigned max)
 {
 	struct ami_buf b = { 0 };
 	size_t i = 0, l;
@@ -211,7 +211,7 @@ eq(struct val v, const char *s)
 }
 
 static struct peer *
-see(struct val name, unsigned long line)
+peer_pending(struct val name, unsigned long line)
 {
 	struct peer *p;
 
@@ -244,21 +244,21 @@ see(struct val name, unsigned long line)
 	if (xflag != NULL && p->v[INCOMING] == NULL) {
 		struct inc *in = ami_tab_get(&incoming, p->name, strlen(p->name));
 		/* known even when empty: no number dials this peer any more */
-		p->v[INCOMING] = in ? clean(in->nums.p, in->nums.len,
-		    width[INCOMING]) : clean("", 0, 0);
+		p->v[INCOMING] = in ? sanitize(in->nums.p, in->nums.len,
+		    width[INCOMING]) : sanitize("", 0, 0);
 	}
 	return p;
 }
 
 /* field f of p is v; an empty value is not known, so it changes nothing */
 static void
-say(struct peer *p, int f, struct val v, int rank)
+set_field(struct peer *p, int f, struct val v, int rank)
 {
 	char *c;
 
 	if (v.p == NULL)
 		return;
-	if ((c = clean(v.p, v.n, width[f]))[0] == '\0') {
+	if ((c = sanitize(v.p, v.n, width[f]))[0] == '\0') {
 		free(c);
 		return;
 	}
@@ -303,7 +303,7 @@ static const struct {
 
 /* v in the words above; "OK (1 ms)" is OK: the round trip is no change */
 static void
-say_status(struct peer *p, struct val v)
+set_status(struct peer *p, struct val v)
 {
 	const char *paren;
 	size_t i;
@@ -313,23 +313,23 @@ say_status(struct peer *p, struct val v)
 	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
 		if (eq(v, statuses[i].word)) {
 			if (statuses[i].status != NULL)
-				say(p, STATUS, part(statuses[i].status,
+				set_field(p, STATUS, part(statuses[i].status,
 				    strlen(statuses[i].status)), 0);
 			return;
 		}
-	say(p, STATUS, v, 0);   /* a word this table does not know yet */
+	set_field(p, STATUS, v, 0);   /* a word this table does not know yet */
 }
 
 /* no contact at all: a PJSIP endpoint's PeerStatus says Unreachable */
 static void
-say_nocontact(struct peer *p)
+set_nocontact(struct peer *p)
 {
-	say_status(p, part("Unregistered", 12));
+	set_status(p, part("Unregistered", 12));
 }
 
 /* the host of "ip:port", "[v6]:port", a bare v4 or v6 address */
 static void
-say_addr(struct peer *p, struct val v)
+set_addr(struct peer *p, struct val v)
 {
 	const char *c;
 
@@ -340,7 +340,7 @@ say_addr(struct peer *p, struct val v)
 	else if ((c = memchr(v.p, ':', v.n)) != NULL &&
 	    memchr(c + 1, ':', v.n - (c + 1 - v.p)) == NULL)
 		v.n = c - v.p;
-	say(p, IP, v, RANK_ADDR);
+	set_field(p, IP, v, RANK_ADDR);
 }
 
 /* the host of a SIP URI: sip:user@host:port;params, <...> allowed */
@@ -360,12 +360,12 @@ say_uri(struct peer *p, struct val v)
 		h = at + 1;
 	if (h < e && *h == '[') {
 		if ((at = memchr(h, ']', e - h)) != NULL)
-			say(p, IP, part(h + 1, at - h - 1), RANK_URI);
+			set_field(p, IP, part(h + 1, at - h - 1), RANK_URI);
 		return;
 	}
 	if ((at = memchr(h, ':', e - h)) != NULL)
 		e = at;
-	say(p, IP, part(h, e - h), RANK_URI);
+	set_field(p, IP, part(h, e - h), RANK_URI);
 }
 
 /* "Name" <number>, <number>, or a bare name or number */
@@ -378,18 +378,18 @@ say_callerid(struct peer *p, struct val v, int withname)
 	if (v.n == 0)
 		return;
 	if (v.p[v.n - 1] == '>' && (lt = memrchr(v.p, '<', v.n)) != NULL) {
-		say(p, CALLERID, part(lt + 1, v.p + v.n - 2 - lt), 0);
+		set_field(p, CALLERID, part(lt + 1, v.p + v.n - 2 - lt), 0);
 		name.n = lt - v.p;
 		while (name.n > 0 && name.p[name.n - 1] == ' ')
 			name.n--;
 	} else if (strspn(v.p, "0123456789+*#") >= v.n) {
-		say(p, CALLERID, v, 0);
+		set_field(p, CALLERID, v, 0);
 		name.n = 0;
 	}
 	if (name.n >= 2 && name.p[0] == '"' && name.p[name.n - 1] == '"')
 		name = part(name.p + 1, name.n - 2);
 	if (withname)
-		say(p, DESC, name, 0);
+		set_field(p, DESC, name, 0);
 }
 
 /* chan_sip: SIPpeers' PeerEntry, and the answer to SIPshowpeer */
@@ -399,18 +399,18 @@ sip_peer(const struct ami_msg *m, unsigned long line, int showpeer)
 	struct peer *p;
 	struct val ip;
 
-	if ((p = see(get(m, "ObjectName"), line)) == NULL)
+	if ((p = peer_pending(get(m, "ObjectName"), line)) == NULL)
 		return;
-	say(p, DESC, get(m, "Description"), 0);
-	say_status(p, get(m, "Status"));
+	set_field(p, DESC, get(m, "Description"), 0);
+	set_status(p, get(m, "Status"));
 	ip = get(m, showpeer ? "Address-IP" : "IPaddress");
 	if (ip.n == 0 || eq(ip, "-none-") || eq(ip, "(null)"))
-		say_nocontact(p);
+		set_nocontact(p);
 	else
-		say_addr(p, ip);
+		set_addr(p, ip);
 	if (showpeer) {
 		say_callerid(p, get(m, "Callerid"), 0);
-		say(p, PHONE, get(m, "SIP-Useragent"), 0);
+		set_field(p, PHONE, get(m, "SIP-Useragent"), 0);
 	}
 }
 
@@ -421,11 +421,11 @@ endpoint_list(const struct ami_msg *m, unsigned long line)
 	struct val c;
 	const char *slash, *comma;
 
-	if ((p = see(get(m, "ObjectName"), line)) == NULL)
+	if ((p = peer_pending(get(m, "ObjectName"), line)) == NULL)
 		return;
 	/* "aor/uri,aor/uri,": the first contact */
 	if ((c = get(m, "Contacts")).n == 0) {
-		say_nocontact(p);
+		set_nocontact(p);
 		return;
 	}
 	if ((comma = memchr(c.p, ',', c.n)) != NULL)
@@ -439,7 +439,7 @@ endpoint_detail(const struct ami_msg *m, unsigned long line)
 {
 	struct peer *p;
 
-	if ((p = see(get(m, "ObjectName"), line)) == NULL)
+	if ((p = peer_pending(get(m, "ObjectName"), line)) == NULL)
 		return;
 	say_callerid(p, get(m, "Callerid"), 1);
 }
@@ -453,9 +453,9 @@ aor_detail(const struct ami_msg *m, unsigned long line)
 
 	if (name.n == 0)
 		name = get(m, "ObjectName");
-	if (get(m, "Contacts").n > 0 || (p = see(name, line)) == NULL)
+	if (get(m, "Contacts").n > 0 || (p = peer_pending(name, line)) == NULL)
 		return;
-	say_nocontact(p);
+	set_nocontact(p);
 }
 
 /* ContactList, ContactStatusDetail: one contact of an endpoint */
@@ -472,12 +472,12 @@ contact(const struct ami_msg *m, unsigned long line, int detail)
 	if (name.n == 0 && (name = get(m, "ObjectName")).p != NULL &&
 	    (semi = memchr(name.p, ';', name.n)) != NULL)
 		name.n = semi - name.p;         /* "aor;@hash" */
-	if ((p = see(name, line)) == NULL)
+	if ((p = peer_pending(name, line)) == NULL)
 		return;
-	say(p, PHONE, get(m, "UserAgent"), 0);
-	say_status(p, get(m, "Status"));
+	set_field(p, PHONE, get(m, "UserAgent"), 0);
+	set_status(p, get(m, "Status"));
 	say_uri(p, get(m, detail ? "URI" : "Uri"));
-	say_addr(p, get(m, detail ? "ViaAddress" : "ViaAddr"));
+	set_addr(p, get(m, detail ? "ViaAddress" : "ViaAddr"));
 }
 
 static void
@@ -489,10 +489,10 @@ peer_status(const struct ami_msg *m, unsigned long line)
 
 	if (name.p != NULL && (slash = memchr(name.p, '/', name.n)) != NULL)
 		name = part(slash + 1, name.n - (slash + 1 - name.p));
-	if ((p = see(name, line)) == NULL)
+	if ((p = peer_pending(name, line)) == NULL)
 		return;
-	say_status(p, get(m, "PeerStatus"));
-	say_addr(p, get(m, "Address"));
+	set_status(p, get(m, "PeerStatus"));
+	set_addr(p, get(m, "Address"));
 }
 
 static void
@@ -507,10 +507,10 @@ contact_status(const struct ami_msg *m, unsigned long line)
 		return;
 	if ((name = get(m, "EndpointName")).n == 0)
 		name = get(m, "AOR");
-	if ((p = see(name, line)) == NULL)
+	if ((p = peer_pending(name, line)) == NULL)
 		return;
-	say_status(p, st);
-	say(p, PHONE, get(m, "UserAgent"), 0);
+	set_status(p, st);
+	set_field(p, PHONE, get(m, "UserAgent"), 0);
 	say_uri(p, get(m, "URI"));
 }
 
@@ -581,7 +581,7 @@ list_event(const struct ami_msg *m, unsigned long line)
 
 /* one message of the input */
 static void
-take(const struct ami_msg *m, unsigned long line)
+handle(const struct ami_msg *m, unsigned long line)
 {
 	struct val ev = get(m, "Event");
 	struct list *l;
@@ -1167,7 +1167,7 @@ take1(struct ami_msg *m, unsigned long line, void *bad)
 	if (ami_msg_skipped(m))
 		*(int *)bad = 1;
 	else
-		take(m, line);
+		handle(m, line);
 	return 0;
 }
 
@@ -1245,7 +1245,7 @@ peer_free(void *v)
 }
 
 static void
-tally(void *v)
+count_and_free(void *v)
 {
 	struct peer *p = v;
 
@@ -1326,7 +1326,7 @@ main(int argc, char *argv[])
 		    "nothing written");
 	flush(1);
 	seen = nseen;
-	ami_tab_free(&peers, tally);
+	ami_tab_free(&peers, count_and_free);
 	ami_tab_free(&incoming, inc_free);
 	free(pending);
 	ami_db_free(db);

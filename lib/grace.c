@@ -12,7 +12,7 @@
 #include "ami.h"
 
 static volatile sig_atomic_t nsig;
-static sigset_t open;
+static sigset_t unblocked;
 static int64_t until = -1;
 
 static void
@@ -32,7 +32,7 @@ ami_grace_init(void)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, &open);
+	sigprocmask(SIG_BLOCK, &sigs, &unblocked);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -57,5 +57,5 @@ int
 ami_grace_poll(struct pollfd *pfd, unsigned n, int64_t ms)
 {
 	return ppoll(pfd, n, ms < 0 ? NULL : &(struct timespec){ ms / 1000,
-	    ms % 1000 * 1000000L }, &open);
+	    ms % 1000 * 1000000L }, &unblocked);
 }

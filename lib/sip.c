@@ -14,7 +14,7 @@
 #include "ami.h"
 
 static int
-clean(const char *v, const char *name, char *err, size_t errlen)
+refuse_crlf(const char *v, const char *name, char *err, size_t errlen)
 {
 	if (v[strcspn(v, "\r\n")] != '\0') {
 		snprintf(err, errlen, "%s holds CR or LF; refused", name);
@@ -73,7 +73,7 @@ ami_sip_notify(struct ami_buf *b, const struct ami_sip_notify *n,
 	int bl;
 
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (clean(f[i].v, f[i].name, err, errlen) < 0)
+		if (refuse_crlf(f[i].v, f[i].name, err, errlen) < 0)
 			return -1;
 	if (*n->ruri == '\0' || *n->callid == '\0' || *n->from_tag == '\0' ||
 	    *n->to_tag == '\0') {
