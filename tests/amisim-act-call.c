@@ -34,7 +34,7 @@ command_prefix(const char *words)
 static const char *
 best_words(const char *cmd, char *out, size_t len)
 {
-	char key[300] = "", *w, *p, *copy = xstrdup(cmd);
+	char key[300] = "", *w, *p, *copy = ami_xstrdup(cmd);
 	int n = 0;
 
 	*out = '\0';

@@ -12,7 +12,7 @@ func_arg(const char *var, const char *func)
 
 	if (strncasecmp(var, func, n) != 0 || var[n] != '(' || var[len - 1] != ')')
 		return NULL;
-	return xstrndup(var + n + 1, len - n - 2);
+	return ami_xstrndup(var + n + 1, len - n - 2);
 }
 
 int

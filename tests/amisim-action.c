@@ -357,7 +357,7 @@ input_lines(struct client *c)
 		/* everything after a NUL is lost, as in a C string */
 		if (line[0] != '\0') {
 			if (c->nhdr < AMI_HEADERS_MAX)
-				c->hdr[c->nhdr++] = xstrdup(line);
+				c->hdr[c->nhdr++] = ami_xstrdup(line);
 			else
 				c->hdrloss = 1;
 			continue;

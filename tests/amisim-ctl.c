@@ -20,7 +20,7 @@ after_words(const char *line, int n)
 static void
 control(char *line)
 {
-	char *copy = xstrdup(line), *p = line, *av[12], name[300], key[16];
+	char *copy = ami_xstrdup(line), *p = line, *av[12], name[300], key[16];
 	struct tmpl t;
 	struct kvs args = { 0 };
 	struct mailbox *mb;

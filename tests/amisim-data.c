@@ -62,7 +62,7 @@ void
 load_settings(void)
 {
 	char path[PATH_MAX], *text, *p, *l, *eq, *k, *v;
-	char *dir = xstrdup(datadir);
+	char *dir = ami_xstrdup(datadir);
 
 	while (ndirs < sizeof(dirs) / sizeof(dirs[0])) {
 		dirs[ndirs++] = dir;
@@ -79,7 +79,7 @@ load_settings(void)
 			if (strcmp(k, "base") == 0 && dir == NULL) {
 				snprintf(path, sizeof(path), "%s/%s",
 				    dirs[ndirs - 1], v);
-				dir = xstrdup(path);
+				dir = ami_xstrdup(path);
 			} else if (strcmp(k, "voicemail") == 0 && ndirs == 1)
 				ext_mwi = strcmp(v, "external") == 0;
 			else if (strcmp(k, "version") == 0 && ndirs == 1)
@@ -108,7 +108,7 @@ dev_find(const char *name, int create)
 
 		devices = xgrow(devices, &cap, ndevices, sizeof(*devices));
 	}
-	devices[ndevices].name = xstrdup(name);
+	devices[ndevices].name = ami_xstrdup(name);
 	devices[ndevices].state = DS_UNKNOWN;
 	devices[ndevices].present = 0;
 	return &devices[ndevices++];
@@ -214,10 +214,10 @@ prov_find(const char *name, int create)
 	if (!create)
 		return NULL;
 	providers = xgrow(providers, &cap, nproviders, sizeof(*providers));
-	providers[nproviders].name = xstrdup(name);
+	providers[nproviders].name = ami_xstrdup(name);
 	providers[nproviders].state = -1;
-	providers[nproviders].sub = xstrdup("");
-	providers[nproviders].msg = xstrdup("");
+	providers[nproviders].sub = ami_xstrdup("");
+	providers[nproviders].msg = ami_xstrdup("");
 	return &providers[nproviders++];
 }
 
@@ -238,7 +238,7 @@ mbox_find(const char *name, int create)
 		return NULL;
 	mailboxes = xgrow(mailboxes, &cap, nmailboxes, sizeof(*mailboxes));
 	memset(&mailboxes[nmailboxes], 0, sizeof(*mailboxes));
-	mailboxes[nmailboxes].name = xstrdup(full);
+	mailboxes[nmailboxes].name = ami_xstrdup(full);
 	return &mailboxes[nmailboxes++];
 }
 
@@ -318,16 +318,16 @@ load_data(void)
 			h->context = w[0];
 			h->exten = w[1];
 			h->text = w[2];
-			h->devs = xstrdup(w[2]);
+			h->devs = ami_xstrdup(w[2]);
 			h->provider = NULL;
 			if ((s = strchr(h->devs, ',')) != NULL) {
 				*s = '\0';
-				h->provider = xstrdup(s + 1);
+				h->provider = ami_xstrdup(s + 1);
 			}
 			h->laststate = hint_state(h);
 			h->lastpres = -1;
-			h->lastsub = xstrdup("");
-			h->lastmsg = xstrdup("");
+			h->lastsub = ami_xstrdup("");
+			h->lastmsg = ami_xstrdup("");
 		}
 		free(text);
 	}

@@ -142,7 +142,7 @@ script_resume(struct script *s)
 			if ((priv = strcasestr(b.p, "\r\nPrivilege:")) != NULL) {
 				priv += 12;
 				priv += strspn(priv, " ");
-				pv = xstrndup(priv, strcspn(priv, ",\r"));
+				pv = ami_xstrndup(priv, strcspn(priv, ",\r"));
 				cat = perm_of(pv);
 				free(pv);
 				if (cat == EV_ALL)

@@ -145,7 +145,7 @@ publish(int cat, const char *text, size_t len)
 			continue;
 		if (c->nfilters > 0) {
 			if (z == NULL)
-				z = xstrndup(text, len);
+				z = ami_xstrndup(text, len);
 			if (!filter_pass(c, z))
 				continue;
 		}
@@ -162,7 +162,7 @@ publish_later(int cat, const char *text, size_t len)
 
 	deferred = xgrow(deferred, &cap, ndeferred, sizeof(*deferred));
 	deferred[ndeferred].cat = cat;
-	deferred[ndeferred].text = xstrndup(text, len);
+	deferred[ndeferred].text = ami_xstrndup(text, len);
 	deferred[ndeferred].len = len;
 	deferred[ndeferred++].when = ami_now_ms() + DEFER_MS;
 }

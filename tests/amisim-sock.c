@@ -84,7 +84,7 @@ replay_filtered(struct client *c)
 	    c->nsent < c->close_after)) {
 		start = rp_off[c->rp_idx];
 		len = rp_off[c->rp_idx + 1] - start;
-		z = xstrndup(rp_big + start, len);
+		z = ami_xstrndup(rp_big + start, len);
 		if ((pass = filter_pass(c, z))) {
 			c->rp_ptr = rp_big + start;
 			c->rp_cur = len;

@@ -77,7 +77,7 @@ presence_val(const char *s)
 int
 presence_set(const char *provider, const char *value, int quiet)
 {
-	char *buf = xstrdup(value), *p = buf, *st, *sub, *msg;
+	char *buf = ami_xstrdup(value), *p = buf, *st, *sub, *msg;
 	struct provider *pr;
 	struct ami_msg m = { 0 };
 	size_t i;
@@ -94,8 +94,8 @@ presence_set(const char *provider, const char *value, int quiet)
 	pr->state = state;
 	free(pr->sub);
 	free(pr->msg);
-	pr->sub = xstrdup(sub);
-	pr->msg = xstrdup(msg);
+	pr->sub = ami_xstrdup(sub);
+	pr->msg = ami_xstrdup(msg);
 	db_put("CustomPresence", provider + strcspn(provider, ":") + 1, value);
 	if (!quiet) {
 		event_start(&m, "PresenceStateChange", EV_CALL);
@@ -116,8 +116,8 @@ presence_set(const char *provider, const char *value, int quiet)
 		h->lastpres = state;
 		free(h->lastsub);
 		free(h->lastmsg);
-		h->lastsub = xstrdup(sub);
-		h->lastmsg = xstrdup(msg);
+		h->lastsub = ami_xstrdup(sub);
+		h->lastmsg = ami_xstrdup(msg);
 		if (quiet)
 			continue;
 		event_start(&m, "PresenceStatus", EV_CALL);

@@ -161,7 +161,7 @@ expand_str(const char *s, struct ctx *x)
 
 	expand(&b, s, strlen(s), x, NULL);
 	ami_buf_addc(&b, '\0');
-	r = xstrdup(b.p);
+	r = ami_xstrdup(b.p);
 	ami_buf_free(&b);
 	return r;
 }
@@ -193,7 +193,7 @@ cond_true(const struct block *b, struct ctx *x)
 			continue;
 		if ((op = strstr(a, " != ")) != NULL || (op = strstr(a, " = ")) != NULL) {
 			neg = op[1] == '!';
-			l = xstrndup(a, op - a);
+			l = ami_xstrndup(a, op - a);
 			r = expand_str(op + (neg ? 4 : 3), x);
 			{
 				char *le = expand_str(l, x);

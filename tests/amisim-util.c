@@ -16,35 +16,13 @@ static const struct {
 	{ "message", 1 << 18 },
 };
 
-char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (p == NULL)
-		err(2, "strdup");
-	return p;
-}
-
-char *
-xstrndup(const char *s, size_t n)
-{
-	char *p = strndup(s, n);
-
-	if (p == NULL)
-		err(2, "strndup");
-	return p;
-}
-
 void *
 xgrow(void *p, size_t *cap, size_t n, size_t size)
 {
 	if (n < *cap)
 		return p;
 	*cap = *cap ? *cap * 2 : 16;
-	if ((p = reallocarray(p, *cap, size)) == NULL)
-		err(2, "reallocarray");
-	return p;
+	return ami_xreallocarray(p, *cap, size);
 }
 
 void
@@ -95,12 +73,12 @@ kvs_set(struct kvs *s, const char *k, const char *v)
 	for (i = 0; i < s->n; i++)
 		if (strcasecmp(s->a[i].k, k) == 0) {
 			free(s->a[i].v);
-			s->a[i].v = xstrdup(v);
+			s->a[i].v = ami_xstrdup(v);
 			return;
 		}
 	s->a = xgrow(s->a, &s->cap, s->n, sizeof(*s->a));
-	s->a[s->n].k = xstrdup(k);
-	s->a[s->n++].v = xstrdup(v);
+	s->a[s->n].k = ami_xstrdup(k);
+	s->a[s->n++].v = ami_xstrdup(v);
 }
 
 int

@@ -230,8 +230,6 @@ extern int f_garbage, f_split, f_refuse, f_noread, f_nochallenge;
 extern unsigned long rp_count;
 
 /* ---- amisim-util.c: small helpers ---- */
-char *xstrdup(const char *s);
-char *xstrndup(const char *s, size_t n);
 void *xgrow(void *p, size_t *cap, size_t n, size_t size);
 void bufprintf(struct ami_buf *b, const char *fmt, ...);
 void put(struct ami_buf *b, const char *s);
