@@ -210,6 +210,32 @@ ondisconnect(struct mosquitto *m, void *arg, int rc)
 	pthread_mutex_unlock(&lock);
 }
 
+/*
+ * libmosquitto's own errors (a certificate the CA does not vouch for, a
+ * name it does not carry, a refused socket) are said once each until a
+ * connect works: it retries by itself, and a silent retry loop would
+ * hide a wrong cafile for ever.
+ */
+static char lasterr[256];
+
+static void
+sayonce(const char *what)
+{
+	if (strncmp(lasterr, what, sizeof(lasterr) - 1) == 0)
+		return;
+	strlcpy(lasterr, what, sizeof(lasterr));
+	warnx("broker %s:%s: %s", host, port, what);
+}
+
+static void
+onlog(struct mosquitto *m, void *arg, int level, const char *str)
+{
+	(void)m;
+	(void)arg;
+	if (level & MOSQ_LOG_ERR)
+		sayonce(str);
+}
+
 static void
 onconnect(struct mosquitto *m, void *arg, int rc)
 {
@@ -224,10 +250,10 @@ onconnect(struct mosquitto *m, void *arg, int rc)
 
 	(void)arg;
 	if (rc != 0) {
-		warnx("broker %s:%s refused: %s", host, port,
-		    mosquitto_connack_string(rc));
+		sayonce(mosquitto_connack_string(rc));
 		return;
 	}
+	lasterr[0] = '\0';
 	for (i = 0; i < NSUBS; i++) {
 		snprintf(t[i], sizeof(t[i]), "%s/+/%s", prefix, subs[i]);
 		tp[i] = t[i];
@@ -613,6 +639,7 @@ setup(void)
 		errx(2, "[mqtt] tls: %s", mosquitto_strerror(rc));
 	setwill(mq);
 	mosquitto_connect_callback_set(mq, onconnect);
+	mosquitto_log_callback_set(mq, onlog);
 	mosquitto_subscribe_callback_set(mq, onsubscribe);
 	mosquitto_disconnect_callback_set(mq, ondisconnect);
 	mosquitto_message_callback_set(mq, onmessage);

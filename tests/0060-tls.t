@@ -5,25 +5,10 @@
 # carry is a clear error and exit 2, never a silent retry loop.
 . "$(dirname "$0")/lib.sh"
 
-# mkcert NAME CA SAN: a key and a certificate signed by CA
-mkcert() {
-	openssl req -new -newkey rsa:2048 -nodes -subj "/CN=$1" \
-	    -keyout "$tmp/$1.key" -out "$tmp/$1.csr" 2>/dev/null &&
-	printf 'subjectAltName=%s\n' "$3" >"$tmp/$1.ext" &&
-	openssl x509 -req -in "$tmp/$1.csr" -CA "$tmp/$2.pem" -CAkey "$tmp/$2.key" \
-	    -CAcreateserial -days 2 -extfile "$tmp/$1.ext" -out "$tmp/$1.crt" 2>/dev/null &&
-	cat "$tmp/$1.crt" "$tmp/$1.key" >"$tmp/$1.pem"
-}
-for ca in ca wrongca; do
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=amitools test $ca" \
-	    -keyout "$tmp/$ca.key" -out "$tmp/$ca.pem" 2>/dev/null
-done
+for ca in ca wrongca; do mkca $ca; done
 mkcert server ca "DNS:localhost,IP:127.0.0.1"
 mkcert other ca "DNS:other.example"
 
-freeport() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 listening() {
 	python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1)' "$1" 2>/dev/null
 }

@@ -5,10 +5,6 @@
 # test can cut.  Real mosquitto brokers on loopback; amisim as Asterisk.
 . "$(dirname "$0")/lib.sh"
 
-freeport() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # broker_start NAME [CONF LINES]: mosquitto on a free port (kept in
 # $tmp/NAME.mqport across restarts), persistence in $tmp/NAME.mq/
 broker_start() {

@@ -4,7 +4,7 @@
 # home-automation system, amisim as Asterisk (its -L log: what reached it).
 . "$(dirname "$0")/lib.sh"
 
-mqport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mqport=$(freeport)
 {
 	printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$mqport"
 	[ "$(id -u)" -ne 0 ] || echo 'user root'

@@ -108,6 +108,26 @@ term_taken() {
 	[ $((0x$_p & 0x4000)) -eq 0 ]
 }
 
+# freeport: a TCP port free on loopback now
+freeport() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# mkcert NAME CA SAN: $tmp/NAME.{key,crt,pem}, signed by $tmp/CA.{pem,key}
+# (mkca CA makes one)
+mkca() {
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=amitools test $1" \
+	    -keyout "$tmp/$1.key" -out "$tmp/$1.pem" 2>/dev/null
+}
+mkcert() {
+	openssl req -new -newkey rsa:2048 -nodes -subj "/CN=$1" \
+	    -keyout "$tmp/$1.key" -out "$tmp/$1.csr" 2>/dev/null &&
+	printf 'subjectAltName=%s\n' "$3" >"$tmp/$1.ext" &&
+	openssl x509 -req -in "$tmp/$1.csr" -CA "$tmp/$2.pem" -CAkey "$tmp/$2.key" \
+	    -CAcreateserial -days 2 -extfile "$tmp/$1.ext" -out "$tmp/$1.crt" 2>/dev/null &&
+	cat "$tmp/$1.crt" "$tmp/$1.key" >"$tmp/$1.pem"
+}
+
 # amisim_start NAME [amisim args]: start a simulator on an ephemeral
 # port and write $tmp/NAME.conf (mode 600) for the tools to log in with
 amisim_start() {
