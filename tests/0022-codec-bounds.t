@@ -7,9 +7,14 @@
 # by amicat and told apart from a lost delivery by amiaction.
 . "$(dirname "$0")/lib.sh"
 
-# 1 GiB, or 64 MiB under valgrind (the point there is the errors it finds)
+# 1 GiB, or 64 MiB under valgrind (the point there is the errors it finds);
+# AddressSanitizer's shadow memory and quarantine cost some 35 MiB of their
+# own, so a tool built with it gets that much more (still far below what
+# holding the line would take)
 if [ -n "${AMITOOLS_VALGRIND:-}" ]; then
 	big=$((64 << 20)) rssmax=600000 tmo=600
+elif grep -q __asan_init "$top/amicat"; then
+	big=$((1 << 30)) rssmax=$((24000 + 64000)) tmo=120
 else
 	big=$((1 << 30)) rssmax=24000 tmo=60
 fi
