@@ -230,7 +230,8 @@ presence(const struct ami_msg *m, int x)
 	struct ami_stent *e;
 	const char *p;
 	size_t pl;
-	int y;
+	int64_t now = ami_now_ms();
+	int again, echo, y;
 
 	if ((p = ami_msg_get(m, "Presentity", &pl)) == NULL)
 		return;
@@ -240,18 +241,15 @@ presence(const struct ami_msg *m, int x)
 		return say("not a presentity and state to copy", p, pl);
 	if ((e = ami_stab_get(pres, p, pl, 1)) == NULL)
 		return say("presence table full", p, pl);
-	if (ami_due_echo(e, x, v.p, ami_now_ms())) {
-		ami_stab_set(&e->told[x], v.p, v.len - 1);      /* x holds it */
-		return;
-	}
-	if (e->told[x] != NULL && strcmp(e->told[x], v.p) == 0)
-		return;         /* said again (a bus republish): no news */
+	echo = ami_due_echo(e, x, v.p, now);
+	again = e->told[x] != NULL && strcmp(e->told[x], v.p) == 0;
+	ami_stab_set(&e->told[x], v.p, v.len - 1);      /* what x holds now */
+	if (echo || again)
+		return;         /* its echo, or said again (a bus republish) */
 	if ((syncing & (1u << x)) && e->cur != NULL) {
-		ami_stab_set(&e->told[x], v.p, v.len - 1);
 		presout(e, x);  /* it restarted: the others' value wins */
 		return;
 	}
-	ami_stab_set(&e->told[x], v.p, v.len - 1);
 	if (e->cur != NULL && strcmp(e->cur, v.p) == 0)
 		return;
 	ami_stab_set(&e->cur, v.p, v.len - 1);
@@ -259,7 +257,7 @@ presence(const struct ami_msg *m, int x)
 		if (target(y))
 			presout(e, y);
 		else if (y != x)        /* its own agent sets it: the echo comes */
-			ami_due_add(e, y, e->cur, ami_now_ms());
+			ami_due_add(e, y, e->cur, now);
 }
 
 /* x is up (again): its states are to be listed anew, every mirror set */

@@ -229,7 +229,7 @@ term_run() {   # term_run NAME MUTE_MS SIGNALS: 3 actions read, then signalled
 		wait_for 5 term_taken "$_apid"
 		kill -TERM "$_apid"
 	done
-	wait_exit 20 "$_apid"
+	reap "$_apid" 20
 	_st=$?
 	exec 3>&-
 	amisim_stop "$1"

@@ -4,18 +4,6 @@
 # locks and planted symlinks, mwinotify -W, dndparse under fast rotation.
 . "$(dirname "$0")/lib.sh"
 
-# reap PID SECONDS: wait for PID, killed (status 137) if it outlives SECONDS;
-# a signal test must not go through timeout(1), which takes the signal
-reap() {
-	( sleep "$2"; kill -9 "$1" 2>/dev/null ) &
-	_w=$!
-	wait "$1"
-	_st=$?
-	kill "$_w" 2>/dev/null
-	wait "$_w" 2>/dev/null
-	return $_st
-}
-
 # -- MD5 or nothing --
 amisim_start nc -f nochallenge -L "$tmp/nc.log"
 timeout 20 amicat -c "$tmp/nc.conf" >/dev/null 2>"$tmp/err"

@@ -30,18 +30,6 @@ rnd() {     # rnd N: 1..N from the seed, a new one each call
 ready() {
 	wait_for 10 sh -c "grep -q '^SigCgt:.*[4-7c-f][0-9a-f][0-9a-f][0-9a-f]\$' /proc/$1/status 2>/dev/null"
 }
-# the watchdog's sleep must not hold run's $(...) pipe open (every run
-# waited out its whole bound) nor outlive it (kill -9 on a reused pid)
-reap() {
-	( sleep "$2" & s=$!; trap 'kill $s; exit' TERM; wait $s
-	  kill -9 "$1" 2>/dev/null ) >/dev/null 2>&1 &
-	_w=$!
-	wait "$1"
-	_st=$?
-	kill "$_w" 2>/dev/null
-	wait "$_w" 2>/dev/null
-	return $_st
-}
 # the half line: a random cut of LINE, never its newline
 half() {
 	printf '%s' "$1" | head -c "$(rnd $((${#1} - 1)))"

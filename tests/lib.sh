@@ -84,20 +84,20 @@ wait_for() {
 	return 1
 }
 
-# wait_exit SECONDS PID: the exit status of a child of ours, which gets
-# SECONDS to end; one still running then is killed: 124, as timeout(1)
-wait_exit() {
-	if wait_for "$1" _ended "$2"; then
-		wait "$2"
-		return
-	fi
-	kill -9 "$2" 2>/dev/null
-	wait "$2" 2>/dev/null
-	return 124
-}
-_ended() {
-	case $(ps -o stat= -p "$1" 2>/dev/null) in Z*|'') return 0 ;; esac
-	return 1
+# reap PID SECONDS: the exit status of a child of ours, killed (137) if it
+# outlives SECONDS; a signal test must not go through timeout(1), which
+# takes the signal.  The watchdog's sleep must not hold a caller's $(...)
+# pipe open (every run waited out its whole bound) nor outlive it (kill -9
+# on a reused pid)
+reap() {
+	( sleep "$2" & s=$!; trap 'kill $s; exit' TERM; wait $s
+	  kill -9 "$1" 2>/dev/null ) >/dev/null 2>&1 &
+	_w=$!
+	wait "$1"
+	_st=$?
+	kill "$_w" 2>/dev/null
+	wait "$_w" 2>/dev/null
+	return $_st
 }
 
 # term_taken PID: no SIGTERM pending for it (the last one sent was taken:
@@ -156,9 +156,7 @@ amisim_start() {
 # $tmp/NAME.N.err, stdout of the last in $tmp/NAME.out; HOME, when given,
 # is the commands' home (their ~/.amitools.conf)
 unit_start() {
-	_cmd=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$2" |
-	    sed 's/^ExecStart=\/bin\/sh -c "//; s/"$//; s/\\$//' | tr -d '\n' |
-	    sed "s/%i/${3:-}/g; s/%%/%/g")
+	_cmd=$("$top/tests/unitcmd" "$2" "${3:-}")
 	_home=${4:-$HOME}
 	_in=/dev/null
 	_i=0
