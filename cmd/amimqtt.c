@@ -399,7 +399,7 @@ haaction(const struct mosquitto_message *msg)
 		ami_msg_ref(&am, "Server", 6, Hflag, strlen(Hflag));
 		ami_text_put(&out, &am);
 		if (ami_buf_flush(&out, 1) < 0)
-			err(2, "stdout");
+			ami_stdout_failed(errno);
 	}
 	ami_msg_free(&am);
 	free(copy);
@@ -436,7 +436,7 @@ onmessage(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
 	else {
 		ami_text_put(&out, &am);
 		if (ami_buf_flush(&out, 1) < 0)
-			err(2, "stdout");
+			ami_stdout_failed(errno);
 	}
 	ami_msg_free(&am);
 	free(copy);

@@ -410,7 +410,7 @@ flushout(void *arg)
 {
 	(void)arg;
 	if (ami_buf_flush(&out, 1) < 0)
-		err(2, "stdout");
+		ami_stdout_failed(errno);
 }
 
 int

@@ -46,7 +46,8 @@ void	ami_buf_free(struct ami_buf *);
 int	ami_buf_flush(struct ami_buf *, int fd);
 /* a write to stdout failed with errno e: a closed pipe (EPIPE) ends the
  * program as SIGPIPE ends a pipeline's writer, quietly, whether SIGPIPE
- * was ignored or not; any other error exits 2 saying it */
+ * was ignored, or blocked in the calling thread, or not; any other error
+ * exits 2 saying it */
 void	ami_stdout_failed(int e) __attribute__((noreturn));
 
 /* ---- msg.c: a message ---- */

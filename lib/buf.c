@@ -85,9 +85,15 @@ ami_buf_flush(struct ami_buf *b, int fd)
 void
 ami_stdout_failed(int e)
 {
+	sigset_t pipe;
+
 	if (e == EPIPE) {
-		/* the reader went away: die the way a pipeline expects */
+		/* the reader went away: die the way a pipeline expects, from
+		 * any thread (libmosquitto's blocks SIGPIPE in its own) */
 		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&pipe);
+		sigaddset(&pipe, SIGPIPE);
+		pthread_sigmask(SIG_UNBLOCK, &pipe, NULL);
 		raise(SIGPIPE);
 	}
 	errc(2, e, "stdout");

@@ -143,4 +143,19 @@ check "amimqtt -A wrote nothing on stdout, said nothing else" sh -c \
 HOME=$tmp amimqtt -j -H pbx1 </dev/null 2>"$tmp/err"
 check "-j without -A: exit 2, said" sh -c "[ $? -eq 2 ] && grep -q 'with -A' '$tmp/err'"
 
+# the reader went away (stdout a pipe closed before the start): the first
+# line amimqtt writes, its own status from the bus, meets EPIPE in
+# libmosquitto's thread, which blocks SIGPIPE; it must still end as a
+# pipeline's writer does, killed by SIGPIPE, nothing said
+python3 -c 'import os, subprocess, sys
+r, w = os.pipe(); os.close(r)
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=w)
+try:
+    sys.exit(-p.wait(timeout=20))
+except subprocess.TimeoutExpired:
+    p.kill(); sys.exit(99)' \
+    env HOME="$tmp" amimqtt -H pbx9 2>"$tmp/err"
+check "into a closed pipe: killed by SIGPIPE, nothing said" sh -c \
+    "[ $? -eq 13 ] && [ ! -s '$tmp/err' ]"
+
 done_testing
