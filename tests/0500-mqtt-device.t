@@ -5,33 +5,6 @@
 # test can cut.  Real mosquitto brokers on loopback; amisim as Asterisk.
 . "$(dirname "$0")/lib.sh"
 
-# broker_start NAME [CONF LINES]: mosquitto on a free port (kept in
-# $tmp/NAME.mqport across restarts), persistence in $tmp/NAME.mq/
-broker_start() {
-	_b=$1
-	shift
-	mkdir -p "$tmp/$_b.mq"
-	[ -s "$tmp/$_b.mqport" ] || freeport >"$tmp/$_b.mqport"
-	{
-		printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$(cat "$tmp/$_b.mqport")"
-		printf 'persistence true\npersistence_location %s/\n' "$tmp/$_b.mq"
-		[ "$(id -u)" -ne 0 ] || echo 'user root'
-		for _l in "$@"; do echo "$_l"; done
-	} >"$tmp/$_b.mq.conf"
-	mosquitto -c "$tmp/$_b.mq.conf" >>"$tmp/$_b.mq.log" 2>&1 &
-	eval "pid_$_b=$!"
-	pids="$pids $!"
-	wait_for 10 mosquitto_pub -q 1 -h 127.0.0.1 -p "$(cat "$tmp/$_b.mqport")" \
-	    -t amitools-test/up -m x 2>/dev/null
-}
-
-broker_stop() {
-	eval "_p=\$pid_$1"
-	kill "$_p" 2>/dev/null
-	wait "$_p" 2>/dev/null
-	return 0
-}
-
 # relay: broker B's bridge reaches A through socat, so the test can cut it
 relay_start() {
 	socat TCP-LISTEN:"$(cat "$tmp/relay.port")",bind=127.0.0.1,reuseaddr,fork \

@@ -10,15 +10,9 @@ mkca wrongca
 mkcert broker ca "DNS:localhost,IP:127.0.0.1"
 mosquitto_passwd -b -c "$tmp/passwd" pbx1 's3cret' 2>/dev/null
 chmod 600 "$tmp/passwd"
-mqport=$(freeport)
-{
-	printf 'listener %s 127.0.0.1\n' "$mqport"
-	printf 'cafile %s\ncertfile %s\nkeyfile %s\n' "$tmp/ca.pem" "$tmp/broker.crt" "$tmp/broker.key"
-	printf 'allow_anonymous false\npassword_file %s\n' "$tmp/passwd"
-	[ "$(id -u)" -ne 0 ] || echo 'user root'
-} >"$tmp/mq.conf"
-mosquitto -c "$tmp/mq.conf" >>"$tmp/mq.log" 2>&1 &
-pids="$pids $!"
+broker_start mq "cafile $tmp/ca.pem" "certfile $tmp/broker.crt" \
+    "keyfile $tmp/broker.key" "allow_anonymous false" "password_file $tmp/passwd"
+mqport=$(cat "$tmp/mq.mqport")
 
 # retained TOPIC PATTERN: its retained payload, read over TLS as pbx1,
 # matches PATTERN
@@ -26,8 +20,6 @@ retained() {
 	timeout 10 mosquitto_sub -h 127.0.0.1 -p "$mqport" --cafile "$tmp/ca.pem" \
 	    -u pbx1 -P s3cret -t "$1" -C 1 -W 5 2>>"$tmp/sub.err" | grep -q "$2"
 }
-wait_for 10 sh -c "timeout 5 mosquitto_pub -h 127.0.0.1 -p $mqport \
-    --cafile '$tmp/ca.pem' -u pbx1 -P s3cret -t up -m x 2>/dev/null"
 
 # conf FILE [KEY=VALUE]...: an amitools.conf whose [mqtt] is this broker
 conf() {

@@ -4,14 +4,8 @@
 # home-automation system, amisim as Asterisk (its -L log: what reached it).
 . "$(dirname "$0")/lib.sh"
 
-mqport=$(freeport)
-{
-	printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$mqport"
-	[ "$(id -u)" -ne 0 ] || echo 'user root'
-} >"$tmp/mq.conf"
-mosquitto -c "$tmp/mq.conf" >>"$tmp/mq.log" 2>&1 &
-pids="$pids $!"
-wait_for 10 mosquitto_pub -q 1 -h 127.0.0.1 -p "$mqport" -t t/up -m x 2>/dev/null
+broker_start mq
+mqport=$(cat "$tmp/mq.mqport")
 
 amisim_start pbx1 -C "$tmp/pbx1.ctl" -L "$tmp/pbx1.log"
 umask 077

@@ -113,6 +113,42 @@ freeport() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# listening PORT: something accepts TCP connections on loopback PORT
+listening() {
+	python3 -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null
+}
+
+# broker_start NAME [CONF LINES]: a real mosquitto on loopback, on a free
+# port kept in $tmp/NAME.mqport across restarts, persistence in
+# $tmp/NAME.mq/, anonymous unless a line says allow_anonymous; back when
+# it listens (it opens its listeners after loading its persistence)
+broker_start() {
+	_b=$1
+	shift
+	mkdir -p "$tmp/$_b.mq"
+	[ -s "$tmp/$_b.mqport" ] || freeport >"$tmp/$_b.mqport"
+	{
+		printf 'listener %s 127.0.0.1\n' "$(cat "$tmp/$_b.mqport")"
+		printf 'persistence true\npersistence_location %s/\n' "$tmp/$_b.mq"
+		[ "$(id -u)" -ne 0 ] || echo 'user root'
+		case "$*" in *allow_anonymous*) ;; *) echo 'allow_anonymous true' ;; esac
+		for _l in "$@"; do echo "$_l"; done
+	} >"$tmp/$_b.mq.conf"
+	mosquitto -c "$tmp/$_b.mq.conf" >>"$tmp/$_b.mq.log" 2>&1 &
+	eval "pid_$_b=$!"
+	pids="$pids $!"
+	wait_for 10 listening "$(cat "$tmp/$_b.mqport")"
+}
+
+# broker_stop NAME: that mosquitto stopped, and gone
+broker_stop() {
+	eval "_p=\$pid_$1"
+	kill "$_p" 2>/dev/null
+	wait "$_p" 2>/dev/null
+	return 0
+}
+
 # mkcert NAME CA SAN: $tmp/NAME.{key,crt,pem}, signed by $tmp/CA.{pem,key}
 # (mkca CA makes one)
 mkca() {
