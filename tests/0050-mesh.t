@@ -125,7 +125,23 @@ settle() {
 start_unit device
 start_unit presence
 
-check "both pipelines up on all three servers" settle
+# the presence pipeline likewise: a sentinel presentity from every server
+# reached the other two (each server's FullyBooted came before it: one
+# that came after a change would rightly set that change again)
+presence_up() {
+	for s in pbx1 pbx2 pbx3; do ctl $s "presence CustomPresence:9$s available,,"; done
+	for s in pbx1 pbx2 pbx3; do
+		for o in pbx1 pbx2 pbx3; do
+			[ $s = $o ] && continue
+			wait_for 20 grep -q "PRESENCE_STATE(CustomPresence:9$o) Value=available" \
+			    "$tmp/$s.log" || return 1
+		done
+	done
+}
+
+pipelines_up() { settle && presence_up; }
+
+check "both pipelines up on all three servers" pipelines_up
 
 # -- one device change: exactly one Setvar on each other server --
 ctl pbx1 devstate PJSIP/100 INUSE
