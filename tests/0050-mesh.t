@@ -107,39 +107,38 @@ restart() {
 	eval "SIMPORT=\$port_$_s amisim_start $_s -C '$tmp/$_s.ctl' -L '$tmp/$_s.log'"
 }
 
-# a sentinel change on every server, then wait until each has reached the
-# other two: whatever the servers sent before it has been forwarded
-settle() {
-	_v=$(($(cat "$tmp/settle" 2>/dev/null || echo 0) + 1))
-	echo $_v >"$tmp/settle"
-	for s in pbx1 pbx2 pbx3; do ctl $s "devstate PJSIP/9$_v$s INUSE"; done
+# everywhere CONTROL WANT: the control line CONTROL on every server, then
+# wait until each of the other two has logged WANT (@ in both: the name
+# of the server it was made on): whatever the servers sent before it has
+# been forwarded
+everywhere() {
+	for s in pbx1 pbx2 pbx3; do ctl $s "$(echo "$1" | sed "s/@/$s/g")"; done
 	for s in pbx1 pbx2 pbx3; do
 		for o in pbx1 pbx2 pbx3; do
 			[ $s = $o ] && continue
-			wait_for 20 grep -q "Custom:PJSIP-9$_v$o) Value=INUSE" \
+			wait_for 20 grep -q "$(echo "$2" | sed "s/@/$o/g")" \
 			    "$tmp/$s.log" || return 1
 		done
 	done
+}
+
+# a sentinel device change on every server reached the other two
+settle() {
+	_v=$(($(cat "$tmp/settle" 2>/dev/null || echo 0) + 1))
+	echo $_v >"$tmp/settle"
+	everywhere "devstate PJSIP/9$_v@ INUSE" "Custom:PJSIP-9$_v@) Value=INUSE"
 }
 
 start_unit device
 start_unit presence
 
-# the presence pipeline likewise: a sentinel presentity from every server
-# reached the other two (each server's FullyBooted came before it: one
-# that came after a change would rightly set that change again)
-presence_up() {
-	for s in pbx1 pbx2 pbx3; do ctl $s "presence CustomPresence:9$s available,,"; done
-	for s in pbx1 pbx2 pbx3; do
-		for o in pbx1 pbx2 pbx3; do
-			[ $s = $o ] && continue
-			wait_for 20 grep -q "PRESENCE_STATE(CustomPresence:9$o) Value=available" \
-			    "$tmp/$s.log" || return 1
-		done
-	done
+# the presence pipeline likewise, a sentinel presentity (each server's
+# FullyBooted came before it: one that came after a change would rightly
+# set that change again)
+pipelines_up() {
+	settle && everywhere "presence CustomPresence:9@ available,," \
+	    "PRESENCE_STATE(CustomPresence:9@) Value=available"
 }
-
-pipelines_up() { settle && presence_up; }
 
 check "both pipelines up on all three servers" pipelines_up
 

@@ -141,13 +141,9 @@ broker_start() {
 	wait_for 10 listening "$(cat "$tmp/$_b.mqport")"
 }
 
-# broker_stop NAME: that mosquitto stopped, and gone
-broker_stop() {
-	eval "_p=\$pid_$1"
-	kill "$_p" 2>/dev/null
-	wait "$_p" 2>/dev/null
-	return 0
-}
+# broker_stop NAME: that mosquitto stopped, and gone (as amisim_stop:
+# both started as pid_NAME)
+broker_stop() { amisim_stop "$1"; }
 
 # mkcert NAME CA SAN: $tmp/NAME.{key,crt,pem}, signed by $tmp/CA.{pem,key}
 # (mkca CA makes one)
