@@ -137,9 +137,10 @@ confnum(const char *key, const char *v, int *n, int min, int max)
 		errx(2, "[mwinotify] %s = %s: %s", key, v, e);
 }
 
-/* the [mwinotify] section of the configuration files */
+/* the [mwinotify] section of the configuration files, under the options,
+ * and the defaults under both */
 static void
-loadconf(void)
+configure(void)
 {
 	char offset[32] = "", t1[32] = "", t2[32] = "", why[1200];
 	struct ami_confkey keys[] = {
@@ -163,6 +164,23 @@ loadconf(void)
 	confnum("cseq_offset", offset, &cf.cseq_offset, 0, 1000);
 	confnum("t1", t1, &cf.t1, 10, 10000);
 	confnum("t2", t2, &cf.t2, 10, 60000);
+	if (cf.t2 < cf.t1)
+		errx(2, "t2 (%d ms) is below t1 (%d ms)", cf.t2, cf.t1);
+	if (bflag == NULL && *cf.bind)
+		bflag = cf.bind;
+	if (dflag == NULL)
+		dflag = *cf.dbgroup ? cf.dbgroup : "amitools";
+	if (Dflag == NULL && *cf.dbfile)
+		Dflag = cf.dbfile;
+	if (aflag == NULL && *cf.map)
+		aflag = cf.map;
+	if (Pflag == NULL && *cf.proxy)
+		Pflag = cf.proxy;
+	if (!*cf.user_agent)
+		strlcpy(cf.user_agent, "amitools-mwinotify/" AMI_VERSION,
+		    sizeof(cf.user_agent));
+	if (!*cf.contact_user)
+		strlcpy(cf.contact_user, "asterisk", sizeof(cf.contact_user));
 }
 
 /* "mailbox sipuser@domain" or "@context domain" lines */
@@ -323,6 +341,15 @@ txn_done(struct txn *t)
 	free(t->watcher);
 	free(t->callid);
 	free(t);
+}
+
+/* t ends without a final response: said as st, why */
+static void
+txn_fail(struct txn *t, const char *st, const char *why)
+{
+	report(t->mailbox, t->watcher, t->callid, t->cseq, st, why,
+	    strlen(why), NULL, t->read_at);
+	txn_done(t);
 }
 
 static void
@@ -536,9 +563,15 @@ out:
 	return rc;
 }
 
+/* the first job of the queue is done with */
 static void
-job_free(struct job *j)
+job_drop(void)
 {
+	struct job *j = qhead;
+
+	if ((qhead = j->next) == NULL)
+		qtail = &qhead;
+	qlen--;
 	free(j->mailbox);
 	free(j->user);
 	free(j->domain);
@@ -697,12 +730,9 @@ timers(int64_t now)
 	for (t = inflight; t != NULL; t = next) {
 		next = t->next;
 		if (now >= t->deadline) {
-			const char *why = "no final response within 64*T1";
-			report(t->mailbox, t->watcher, t->callid, t->cseq,
-			    "timeout", why, strlen(why), NULL, t->read_at);
 			if (status == 0)
 				status = 1;
-			txn_done(t);
+			txn_fail(t, "timeout", "no final response within 64*T1");
 			continue;
 		}
 		if (now >= t->due) {
@@ -719,24 +749,20 @@ timers(int64_t now)
 	return wait;
 }
 
-/* report and drop the queued jobs that waited until now (from their
- * reading, or since when >= 0) -W seconds; ms to the next one, or -1 */
+/* report and drop the queued jobs read -W seconds ago or more; ms to
+ * the next one's turn, or -1 */
 static int64_t
-expire(int64_t now, int64_t since)
+expire(int64_t now)
 {
-	struct job *j;
 	int64_t due;
 
-	while ((j = qhead) != NULL) {
-		due = (since >= 0 ? since : j->read_at / 1000) + Wflag * 1000LL;
+	while (qhead != NULL) {
+		due = qhead->read_at / 1000 + Wflag * 1000LL;
 		if (now < due)
 			return due - now;
-		warnx("%s: not delivered: %s (waited %d s)", j->mailbox,
+		warnx("%s: not delivered: %s (waited %d s)", qhead->mailbox,
 		    ami_db_error(db), Wflag);
-		if ((qhead = j->next) == NULL)
-			qtail = &qhead;
-		qlen--;
-		job_free(j);
+		job_drop();
 		status = 2;
 	}
 	return -1;
@@ -783,116 +809,153 @@ onmessage1(struct ami_msg *m, unsigned long line, void *arg)
 	return 0;
 }
 
+/* where a run stands: its input, and the two ends it may come to */
+struct run {
+	struct ami_drive in;
+	int      eof;           /* the input ended, or a signal ended it */
+	int64_t  eofat;         /* ms, then: what still waits has -W more */
+	int64_t  termat;        /* ms, a signal's grace ends; -1 none came */
+};
+
+/* ms from now till at, 0 when it has passed */
+static int64_t
+until(int64_t at, int64_t now)
+{
+	return at > now ? at - now : 0;
+}
+
+/* the nearer of two waits (ms), -1 being none */
+static int64_t
+sooner(int64_t a, int64_t b)
+{
+	return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
+/* a first signal ends the input and gives what was read a grace; a
+ * second one, or the grace's end, stops the run: 1 then */
+static int
+stopping(struct run *r, int64_t now)
+{
+	if (ami_grace_begins(now, &r->termat)) {
+		if (!r->eof)
+			r->eofat = now;
+		r->eof = 1;
+	}
+	return ami_grace_signals() > 1 || (r->termat >= 0 && now >= r->termat);
+}
+
+/* the queue, a batch a round trip, while the window has room and the
+ * database may be asked */
+static void
+dispatch(int64_t now)
+{
+	struct job *batch[BATCH], *j;
+	int k;
+
+	while (qhead != NULL && ninflight < (size_t)wflag &&
+	    (!db_down || now >= ami_db_retry_at(db))) {
+		k = 0;
+		for (j = qhead; j != NULL && k < BATCH &&
+		    ninflight + k < (size_t)wflag; j = j->next)
+			batch[k++] = j;
+		if (!run_batch(batch, k))
+			break;
+		while (k-- > 0)
+			job_drop();
+	}
+}
+
+/* ms till the queue moves on: its next batch, or the end of what the
+ * input's end or a signal left it */
+static int64_t
+queue_wait(const struct run *r, int64_t now)
+{
+	int64_t wait = -1;
+
+	if (qhead != NULL && ninflight < (size_t)wflag)
+		wait = until(db_down ? ami_db_retry_at(db) : now, now);
+	if (r->eof && qhead != NULL)
+		wait = sooner(wait, until(r->eofat + Wflag * 1000LL, now));
+	if (r->termat >= 0)
+		wait = sooner(wait, until(r->termat, now));
+	return wait;
+}
+
+/* wait ms (-1: no limit) for the proxy's answers and, while there is
+ * room for them, more messages */
+static void
+wait_io(struct run *r, int64_t ms)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = r->eof || qlen >= QUEUE_MAX ||
+		    ninflight >= (size_t)wflag ? -1 : 0, .events = POLLIN },
+		{ .fd = sock, .events = POLLIN },
+	};
+
+	fflush(stdout);
+	/* signals are let in only here, so none is missed before it */
+	if (ami_grace_poll(pfd, 2, ms) == -1) {
+		if (errno == EINTR)
+			return;
+		err(2, "ppoll");
+	}
+	if (pfd[1].revents)
+		readsock();
+	if (pfd[0].fd == 0 && pfd[0].revents && ami_drive_step(&r->in) == 0) {
+		r->eof = 1;
+		r->eofat = ami_now_ms();
+	}
+}
+
+/* the end: what was not sent or not answered is said, never lost */
+static void
+finish(struct run *r, int readstdin)
+{
+	if (r->in.bad)
+		status = 2;     /* each said as it came */
+	if (readstdin && r->termat >= 0)
+		unread(&r->in.in, &r->in.m);
+	while (qhead != NULL) {
+		warnx("%s: not delivered: %s", qhead->mailbox,
+		    ami_grace_signals() ? "interrupted" : ami_db_error(db));
+		job_drop();
+		status = 2;
+	}
+	while (inflight != NULL) {
+		txn_fail(inflight, "abandoned", "interrupted");
+		status = 2;
+	}
+	ami_drive_free(&r->in);
+}
+
 /* stream (readstdin) or the jobs queued already: until all are answered */
 static void
 run(int readstdin)
 {
-	struct pollfd pfd[2];
-	struct ami_drive in;
-	struct job *j;
-	int64_t now, wait, eofat = -1, termat = -1;
-	int eof = !readstdin;
+	struct run r = { .eof = !readstdin, .termat = -1 };
+	int64_t now, wait;
 
-	ami_drive_init(&in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX,
+	ami_drive_init(&r.in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX,
 	    onmessage1, NULL);
-	if (eof)
-		eofat = ami_now_ms();
+	if (r.eof)
+		r.eofat = ami_now_ms();
 	for (;;) {
 		now = ami_now_ms();
-		/* a first signal ends the input; what was read has a grace */
-		if (ami_grace_begins(now, &termat)) {
-			if (!eof)
-				eofat = now;
-			eof = 1;
-		}
-		if (ami_grace_signals() > 1 || (termat >= 0 && now >= termat))
+		if (stopping(&r, now))
 			break;
-		while (qhead != NULL && ninflight < (size_t)wflag &&
-		    (!db_down || now >= ami_db_retry_at(db))) {
-			struct job *batch[BATCH];
-			int k = 0;
-			for (j = qhead; j != NULL && k < BATCH &&
-			    ninflight + k < (size_t)wflag; j = j->next)
-				batch[k++] = j;
-			if (!run_batch(batch, k))
-				break;
-			while (k-- > 0) {
-				j = qhead;
-				if ((qhead = j->next) == NULL)
-					qtail = &qhead;
-				qlen--;
-				job_free(j);
-			}
-		}
+		dispatch(now);
 		now = ami_now_ms();
 		wait = timers(now);
 		/* reading stopped for the database: -W holds there too, or a
 		 * database that stays down would hold the input for ever */
-		if (!eof && qlen >= QUEUE_MAX && db_down) {
-			int64_t d = expire(now, -1);
-			if (d >= 0 && (wait < 0 || d < wait))
-				wait = d;
-		}
-		if (eof && ninflight == 0 && (qhead == NULL ||
-		    now >= eofat + Wflag * 1000LL))
+		if (!r.eof && qlen >= QUEUE_MAX && db_down)
+			wait = sooner(wait, expire(now));
+		if (r.eof && ninflight == 0 && (qhead == NULL ||
+		    now >= r.eofat + Wflag * 1000LL))
 			break;
-		if (qhead != NULL && ninflight < (size_t)wflag) {
-			int64_t d = db_down ? ami_db_retry_at(db) - now : 0;
-			if (d < 0)
-				d = 0;
-			if (wait < 0 || d < wait)
-				wait = d;
-		}
-		if (eof && qhead != NULL) {
-			int64_t d = eofat + Wflag * 1000LL - now;
-			if (d < 0)
-				d = 0;
-			if (wait < 0 || d < wait)
-				wait = d;
-		}
-		if (termat >= 0 && (wait < 0 || termat - now < wait))
-			wait = termat - now;
-		fflush(stdout);
-		pfd[0].fd = eof || qlen >= QUEUE_MAX || ninflight >= (size_t)wflag ?
-		    -1 : 0;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = sock;
-		pfd[1].events = POLLIN;
-		/* signals are let in only here, so none is missed before it */
-		if (ami_grace_poll(pfd, 2, wait) == -1) {
-			if (errno == EINTR)
-				continue;
-			err(2, "ppoll");
-		}
-		if (pfd[1].revents)
-			readsock();
-		if (pfd[0].fd == 0 && pfd[0].revents) {
-			if (ami_drive_step(&in) == 0) {
-				eof = 1;
-				eofat = ami_now_ms();
-			}
-		}
+		wait_io(&r, sooner(wait, queue_wait(&r, now)));
 	}
-	if (in.bad)
-		status = 2;     /* each said as it came */
-	if (readstdin && termat >= 0)
-		unread(&in.in, &in.m);
-	while ((j = qhead) != NULL) {
-		warnx("%s: not delivered: %s", j->mailbox,
-		    ami_grace_signals() ? "interrupted" : ami_db_error(db));
-		qhead = j->next;
-		job_free(j);
-		status = 2;
-	}
-	while (inflight != NULL) {
-		const char *why = "interrupted";
-		report(inflight->mailbox, inflight->watcher, inflight->callid,
-		    inflight->cseq, "abandoned", why, strlen(why), NULL,
-		    inflight->read_at);
-		status = 2;
-		txn_done(inflight);
-	}
-	ami_drive_free(&in);
+	finish(&r, readstdin);
 }
 
 /* host[:port] (or [v6]:port) into h and p */
@@ -930,6 +993,7 @@ resolve(const char *s, const char *defport, int passive, char *why, size_t wl)
 	return ai;
 }
 
+/* the socket to the proxy, and the Via it names */
 static void
 opensock(void)
 {
@@ -939,6 +1003,11 @@ opensock(void)
 	char why[300], port[NI_MAXSERV];
 	int buf = 4 << 20;
 
+	if (Pflag == NULL)
+		errx(2, "no proxy: -P or proxy in [mwinotify]");
+	/* our branches, to know our answers by */
+	snprintf(branchpfx, sizeof(branchpfx), BRANCH_MAGIC "-amw%08x-",
+	    arc4random());
 	if ((pa = resolve(Pflag, "5060", 0, why, sizeof(why))) == NULL)
 		errx(2, "proxy %s", why);
 	if ((sock = socket(pa->ai_family, SOCK_DGRAM | SOCK_NONBLOCK |
@@ -1069,13 +1138,39 @@ cmd_status(void)
 	return rc;
 }
 
+/* notify user domain new old: the one message of the arguments */
+static void
+notify_one(const char *user, const char *domain, const char *new,
+    const char *old)
+{
+	const char *errstr;
+	char mailbox[512];
+	int nw, no;
+
+	nw = strtonum(new, 0, INT_MAX, &errstr);
+	if (errstr != NULL)
+		errx(2, "new %s: %s", new, errstr);
+	no = strtonum(old, 0, INT_MAX, &errstr);
+	if (errstr != NULL)
+		errx(2, "old %s: %s", old, errstr);
+	if (strpbrk(user, "\r\n") || strpbrk(domain, "\r\n"))
+		errx(2, "user or domain holds CR or LF");
+	snprintf(mailbox, sizeof(mailbox), "%s@%s", user, domain);
+	enqueue(mailbox, user, domain, nw, no);
+	run(0);
+	if (sent == 0 && status == 0) {
+		warnx("no active message-summary subscription of %s@%s", user,
+		    domain);
+		status = 1;
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct stat st;
 	const char *errstr;
-	char mailbox[512];
-	int ch, rc, nw, no;
+	int ch, rc;
 
 	while ((ch = getopt(argc, argv, "a:b:c:D:d:F:hm:P:pVvW:w:")) != -1) {
 		switch (ami_oldopt(ch, "FDma")) {
@@ -1123,24 +1218,7 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 
-	loadconf();
-	if (cf.t2 < cf.t1)
-		errx(2, "t2 (%d ms) is below t1 (%d ms)", cf.t2, cf.t1);
-	if (bflag == NULL && *cf.bind)
-		bflag = cf.bind;
-	if (dflag == NULL)
-		dflag = *cf.dbgroup ? cf.dbgroup : "amitools";
-	if (Dflag == NULL && *cf.dbfile)
-		Dflag = cf.dbfile;
-	if (aflag == NULL && *cf.map)
-		aflag = cf.map;
-	if (Pflag == NULL && *cf.proxy)
-		Pflag = cf.proxy;
-	if (!*cf.user_agent)
-		strlcpy(cf.user_agent, "amitools-mwinotify/" AMI_VERSION,
-		    sizeof(cf.user_agent));
-	if (!*cf.contact_user)
-		strlcpy(cf.contact_user, "asterisk", sizeof(cf.contact_user));
+	configure();
 	if (aflag != NULL)
 		loadmap(aflag);
 	db = ami_db_new(dflag, Dflag);
@@ -1161,31 +1239,11 @@ main(int argc, char *argv[])
 	} else {
 		if (argc > 0 && (strcmp(argv[0], "notify") != 0 || argc != 5))
 			usage();
-		if (Pflag == NULL)
-			errx(2, "no proxy: -P or proxy in [mwinotify]");
-		snprintf(branchpfx, sizeof(branchpfx), BRANCH_MAGIC "-amw%08x-",
-		    arc4random());
 		opensock();
 		ami_grace_init();
-		if (argc > 0) {
-			nw = strtonum(argv[3], 0, INT_MAX, &errstr);
-			if (errstr != NULL)
-				errx(2, "new %s: %s", argv[3], errstr);
-			no = strtonum(argv[4], 0, INT_MAX, &errstr);
-			if (errstr != NULL)
-				errx(2, "old %s: %s", argv[4], errstr);
-			if (strpbrk(argv[1], "\r\n") || strpbrk(argv[2], "\r\n"))
-				errx(2, "user or domain holds CR or LF");
-			snprintf(mailbox, sizeof(mailbox), "%s@%s", argv[1],
-			    argv[2]);
-			enqueue(mailbox, argv[1], argv[2], nw, no);
-			run(0);
-			if (sent == 0 && status == 0) {
-				warnx("no active message-summary subscription "
-				    "of %s@%s", argv[1], argv[2]);
-				status = 1;
-			}
-		} else
+		if (argc > 0)
+			notify_one(argv[1], argv[2], argv[3], argv[4]);
+		else
 			run(1);
 		rc = status;
 	}
