@@ -523,44 +523,149 @@ cstr(struct ami_buf *b)
 	return b->p;
 }
 
+/* the action input message in asks for, into act: built by the -t
+ * template, else in itself, less the Server field that routes it */
+static void
+action_of(const struct ami_msg *in, struct ami_msg *act)
+{
+	int i;
+
+	if (tflag != NULL)
+		expand(in, act);
+	else {
+		ami_msg_copy(act, in);
+		if ((i = ami_msg_find(act, "Server", 0)) >= 0)
+			ami_msg_del(act, i);
+	}
+}
+
+/* an action that may not be sent: said, 1 */
+static int
+refused(const struct ami_msg *act, unsigned long line)
+{
+	const char *v;
+	size_t vl;
+
+	if ((v = ami_msg_get(act, "Action", &vl)) == NULL || vl == 0) {
+		refuse(line, "no Action field; refused");
+		return 1;
+	}
+	/* the login is the config's; one from input would bring a secret */
+	if (ami_keyeq(v, vl, "Login") || ami_keyeq(v, vl, "Challenge")) {
+		refuse(line, "Login is made from the config only; refused");
+		return 1;
+	}
+	return 0;
+}
+
+/* the user's ActionID, taken out of act with any second one: it is shown
+ * back with the answers, ours goes on the wire; NULL when none */
+static char *
+take_userid(struct ami_msg *act)
+{
+	char *userid = NULL;
+	int i;
+
+	if ((i = ami_msg_find(act, "ActionID", 0)) >= 0)
+		userid = ami_xstrndup(act->f[i].v, act->f[i].vl);
+	while ((i = ami_msg_find(act, "ActionID", 0)) >= 0)
+		ami_msg_del(act, i);
+	return userid;
+}
+
+/* our ActionID, second, where Asterisk's own clients put it */
+static void
+put_id(struct ami_msg *act, const char *id)
+{
+	struct ami_field idf;
+
+	ami_msg_ref(act, "ActionID", 8, id, strlen(id));
+	idf = act->f[act->n - 1];
+	memmove(&act->f[2], &act->f[1], (act->n - 2) * sizeof(idf));
+	act->f[1] = idf;
+}
+
+/* the server in came from (its Server field), or -1 */
+static int
+origin_of(const struct ami_msg *in)
+{
+	const char *route;
+	size_t routel;
+	int i, origin = -1;
+
+	route = ami_msg_get(in, "Server", &routel);
+	for (i = 0; route != NULL && i < nservers; i++)
+		if (ami_keyeq(route, routel, servers[i].srv.name))
+			origin = i;
+	return origin;
+}
+
+/* the servers the action of in goes to, into t, and their count: with -x
+ * everyone but the origin, else the one in names, or all.  A name no
+ * server has is refused */
+static int
+targets_of(const struct ami_msg *in, int origin, int *t, unsigned long line)
+{
+	const char *route;
+	char why[200], vis[100];
+	size_t routel;
+	int i, n = 0;
+
+	route = ami_msg_get(in, "Server", &routel);
+	for (i = 0; i < nservers; i++)
+		if (xflag ? i != origin :
+		    route == NULL || i == origin || nservers == 1)
+			t[n++] = i;
+	if (n == 0 && !xflag) {
+		snprintf(why, sizeof(why), "no server named %s; refused",
+		    ami_visible(vis, sizeof(vis), route, routel));
+		refuse(line, why);
+	}
+	return n;
+}
+
+/* a job of act, which passed the checks, owed by refs servers */
+static struct job *
+job_new(const struct ami_msg *act, const char *id, char *userid,
+    unsigned long line, int refs)
+{
+	struct ami_buf wire = { 0 };
+	struct job *j;
+	const char *v;
+	size_t vl;
+
+	ami_wire_put(&wire, act);
+	j = ami_xcalloc(1, sizeof(*j) + wire.len);
+	v = ami_msg_get(act, "Action", &vl);
+	j->action = ami_xstrndup(v, vl);
+	memcpy(j->wire, wire.p, wire.len);
+	j->wirelen = wire.len;
+	strlcpy(j->id, id, sizeof(j->id));
+	j->idlen = strlen(id);
+	j->userid = userid;
+	j->line = line;
+	j->command = ami_keyeq(v, vl, "Command");
+	j->refs = refs;
+	ami_buf_free(&wire);
+	return j;
+}
+
 /* queue one action for the servers its Server field names */
 static void
 submit(const struct ami_msg *in, unsigned long line)
 {
 	struct ami_msg act = { 0 };
-	struct ami_buf wire = { 0 }, key = { 0 }, text = { 0 };
-	struct job *j = NULL;
-	const char *route, *v;
+	struct ami_buf key = { 0 }, text = { 0 };
+	struct job *j;
 	char why[200], id[32], *userid = NULL;
-	size_t routel, vl;
-	int i, origin = -1, targets[MAXSERVERS], ntargets = 0;
+	int i, origin = origin_of(in), targets[MAXSERVERS], ntargets;
 
-	if (tflag != NULL)
-		expand(in, &act);
-	else
-		ami_msg_copy(&act, in);
-	route = ami_msg_get(in, "Server", &routel);
-	for (i = 0; route != NULL && i < nservers; i++)
-		if (ami_keyeq(route, routel, servers[i].srv.name))
-			origin = i;
-	if (tflag == NULL && (i = ami_msg_find(&act, "Server", 0)) >= 0)
-		ami_msg_del(&act, i);
-	if ((v = ami_msg_get(&act, "Action", &vl)) == NULL || vl == 0) {
-		refuse(line, "no Action field; refused");
+	action_of(in, &act);
+	if (refused(&act, line))
 		goto out;
-	}
-	/* the login is the config's; one from input would bring a secret */
-	if (ami_keyeq(v, vl, "Login") || ami_keyeq(v, vl, "Challenge")) {
-		refuse(line, "Login is made from the config only; refused");
-		goto out;
-	}
-	if ((i = ami_msg_find(&act, "ActionID", 0)) >= 0) {
-		userid = ami_xstrndup(act.f[i].v, act.f[i].vl);
-		ami_msg_del(&act, i);
-	}
-	while ((i = ami_msg_find(&act, "ActionID", 0)) >= 0)
-		ami_msg_del(&act, i);   /* a second one is replaced too */
+	userid = take_userid(&act);
 	if (echokey != NULL) {
+		/* -E: the key and the action in one line, as echoes are known */
 		ami_tmpl_expand(echokey, in, &key, NULL);
 		ami_text_put(&text, &act);
 		cstr(&key);
@@ -569,45 +674,17 @@ submit(const struct ami_msg *in, unsigned long line)
 		    echo_of_ours(origin, key.p, text.p, ami_now_ms()))
 			goto out;
 	}
-	/* ActionID second, where Asterisk's own clients put it; checked with
-	 * it, so what goes out is what was checked */
+	/* checked with our ActionID, so what goes out is what was checked */
 	snprintf(id, sizeof(id), ID_PREFIX "%lu", ++seq);
-	ami_msg_ref(&act, "ActionID", 8, id, strlen(id));
-	{
-		struct ami_field idf = act.f[act.n - 1];
-		memmove(&act.f[2], &act.f[1], (act.n - 2) * sizeof(idf));
-		act.f[1] = idf;
-	}
+	put_id(&act, id);
 	if (ami_wire_check(&act, why, sizeof(why)) < 0) {
 		refuse(line, why);
 		goto out;
 	}
-	/* -x: everyone but the origin; else the one named, or all */
-	for (i = 0; i < nservers; i++)
-		if (xflag ? i != origin :
-		    route == NULL || i == origin || nservers == 1)
-			targets[ntargets++] = i;
-	if (ntargets == 0) {
-		if (!xflag) {
-			char vis[100];
-			snprintf(why, sizeof(why), "no server named %s; refused",
-			    ami_visible(vis, sizeof(vis), route, routel));
-			refuse(line, why);
-		}
+	if ((ntargets = targets_of(in, origin, targets, line)) == 0)
 		goto out;
-	}
-	ami_wire_put(&wire, &act);
-	j = ami_xcalloc(1, sizeof(*j) + wire.len);
-	j->action = ami_xstrndup(v, vl);
-	memcpy(j->wire, wire.p, wire.len);
-	j->wirelen = wire.len;
-	strlcpy(j->id, id, sizeof(j->id));
-	j->idlen = strlen(id);
-	j->userid = userid;
+	j = job_new(&act, id, userid, line, ntargets);
 	userid = NULL;
-	j->line = line;
-	j->command = ami_keyeq(v, vl, "Command");
-	j->refs = ntargets;
 	for (i = 0; i < ntargets; i++) {
 		push(&servers[targets[i]].queue, (struct slot){ .j = j }, 0);
 		if (echokey != NULL && key.len > 1)
@@ -617,7 +694,6 @@ out:
 	free(userid);
 	ami_buf_free(&key);
 	ami_buf_free(&text);
-	ami_buf_free(&wire);
 	ami_msg_free(&act);
 }
 
@@ -711,53 +787,133 @@ submit1(struct ami_msg *m, unsigned long line, void *arg)
 	return 0;
 }
 
+/* where a run stands */
+struct run {
+	struct ami_drive in;
+	int      eof;           /* the input ended, or a signal ended it */
+	int      termed;        /* a signal did */
+	int64_t  giveupat;      /* ms: once eof, what still waits is given up */
+};
+
+/* a first signal ends the input: what was read has AMI_GRACE_S (or what
+ * is left of -W, if less).  1 when it began now */
+static int
+grace(struct run *r, int64_t now)
+{
+	int64_t graceend;
+
+	if (!ami_grace_begins(now, &graceend))
+		return 0;
+	r->termed = r->eof = 1;
+	if (r->giveupat < 0 || r->giveupat > graceend)
+		r->giveupat = graceend;
+	return 1;
+}
+
+/* what the next poll waits for: each server, the output's failure, and
+ * stdin while it may be read; into pfd, their count, the timeout in *ms */
+static int
+wants(struct pollfd *pfd, const struct run *r, int64_t now, int *ms)
+{
+	int64_t left;
+	int i;
+
+	*ms = -1;
+	for (i = 0; i < nservers; i++)
+		pfd[i].fd = ami_conn_pollfd(&servers[i].c, &pfd[i].events, now,
+		    ms);
+	pfd[i].fd = ami_outq_fd(outq);
+	pfd[i++].events = POLLIN;
+	pfd[i].fd = r->eof || full() ? -1 : 0;
+	pfd[i++].events = POLLIN;
+	if (r->eof && busy()) {
+		left = r->giveupat > now ? r->giveupat - now : 0;
+		if (*ms < 0 || left < *ms)
+			*ms = left;
+	}
+	return i;
+}
+
+/* each connection after the poll: one that went down puts back what it
+ * owes for the reconnect; credentials refused end the run, exit 2 */
+static void
+step(const struct pollfd *pfd, int64_t now)
+{
+	struct server *s;
+	int i;
+
+	for (i = 0; i < nservers; i++) {
+		s = &servers[i];
+		if (ami_conn_step(&s->c, pfd[i].fd == -1 ? 0 : pfd[i].revents,
+		    now, onmsg, s) == 0)
+			continue;
+		if (s->c.authfail)
+			errx(2, "%s", s->c.err);
+		if (s->inflight.len + s->queue.len > 0)
+			warnx("%s; %zu actions wait for the reconnect",
+			    s->c.err, s->inflight.len + s->queue.len);
+		requeue(s);
+	}
+}
+
+/* give up what still waits on each server: why it was not delivered is
+ * why, or (unless force) what the connection said when it is down */
+static void
+giveup_all(const char *why, int force)
+{
+	struct server *s;
+	int i;
+
+	for (i = 0; i < nservers; i++) {
+		s = &servers[i];
+		if (s->queue.len + s->inflight.len == 0)
+			continue;
+		/* up but silent is as undelivered as down */
+		if (force || s->c.state == AMI_UP || !s->c.err[0])
+			strlcpy(s->c.err, why, sizeof(s->c.err));
+		giveup(s);
+	}
+}
+
+/* the input ended -W ago, or a signal AMI_GRACE_S ago */
+static void
+late(const struct run *r)
+{
+	char why[64];
+
+	if (r->termed)
+		snprintf(why, sizeof(why), "no answer within %d s of the signal",
+		    AMI_GRACE_S);
+	else
+		snprintf(why, sizeof(why), "no answer within %d s (-W)", Wflag);
+	giveup_all(why, r->termed);
+}
+
 static void
 run(int readstdin)
 {
 	struct pollfd pfd[MAXSERVERS + 2];
-	struct ami_drive in;
-	int64_t now, giveupat = -1;     /* once the input has ended */
-	int64_t graceend;
-	int i, timeout, nin, eof = !readstdin, termed = 0;
+	struct run r = { .eof = !readstdin, .giveupat = -1 };
+	int64_t now;
+	int i, timeout, n;
 
-	ami_drive_init(&in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX, submit1,
+	ami_drive_init(&r.in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX, submit1,
 	    NULL);
-	if (eof)
-		giveupat = ami_now_ms() + Wflag * 1000LL;
-	while (!stop && ami_grace_signals() < 2 && (!eof || busy())) {
+	if (r.eof)
+		r.giveupat = ami_now_ms() + Wflag * 1000LL;
+	while (!stop && ami_grace_signals() < 2 && (!r.eof || busy())) {
 		now = ami_now_ms();
-		if (ami_grace_begins(now, &graceend)) {
-			termed = 1;
-			eof = 1;
-			if (giveupat < 0 || giveupat > graceend)
-				giveupat = graceend;
-			/* the loop's test ran before the flag: nothing waits,
-			 * and a ppoll now would sleep till the keepalive */
-			if (!busy())
-				break;
-		}
-		timeout = -1;
-		for (i = 0; i < nservers; i++) {
+		/* the loop's test ran before the signal: nothing waits, and a
+		 * ppoll now would sleep till the keepalive */
+		if (grace(&r, now) && !busy())
+			break;
+		for (i = 0; i < nservers; i++)
 			pump(&servers[i]);
-			pfd[i].fd = ami_conn_pollfd(&servers[i].c, &pfd[i].events,
-			    now, &timeout);
-		}
-		pfd[i].fd = ami_outq_fd(outq);
-		pfd[i].events = POLLIN;
-		nin = i + 1;
-		pfd[nin].fd = eof || full() ? -1 : 0;
-		pfd[nin].events = POLLIN;
-		if (eof && busy()) {
-			int64_t left = giveupat - now;
-			if (left < 0)
-				left = 0;
-			if (timeout < 0 || left < timeout)
-				timeout = left;
-		}
+		n = wants(pfd, &r, now, &timeout);
 		if (ami_outq_flush(outq) < 0)
 			break;
 		/* signals are let in only here, so none is missed before it */
-		if (ami_grace_poll(pfd, nin + 1, timeout) == -1) {
+		if (ami_grace_poll(pfd, n, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(2, "ppoll");
@@ -765,49 +921,20 @@ run(int readstdin)
 		if (ami_outq_error(outq))
 			break;
 		now = ami_now_ms();
-		for (i = 0; i < nservers; i++) {
-			struct server *s = &servers[i];
-			if (ami_conn_step(&s->c, pfd[i].fd == -1 ? 0 :
-			    pfd[i].revents, now, onmsg, s) == 0)
-				continue;
-			if (s->c.authfail)
-				errx(2, "%s", s->c.err);
-			if (s->inflight.len + s->queue.len > 0)
-				warnx("%s; %zu actions wait for the reconnect",
-				    s->c.err, s->inflight.len + s->queue.len);
-			requeue(s);
+		step(pfd, now);
+		if (pfd[n - 1].fd == 0 && pfd[n - 1].revents &&
+		    ami_drive_step(&r.in) == 0) {
+			r.eof = 1;
+			r.giveupat = now + Wflag * 1000LL;
 		}
-		if (pfd[nin].fd == 0 && pfd[nin].revents) {
-			if (ami_drive_step(&in) == 0) {
-				eof = 1;
-				giveupat = now + Wflag * 1000LL;
-			}
-		}
-		if (eof && now >= giveupat)
-			for (i = 0; i < nservers; i++) {
-				struct server *s = &servers[i];
-				if (s->queue.len + s->inflight.len == 0)
-					continue;
-				/* up but silent is as undelivered as down */
-				if (termed)
-					snprintf(s->c.err, sizeof(s->c.err),
-					    "no answer within %d s of the signal",
-					    AMI_GRACE_S);
-				else if (s->c.state == AMI_UP || !s->c.err[0])
-					snprintf(s->c.err, sizeof(s->c.err),
-					    "no answer within %d s (-W)", Wflag);
-				giveup(s);
-			}
+		if (r.eof && now >= r.giveupat)
+			late(&r);
 	}
 	if ((stop || ami_grace_signals() > 1) && busy())
-		for (i = 0; i < nservers; i++) {
-			snprintf(servers[i].c.err, sizeof(servers[i].c.err),
-			    "interrupted");
-			giveup(&servers[i]);
-		}
-	if (in.bad)
+		giveup_all("interrupted", 1);
+	if (r.in.bad)
 		status = 2;     /* each said as it came */
-	ami_drive_free(&in);
+	ami_drive_free(&r.in);
 }
 
 int
