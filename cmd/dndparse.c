@@ -369,6 +369,10 @@ reload(void)
 	}
 }
 
+/*
+ * Wait until fd is readable or ms pass (-1: forever), with the signals
+ * let in only here, so a signal sent just before the wait is not slept on.
+ */
 static void
 waitfor(int fd, int ms, const sigset_t *unblocked)
 {
@@ -441,81 +445,95 @@ dblookup(const char *key, size_t kl, const char **peer)
 	return 0;
 }
 
-/* 0 the line is done, -1 not (told to stop while it waited) */
-static int
-doline(const char *s, size_t n)
+/* an address in no map: named once (WARNED_MAX of them), then only
+ * counted */
+static void
+unknown(const char *key, size_t kl, const struct ami_dnd_hit *hit,
+    const char *s, size_t n)
 {
-	struct ami_dnd_hit hit;
 	struct ami_buf what = { 0 };
-	const char *peer, *ip;
-	char key[256];
-	size_t pl, il, kl;
-	struct ent *e;
-	int on;
 
-	nlines++;
-	if (!ami_dnd_match(pats, s, n, &hit)) {
-		nunmatched++;
+	if (warned.n >= WARNED_MAX || tab_get(&warned, key, kl, 0) != NULL)
+		return;
+	tab_get(&warned, key, kl, 1);
+	ami_text_value(&what, hit->ip, hit->ipl > 255 ? 255 : hit->ipl);
+	ami_buf_adds(&what, " is not in ");
+	ami_buf_adds(&what, db ? "the employee table" : *mapfile ? mapfile :
+	    "the map (no -m, no " DEFAULT_MAP ")");
+	ami_buf_addc(&what, '\0');
+	sayline(what.p, s, n);
+	ami_buf_free(&what);
+	if (warned.n == WARNED_MAX)
+		warnx("%d unknown addresses named; more are only counted",
+		    WARNED_MAX);
+}
+
+/*
+ * The peer line s names: the pattern's, or the sender's address through
+ * the map or the employee table.  1 with *peer (*pl bytes); 0 none, the
+ * line counted (and said); -1 told to stop while the database was down.
+ */
+static int
+peer_of(const struct ami_dnd_hit *hit, const char *s, size_t n,
+    const char **peer, size_t *pl)
+{
+	char key[256];
+	size_t kl;
+	struct ent *e;
+
+	if (hit->peer != NULL && !ami_dnd_peer(hit->peer, hit->peerl)) {
+		nunknown++;
+		sayline("peer from the pattern is not a peer name; ignored", s, n);
 		return 0;
 	}
-	on = hit.on;
-	if (hit.peer != NULL) {
-		peer = hit.peer;
-		pl = hit.peerl;
-		if (!ami_dnd_peer(peer, pl)) {
-			nunknown++;
-			sayline("peer from the pattern is not a peer name; "
-			    "ignored", s, n);
-			return 0;
-		}
-	} else {
-		ip = hit.ip;
-		il = hit.ipl;
-		kl = lower(key, ip, il, sizeof(key) - 1);
-		key[kl] = '\0';
-		if (db != NULL) {
-			if (dblookup(key, kl, &peer) < 0) {
-				nlines--;       /* it is read again */
-				return -1;
-			}
-		} else
-			peer = (e = tab_get(&map, key, kl, 0)) ? e->v : NULL;
-		if (peer == NULL) {
-			nunknown++;
-			if (warned.n < WARNED_MAX &&
-			    tab_get(&warned, key, kl, 0) == NULL) {
-				tab_get(&warned, key, kl, 1);
-				ami_text_value(&what, ip, il > 255 ? 255 : il);
-				ami_buf_adds(&what, " is not in ");
-				ami_buf_adds(&what, db ? "the employee table" :
-				    *mapfile ? mapfile :
-				    "the map (no -m, no " DEFAULT_MAP ")");
-				ami_buf_addc(&what, '\0');
-				sayline(what.p, s, n);
-				ami_buf_free(&what);
-				if (warned.n == WARNED_MAX)
-					warnx("%d unknown addresses named; more "
-					    "are only counted", WARNED_MAX);
-			}
-			return 0;
-		}
-		pl = strlen(peer);
+	if (hit->peer != NULL) {
+		*peer = hit->peer;
+		*pl = hit->peerl;
+		return 1;
 	}
-	nmatched++;
-	if ((e = tab_get(&peers, peer, pl, 0)) == NULL) {
-		if (peers.n == PEERS_MAX) {
-			nunknown++;
-			if (!peersfull)
-				sayline("no room for one more peer; lines naming "
-				    "new ones are only counted, like this", s, n);
-			peersfull = 1;
-			return 0;
-		}
-		e = tab_get(&peers, peer, pl, 1);
+	kl = lower(key, hit->ip, hit->ipl, sizeof(key) - 1);
+	key[kl] = '\0';
+	if (db != NULL) {
+		if (dblookup(key, kl, peer) < 0)
+			return -1;
+	} else
+		*peer = (e = tab_get(&map, key, kl, 0)) ? e->v : NULL;
+	if (*peer == NULL) {
+		nunknown++;
+		unknown(key, kl, hit, s, n);
+		return 0;
 	}
+	*pl = strlen(*peer);
+	return 1;
+}
+
+/* the entry of peer, made at its first line; NULL when PEERS_MAX are
+ * known already: the line is only counted (said the first time) */
+static struct ent *
+peer_ent(const char *peer, size_t pl, const char *s, size_t n)
+{
+	struct ent *e;
+
+	if ((e = tab_get(&peers, peer, pl, 0)) != NULL)
+		return e;
+	if (peers.n < PEERS_MAX)
+		return tab_get(&peers, peer, pl, 1);
+	nunknown++;
+	if (!peersfull)
+		sayline("no room for one more peer; lines naming new ones are "
+		    "only counted, like this", s, n);
+	peersfull = 1;
+	return NULL;
+}
+
+/* peer e is now on: sent if that changes its state and the rate lets it
+ * go now, else held (a later change replaces it) */
+static void
+change(struct ent *e, int on)
+{
 	if (on == (e->held >= 0 ? e->held : e->st)) {
 		nrepeat++;
-		return 0;
+		return;
 	}
 	if (e->held >= 0) {             /* back to what was sent: nothing to do */
 		e->held = -1;
@@ -524,12 +542,36 @@ doline(const char *s, size_t n)
 	} else if (turn(e, ami_now_ms())) {
 		e->st = on;
 		nsent++;
-		emit(peer, pl, on);
+		emit(e->k, e->kl, on);
 	} else {
 		e->held = on;
 		holding++;
 		nheld++;
 	}
+}
+
+/* 0 the line is done, -1 not (told to stop while it waited) */
+static int
+doline(const char *s, size_t n)
+{
+	struct ami_dnd_hit hit;
+	const char *peer;
+	struct ent *e;
+	size_t pl;
+	int rc;
+
+	nlines++;
+	if (!ami_dnd_match(pats, s, n, &hit)) {
+		nunmatched++;
+		return 0;
+	}
+	if ((rc = peer_of(&hit, s, n, &peer, &pl)) < 0)
+		nlines--;       /* it is read again */
+	if (rc <= 0)
+		return rc;
+	nmatched++;
+	if ((e = peer_ent(peer, pl, s, n)) != NULL)
+		change(e, hit.on);
 	return 0;
 }
 
@@ -564,10 +606,6 @@ lines(struct input *in, int final)
 	in->b.len = e - s;
 }
 
-/*
- * Wait until fd is readable or ms pass (-1: forever), with the signals
- * let in only here, so a signal sent just before the wait is not slept on.
- */
 /* read a regular file to its end: 0 there, -1 on error */
 static int
 drain(struct input *in)
