@@ -268,7 +268,7 @@ onconnect(struct mosquitto *m, void *arg, int rc)
 	mosquitto_subscribe_multiple(m, &submid, nsubs, tp, 1, 0, NULL);
 	statusline(t[0], sizeof(t[0]), upline, sizeof(upline), "AmitoolsUp");
 	publish(t[0], upline, strlen(upline), 1);
-	for (e = NULL; (e = ami_stab_each(held, e)) != NULL; )
+	for (i = 0; (e = ami_stab_each(held, &i)) != NULL; )
 		publish(e->key, e->val[0], strlen(e->val[0]), 1);
 	pthread_mutex_unlock(&lock);
 }

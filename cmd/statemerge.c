@@ -237,7 +237,9 @@ presence(const struct ami_msg *m, int x)
 		return;
 	if (pl <= 15 || strncasecmp(p, "CustomPresence:", 15) != 0)
 		return;         /* only CustomPresence: can be set */
-	if (pl > AMI_DEVICE_MAX || presval(m, &v) < 0)
+	/* a NUL would cut the name: another presentity would be set */
+	if (pl > AMI_DEVICE_MAX || memchr(p, '\0', pl) != NULL ||
+	    presval(m, &v) < 0)
 		return say("not a presentity and state to copy", p, pl);
 	if ((e = ami_stab_get(pres, p, pl, 1)) == NULL)
 		return say("presence table full", p, pl);
@@ -265,8 +267,9 @@ static void
 booted(int x)
 {
 	struct ami_stent *e;
+	size_t i;
 
-	for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; ) {
+	for (i = 0; (e = ami_stab_each(devs, &i)) != NULL; ) {
 		if (e->val[x] != NULL)
 			e->stale |= 1u << x;
 		ami_stab_set(&e->told[x], NULL, 0);
@@ -274,7 +277,7 @@ booted(int x)
 			devout_one(e, x, 1);
 	}
 	syncing |= 1u << x;
-	for (e = NULL; (e = ami_stab_each(pres, e)) != NULL; ) {
+	for (i = 0; (e = ami_stab_each(pres, &i)) != NULL; ) {
 		ami_stab_set(&e->told[x], NULL, 0);
 		presout(e, x);
 	}
@@ -285,12 +288,13 @@ static void
 joined(int y)
 {
 	struct ami_stent *e;
+	size_t i;
 
 	if (!target(y))
 		return;
-	for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; )
+	for (i = 0; (e = ami_stab_each(devs, &i)) != NULL; )
 		devout_one(e, y, 0);
-	for (e = NULL; (e = ami_stab_each(pres, e)) != NULL; )
+	for (i = 0; (e = ami_stab_each(pres, &i)) != NULL; )
 		presout(e, y);
 }
 
@@ -299,8 +303,9 @@ static void
 sweep(int x, int all)
 {
 	struct ami_stent *e;
+	size_t i;
 
-	for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; )
+	for (i = 0; (e = ami_stab_each(devs, &i)) != NULL; )
 		if (e->val[x] != NULL && (all || (e->stale & (1u << x)))) {
 			e->stale &= ~(1u << x);
 			ami_stab_set(&e->val[x], NULL, 0);
@@ -319,13 +324,14 @@ static void
 session(int x, uint32_t sess, unsigned long conn, int up)
 {
 	struct ami_stent *e;
+	size_t i;
 	int same = sess == cursess[x], isgone = (gone & (1u << x)) != 0;
 
 	if (!up) {
 		if (same && !isgone && conn >= curconn[x]) {
 			gone |= 1u << x;
 			curconn[x] = conn;
-			for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; )
+			for (i = 0; (e = ami_stab_each(devs, &i)) != NULL; )
 				if (e->val[x] != NULL)
 					devout(e);
 		}
@@ -338,7 +344,7 @@ session(int x, uint32_t sess, unsigned long conn, int up)
 		return;
 	cursess[x] = sess;
 	gone &= ~(1u << x);
-	for (e = NULL; (e = ami_stab_each(devs, e)) != NULL; )
+	for (i = 0; (e = ami_stab_each(devs, &i)) != NULL; )
 		if (e->val[x] != NULL)
 			devout(e);
 }

@@ -253,10 +253,13 @@ struct ami_tab {
 void   *ami_tab_get(const struct ami_tab *, const char *key, size_t n);
 /* add item, whose name is not there yet */
 void	ami_tab_put(struct ami_tab *, void *item);
+/* take the item named key out and return it, NULL when none */
+void   *ami_tab_del(struct ami_tab *, const char *key, size_t n);
 /* every item once, in no order: *i 0 first, NULL after the last */
 void   *ami_tab_each(const struct ami_tab *, size_t *i);
 /* freeitem (NULL: none) on every item, then the table's memory */
 void	ami_tab_free(struct ami_tab *, void (*freeitem)(void *));
+uint32_t ami_hash(const char *, size_t);        /* FNV-1a: 0 for no bytes */
 
 /* ---- devstate.c: device state across servers ---- */
 /* Asterisk's enum ast_device_state, in its order */
@@ -280,9 +283,10 @@ void	ami_devagg_add(struct ami_devagg *, int);
  * MWI: one, is empty or longer than AMI_DEVICE_MAX, or has a byte other
  * than A-Z a-z 0-9 _ . @ + - / : (out needs AMI_DEVICE_MAX + 8 bytes) */
 int	ami_devstate_mirror(char *out, size_t, const char *dev, size_t);
-/* the table: a name (device or presentity) -> per server (index below
- * AMI_STAB_SERVERS) the value it says, the value last set on it, and the
- * values set whose echo is still due (ami_due_*) */
+/* the table, an ami_tab (tab.c) of max names at most: a name (device or
+ * presentity) -> per server (index below AMI_STAB_SERVERS) the value it
+ * says, the value last set on it, and the values set whose echo is still
+ * due (ami_due_*) */
 #define AMI_STAB_SERVERS 32
 #define AMI_DUE_MAX      16     /* due echoes kept per name and server */
 #define AMI_DUE_TTL      10000  /* ms: an echo that never came is forgotten */
@@ -299,17 +303,15 @@ struct ami_stent {
 	char    *cur;                       /* presence: the value all should have */
 	uint32_t sess[AMI_STAB_SERVERS];    /* ami_hash of the Session= val came in */
 	uint32_t stale;                     /* servers whose val awaits a list */
-	struct ami_stent *next;
 };
 struct ami_stab;
-uint32_t ami_hash(const char *, size_t);        /* djb2: 0 for no bytes */
 struct ami_stab *ami_stab_new(size_t max);      /* max names */
 /* the entry of key (n bytes): NULL when not there and !create, or when
- * the table holds max names already */
+ * the table holds max names already, or key holds a NUL byte */
 struct ami_stent *ami_stab_get(struct ami_stab *, const char *key, size_t n,
 	    int create);
-/* every entry once, in no order: prev NULL first, NULL at the end */
-struct ami_stent *ami_stab_each(struct ami_stab *, struct ami_stent *prev);
+/* every entry once, in no order: *i 0 first, NULL at the end */
+struct ami_stent *ami_stab_each(struct ami_stab *, size_t *i);
 void	ami_stab_set(char **slot, const char *v, size_t n);   /* v NULL: clear */
 void	ami_stab_free(struct ami_stab *);
 /* v was set on server: its echo is due */

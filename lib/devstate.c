@@ -92,10 +92,10 @@ ami_devstate_mirror(char *out, size_t cap, const char *dev, size_t n)
 	return 0;
 }
 
-/* ---- the table ---- */
+/* ---- the table: a thin typed use of tab.c's ---- */
 struct ami_stab {
-	struct ami_stent **b;
-	size_t nb, n, max;
+	struct ami_tab t;
+	size_t max;
 };
 
 struct ami_stab *
@@ -104,82 +104,29 @@ ami_stab_new(size_t max)
 	struct ami_stab *t;
 
 	t = ami_xcalloc(1, sizeof(*t));
-	t->b = ami_xcalloc(t->nb = 1024, sizeof(*t->b));
 	t->max = max;
 	return t;
-}
-
-uint32_t
-ami_hash(const char *s, size_t n)
-{
-	uint32_t h = 5381;
-
-	if (n == 0)
-		return 0;
-	while (n-- > 0)
-		h = h * 33 ^ (unsigned char)*s++;
-	return h;
-}
-
-#define hash ami_hash
-
-/* twice the buckets when full, so a lookup stays O(1) at any size */
-static void
-grow(struct ami_stab *t)
-{
-	struct ami_stent **nb, *e, *next;
-	size_t i, h;
-
-	nb = ami_xcalloc(t->nb * 2, sizeof(*nb));
-	for (i = 0; i < t->nb; i++)
-		for (e = t->b[i]; e != NULL; e = next) {
-			next = e->next;
-			h = hash(e->key, strlen(e->key)) % (t->nb * 2);
-			e->next = nb[h];
-			nb[h] = e;
-		}
-	free(t->b);
-	t->b = nb;
-	t->nb *= 2;
 }
 
 struct ami_stent *
 ami_stab_get(struct ami_stab *t, const char *key, size_t n, int create)
 {
 	struct ami_stent *e;
-	size_t h = hash(key, n) % t->nb;
 
-	for (e = t->b[h]; e != NULL; e = e->next)
-		if (strncmp(e->key, key, n) == 0 && e->key[n] == '\0')
-			return e;
-	if (!create || t->n >= t->max)
-		return NULL;
-	if (t->n >= t->nb) {
-		grow(t);
-		h = hash(key, n) % t->nb;
-	}
+	/* a NUL would cut the name kept: such a key is never there */
+	if ((e = ami_tab_get(&t->t, key, n)) != NULL || !create ||
+	    t->t.n >= t->max || memchr(key, '\0', n) != NULL)
+		return e;
 	e = ami_xcalloc(1, sizeof(*e));
 	e->key = ami_xstrndup(key, n);
-	e->next = t->b[h];
-	t->b[h] = e;
-	t->n++;
+	ami_tab_put(&t->t, e);
 	return e;
 }
 
 struct ami_stent *
-ami_stab_each(struct ami_stab *t, struct ami_stent *prev)
+ami_stab_each(struct ami_stab *t, size_t *i)
 {
-	size_t i = 0;
-
-	if (prev != NULL) {
-		if (prev->next != NULL)
-			return prev->next;
-		i = hash(prev->key, strlen(prev->key)) % t->nb + 1;
-	}
-	for (; i < t->nb; i++)
-		if (t->b[i] != NULL)
-			return t->b[i];
-	return NULL;
+	return ami_tab_each(&t->t, i);
 }
 
 void
@@ -192,8 +139,9 @@ ami_stab_set(char **slot, const char *v, size_t n)
 }
 
 static void
-entfree(struct ami_stent *e)
+entfree(void *p)
 {
+	struct ami_stent *e = p;
 	struct ami_due *d;
 	int i;
 
@@ -213,17 +161,9 @@ entfree(struct ami_stent *e)
 void
 ami_stab_free(struct ami_stab *t)
 {
-	struct ami_stent *e, *next;
-	size_t i;
-
 	if (t == NULL)
 		return;
-	for (i = 0; i < t->nb; i++)
-		for (e = t->b[i]; e != NULL; e = next) {
-			next = e->next;
-			entfree(e);
-		}
-	free(t->b);
+	ami_tab_free(&t->t, entfree);
 	free(t);
 }
 

@@ -1,6 +1,8 @@
 /*
  * tab.c: the hash table of the tools' named things (dndparse's addresses
- * and peers, peerlist's peers and rows).  Open addressing over pointers
+ * and peers, peerlist's peers and rows, amiaction's echoes, statemerge's
+ * and amimqtt's entries through devstate.c, mwinotify's transactions).
+ * Open addressing over pointers
  * to the caller's items, each a struct whose first member is its name:
  * the table owns no item, and half its slots stay empty, so a lookup is
  * O(1) at any size.
@@ -14,15 +16,19 @@
 #define NAME(item) (*(char **)(item))
 
 /* FNV-1a */
-static uint64_t
-hash(const char *s, size_t n)
+uint32_t
+ami_hash(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint32_t h = 2166136261u;
 
+	if (n == 0)
+		return 0;
 	while (n-- > 0)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+		h = (h ^ (unsigned char)*s++) * 16777619u;
 	return h;
 }
+
+#define hash ami_hash
 
 /* the slot of key: its item's, or the empty one it would go in */
 static void **
@@ -63,6 +69,29 @@ ami_tab_put(struct ami_tab *t, void *item)
 	}
 	*find(t, NAME(item), strlen(NAME(item))) = item;
 	t->n++;
+}
+
+void *
+ami_tab_del(struct ami_tab *t, const char *key, size_t n)
+{
+	void **hole, *item;
+	size_t i, j, home, mask = t->cap - 1;
+
+	if (t->cap == 0 || (item = *(hole = find(t, key, n))) == NULL)
+		return NULL;
+	/* no tombstone: each later item of the run that may sit in the hole
+	 * (its home is not between the hole and it) moves up into it */
+	i = hole - t->slot;
+	for (j = (i + 1) & mask; t->slot[j] != NULL; j = (j + 1) & mask) {
+		home = hash(NAME(t->slot[j]), strlen(NAME(t->slot[j]))) & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			t->slot[i] = t->slot[j];
+			i = j;
+		}
+	}
+	t->slot[i] = NULL;
+	t->n--;
+	return item;
 }
 
 void *

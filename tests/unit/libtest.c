@@ -958,9 +958,80 @@ test_clock(void)
 	    (long long)a, (long long)(us / 1000), (long long)b);
 }
 
+/* the one hash table: items found, counted, taken out (the runs that
+ * pass a hole stay found), and devstate's typed use of it */
+struct titem {
+	char *name;
+	int   v;
+};
+
+static void
+test_tab(void)
+{
+	struct ami_tab t = { 0 };
+	struct ami_stab *st;
+	struct ami_stent *e;
+	struct titem *it;
+	char name[16];
+	size_t i;
+	int n, lost = 0, seen = 0;
+
+	for (n = 0; n < 5000; n++) {
+		it = ami_xcalloc(1, sizeof(*it));
+		snprintf(name, sizeof(name), "k%d", n);
+		it->name = ami_xstrdup(name);
+		it->v = n;
+		ami_tab_put(&t, it);
+	}
+	for (n = 0; n < 5000; n += 2) {     /* every other one goes */
+		snprintf(name, sizeof(name), "k%d", n);
+		it = ami_tab_del(&t, name, strlen(name));
+		if (it == NULL || it->v != n)
+			lost++;
+		else {
+			free(it->name);
+			free(it);
+		}
+	}
+	ok(lost == 0 && t.n == 2500, "tab: 2500 of 5000 items taken out");
+	for (n = 0; n < 5000; n++) {
+		snprintf(name, sizeof(name), "k%d", n);
+		it = ami_tab_get(&t, name, strlen(name));
+		if ((n % 2 == 0) != (it == NULL) || (it != NULL && it->v != n))
+			lost++;
+	}
+	ok(lost == 0, "tab: the others all found, the ones taken out not");
+	ok(ami_tab_del(&t, "k0", 2) == NULL, "tab: one taken out twice: NULL");
+	for (i = 0; (it = ami_tab_each(&t, &i)) != NULL; )
+		seen++;
+	ok(seen == 2500, "tab: each sees every item once (%d)", seen);
+	ok(ami_tab_get(&t, "k1\0x", 4) == NULL, "tab: a key with a NUL is not "
+	    "the name it starts with");
+	for (i = 0; (it = ami_tab_each(&t, &i)) != NULL; )
+		free(it->name);
+	ami_tab_free(&t, free);
+	ok(ami_hash("", 0) == 0 && ami_hash("a", 1) != 0,
+	    "hash: 0 for no bytes only");
+
+	st = ami_stab_new(2);
+	e = ami_stab_get(st, "dev1", 4, 1);
+	ok(e != NULL && ami_stab_get(st, "dev1", 4, 0) == e,
+	    "stab: made, then found");
+	ok(ami_stab_get(st, "a\0b", 3, 1) == NULL &&
+	    ami_stab_get(st, "a", 1, 0) == NULL,
+	    "stab: a name with a NUL is never made (it would be cut)");
+	ok(ami_stab_get(st, "dev2", 4, 1) != NULL &&
+	    ami_stab_get(st, "dev3", 4, 1) == NULL, "stab: max names at most");
+	for (i = 0, n = 0; ami_stab_each(st, &i) != NULL; n++)
+		;
+	ok(n == 2, "stab: each sees both");
+	ami_stab_free(st);
+}
+
 int
 main(void)
 {
+	test_tab();
 	test_backoff();
 	test_clock();
 	test_chunking();
