@@ -39,7 +39,6 @@
 #include "ami.h"
 
 #define QUEUE_MAX   4096    /* messages waiting for the database */
-#define BUCKETS     8192
 #define BRANCH_MAGIC "z9hG4bK"  /* RFC 3261 8.1.1.7 */
 #define BUMP_TRIES  8
 #define BATCH       64      /* messages per round trip to the database */
@@ -88,15 +87,16 @@ static size_t qlen;
 
 /* a NOTIFY in flight */
 struct txn {
-	struct txn *hnext, *prev, *next;
-	uint64_t n;
+	char    *seq;           /* its branch's end; first: an ami_tab item */
+	struct txn *prev, *next;
 	char    *wire, *mailbox, *watcher, *callid;
 	size_t   len;
 	unsigned long rowid, cseq;
 	int64_t  read_at, due, interval, deadline;
 	int      proceeding;
 };
-static struct txn *buckets[BUCKETS], *inflight;
+static struct ami_tab txns;
+static struct txn *inflight;
 static size_t ninflight;
 static uint64_t txnseq;
 static char branchpfx[32];
@@ -307,12 +307,9 @@ db_open(void)
 }
 
 static void
-hash_add(struct txn *t)
+txn_add(struct txn *t)
 {
-	struct txn **b = &buckets[t->n % BUCKETS];
-
-	t->hnext = *b;
-	*b = t;
+	ami_tab_put(&txns, t);
 	t->prev = NULL;
 	t->next = inflight;
 	if (inflight != NULL)
@@ -324,11 +321,7 @@ hash_add(struct txn *t)
 static void
 txn_done(struct txn *t)
 {
-	struct txn **b;
-
-	for (b = &buckets[t->n % BUCKETS]; *b != t; b = &(*b)->hnext)
-		;
-	*b = t->hnext;
+	ami_tab_del(&txns, t->seq, strlen(t->seq));
 	if (t->prev != NULL)
 		t->prev->next = t->next;
 	else
@@ -336,6 +329,7 @@ txn_done(struct txn *t)
 	if (t->next != NULL)
 		t->next->prev = t->prev;
 	ninflight--;
+	free(t->seq);
 	free(t->wire);
 	free(t->mailbox);
 	free(t->watcher);
@@ -410,7 +404,7 @@ send_row(struct job *j, struct ami_watcher *w)
 		return;
 	}
 	t = ami_xcalloc(1, sizeof(*t));
-	t->n = txnseq;
+	t->seq = ami_xstrdup(branch + strlen(branchpfx));
 	t->wire = b.p;
 	t->len = b.len;
 	t->mailbox = ami_xstrdup(j->mailbox);
@@ -422,7 +416,7 @@ send_row(struct job *j, struct ami_watcher *w)
 	t->interval = cf.t1;
 	t->due = ami_now_ms() + cf.t1;
 	t->deadline = ami_now_ms() + 64LL * cf.t1;
-	hash_add(t);
+	txn_add(t);
 	if (vflag)
 		fprintf(stderr, "mwinotify: sent to %s:\n%.*s", Pflag,
 		    (int)t->len, t->wire);
@@ -657,21 +651,13 @@ onresponse(const char *p, size_t len)
 {
 	struct ami_sip_resp r;
 	struct txn *t;
-	uint64_t n = 0;
-	size_t pl = strlen(branchpfx), i;
+	size_t pl = strlen(branchpfx);
 	char st[16], extra[32] = "";
 
 	if (ami_sip_response(p, len, &r) < 0 || r.branchl <= pl ||
 	    memcmp(r.branch, branchpfx, pl) != 0)
 		return;     /* not an answer to one of ours */
-	for (i = pl; i < r.branchl; i++) {
-		if (r.branch[i] < '0' || r.branch[i] > '9' || n > UINT64_MAX / 10)
-			return;
-		n = n * 10 + (r.branch[i] - '0');
-	}
-	for (t = buckets[n % BUCKETS]; t != NULL && t->n != n; t = t->hnext)
-		;
-	if (t == NULL)
+	if ((t = ami_tab_get(&txns, r.branch + pl, r.branchl - pl)) == NULL)
 		return;     /* a late duplicate of a finished transaction */
 	if (vflag)
 		fprintf(stderr, "mwinotify: received:\n%.*s\n", (int)len, p);
@@ -925,6 +911,7 @@ finish(struct run *r, int readstdin)
 		txn_fail(inflight, "abandoned", "interrupted");
 		status = 2;
 	}
+	ami_tab_free(&txns, NULL);
 	ami_drive_free(&r->in);
 }
 
