@@ -43,7 +43,6 @@
 #define MAXSERVERS 32
 #define QUEUE_MAX  4096     /* actions waiting per server before stdin pauses */
 #define ID_PREFIX  "amiaction-"
-#define ECHO_TTL   10000    /* ms: an echo that never came is forgotten */
 
 static int jflag, rflag, xflag;
 static int wflag = 128;
@@ -89,14 +88,9 @@ static int status;
 static volatile sig_atomic_t stop;
 
 /* -E: per server and key, the actions sent whose echo is still due */
-struct pending {
-	struct pending *next;
-	int64_t  at;
-	char     action[];
-};
 struct echo {
 	char    *name;          /* "server:key" */
-	struct pending *due;    /* oldest first */
+	struct ami_due *due;
 };
 static struct ami_tab echoes;
 static struct ami_tmpl *echokey;
@@ -463,58 +457,6 @@ echo_get(int server, const char *key, int create)
 	return e;
 }
 
-/* forget the due echoes up to and including stop (NULL: all) */
-static void
-echo_forget(struct echo *e, struct pending *stop)
-{
-	struct pending *p;
-
-	while ((p = e->due) != NULL) {
-		e->due = p->next;
-		free(p);
-		if (p == stop)
-			break;
-	}
-}
-
-/*
- * Is act, built from a message of server from, the echo of one we sent?
- * Echoes come in the order the actions ran; one that matches a later
- * action means the earlier ones will never echo, so they go too.
- */
-static int
-echo_of_ours(int from, const char *key, const char *act, int64_t now)
-{
-	struct echo *e = echo_get(from, key, 0);
-	struct pending *p;
-
-	if (e == NULL)
-		return 0;
-	while (e->due != NULL && now - e->due->at > ECHO_TTL)
-		echo_forget(e, e->due);
-	for (p = e->due; p != NULL; p = p->next)
-		if (strcmp(p->action, act) == 0) {
-			echo_forget(e, p);
-			return 1;
-		}
-	return 0;
-}
-
-static void
-echo_expect(int server, const char *key, const char *act, int64_t now)
-{
-	struct echo *e = echo_get(server, key, 1);
-	struct pending *p, **tail;
-
-	p = ami_xmalloc(sizeof(*p) + strlen(act) + 1);
-	p->next = NULL;
-	p->at = now;
-	strcpy(p->action, act);
-	for (tail = &e->due; *tail != NULL; tail = &(*tail)->next)
-		;
-	*tail = p;
-}
-
 /* a C string of buffer b, for the echo table */
 static const char *
 cstr(struct ami_buf *b)
@@ -656,6 +598,7 @@ submit(const struct ami_msg *in, unsigned long line)
 {
 	struct ami_msg act = { 0 };
 	struct ami_buf key = { 0 }, text = { 0 };
+	struct echo *e;
 	struct job *j;
 	char why[200], id[32], *userid = NULL;
 	int i, origin = origin_of(in), targets[MAXSERVERS], ntargets;
@@ -671,7 +614,8 @@ submit(const struct ami_msg *in, unsigned long line)
 		cstr(&key);
 		cstr(&text);
 		if (origin >= 0 && key.len > 1 &&
-		    echo_of_ours(origin, key.p, text.p, ami_now_ms()))
+		    (e = echo_get(origin, key.p, 0)) != NULL &&
+		    ami_due_echo(&e->due, text.p, ami_now_ms()))
 			goto out;
 	}
 	/* checked with our ActionID, so what goes out is what was checked */
@@ -688,7 +632,8 @@ submit(const struct ami_msg *in, unsigned long line)
 	for (i = 0; i < ntargets; i++) {
 		push(&servers[targets[i]].queue, (struct slot){ .j = j }, 0);
 		if (echokey != NULL && key.len > 1)
-			echo_expect(targets[i], key.p, text.p, ami_now_ms());
+			ami_due_add(&echo_get(targets[i], key.p, 1)->due, text.p,
+			    ami_now_ms());
 	}
 out:
 	free(userid);

@@ -220,7 +220,7 @@ presout(struct ami_stent *e, int y)
 		return;
 	setvar(y, "PRESENCE_STATE", e->key, e->cur);
 	ami_stab_set(&e->told[y], e->cur, strlen(e->cur));
-	ami_due_add(e, y, e->cur, ami_now_ms());
+	ami_due_add(&e->due[y], e->cur, ami_now_ms());
 }
 
 static void
@@ -243,7 +243,7 @@ presence(const struct ami_msg *m, int x)
 		return say("not a presentity and state to copy", p, pl);
 	if ((e = ami_stab_get(pres, p, pl, 1)) == NULL)
 		return say("presence table full", p, pl);
-	echo = ami_due_echo(e, x, v.p, now);
+	echo = ami_due_echo(&e->due[x], v.p, now);
 	again = e->told[x] != NULL && strcmp(e->told[x], v.p) == 0;
 	ami_stab_set(&e->told[x], v.p, v.len - 1);      /* what x holds now */
 	if (echo || again)
@@ -259,7 +259,7 @@ presence(const struct ami_msg *m, int x)
 		if (target(y))
 			presout(e, y);
 		else if (y != x)        /* its own agent sets it: the echo comes */
-			ami_due_add(e, y, e->cur, now);
+			ami_due_add(&e->due[y], e->cur, now);
 }
 
 /* x is up (again): its states are to be listed anew, every mirror set */

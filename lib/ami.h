@@ -288,7 +288,10 @@ int	ami_devstate_mirror(char *out, size_t, const char *dev, size_t);
  * says, the value last set on it, and the values set whose echo is still
  * due (ami_due_*) */
 #define AMI_STAB_SERVERS 32
-#define AMI_DUE_MAX      16     /* due echoes kept per name and server */
+/* echoes due: the values set on a server whose echo, when the server
+ * says them, is not news (statemerge's per name and server, amiaction
+ * -E's per key and server), a list oldest first */
+#define AMI_DUE_MAX      16     /* due echoes kept in a list */
 #define AMI_DUE_TTL      10000  /* ms: an echo that never came is forgotten */
 struct ami_due {
 	struct ami_due *next;
@@ -314,11 +317,12 @@ struct ami_stent *ami_stab_get(struct ami_stab *, const char *key, size_t n,
 struct ami_stent *ami_stab_each(struct ami_stab *, size_t *i);
 void	ami_stab_set(char **slot, const char *v, size_t n);   /* v NULL: clear */
 void	ami_stab_free(struct ami_stab *);
-/* v was set on server: its echo is due */
-void	ami_due_add(struct ami_stent *, int server, const char *v, int64_t now);
-/* is v from server the echo of one set?  1 and forgotten (with those
- * due before it, which will not come), 0 a genuine change */
-int	ami_due_echo(struct ami_stent *, int server, const char *v, int64_t now);
+/* v was set: its echo is due (the oldest forgotten past AMI_DUE_MAX) */
+void	ami_due_add(struct ami_due **, const char *v, int64_t now);
+/* is v the echo of one set?  1 and forgotten (with those due before it,
+ * which will not come), 0 a genuine change */
+int	ami_due_echo(struct ami_due **, const char *v, int64_t now);
+void	ami_due_free(struct ami_due **);
 
 /* ---- outq.c: stdout through a writer thread ---- */
 struct ami_outq;

@@ -142,16 +142,12 @@ static void
 entfree(void *p)
 {
 	struct ami_stent *e = p;
-	struct ami_due *d;
 	int i;
 
 	for (i = 0; i < AMI_STAB_SERVERS; i++) {
 		free(e->val[i]);
 		free(e->told[i]);
-		while ((d = e->due[i]) != NULL) {
-			e->due[i] = d->next;
-			free(d);
-		}
+		ami_due_free(&e->due[i]);
 	}
 	free(e->cur);
 	free(e->key);
@@ -168,7 +164,7 @@ ami_stab_free(struct ami_stab *t)
 }
 
 void
-ami_due_add(struct ami_stent *e, int server, const char *v, int64_t now)
+ami_due_add(struct ami_due **due, const char *v, int64_t now)
 {
 	struct ami_due *d, **tail;
 	int n = 0;
@@ -177,35 +173,48 @@ ami_due_add(struct ami_stent *e, int server, const char *v, int64_t now)
 	d->next = NULL;
 	d->at = now;
 	strcpy(d->val, v);
-	for (tail = &e->due[server]; *tail != NULL; tail = &(*tail)->next)
+	for (tail = due; *tail != NULL; tail = &(*tail)->next)
 		n++;
 	*tail = d;
 	if (n >= AMI_DUE_MAX) {         /* bounded: the oldest is forgotten */
-		d = e->due[server];
-		e->due[server] = d->next;
+		d = *due;
+		*due = d->next;
+		free(d);
+	}
+}
+
+/* forget the due echoes up to and including last */
+static void
+forget(struct ami_due **due, const struct ami_due *last)
+{
+	struct ami_due *d;
+	int end = 0;
+
+	while (!end && (d = *due) != NULL) {
+		*due = d->next;
+		end = d == last;
 		free(d);
 	}
 }
 
 int
-ami_due_echo(struct ami_stent *e, int server, const char *v, int64_t now)
+ami_due_echo(struct ami_due **due, const char *v, int64_t now)
 {
-	struct ami_due *d, *p;
+	struct ami_due *p;
 
-	while ((d = e->due[server]) != NULL && now - d->at > AMI_DUE_TTL) {
-		e->due[server] = d->next;
-		free(d);
-	}
-	for (p = e->due[server]; p != NULL; p = p->next)
+	while (*due != NULL && now - (*due)->at > AMI_DUE_TTL)
+		forget(due, *due);
+	/* echoes come in order: the ones before will not */
+	for (p = *due; p != NULL; p = p->next)
 		if (strcmp(p->val, v) == 0) {
-			/* echoes come in order: the ones before will not */
-			while ((d = e->due[server]) != p) {
-				e->due[server] = d->next;
-				free(d);
-			}
-			e->due[server] = p->next;
-			free(p);
+			forget(due, p);
 			return 1;
 		}
 	return 0;
+}
+
+void
+ami_due_free(struct ami_due **due)
+{
+	forget(due, NULL);
 }

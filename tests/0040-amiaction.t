@@ -215,6 +215,18 @@ printf '%s\n' 'Server=x Event=PresenceStateChange Presentity=CustomPresence:7 St
 check "-E: y's echo of what came from x is dropped; its news is sent" sh -c \
     "[ \$(grep -c 'Value=away' '$tmp/x.log') -eq 0 ] && [ \$(grep -c 'Value=dnd' '$tmp/x.log') -eq 1 ] &&
     [ \$(grep -c 'Value=away' '$tmp/z.log') -eq 1 ]"
+# the echoes due are bounded (lib's AMI_DUE_MAX, 16 a key and server):
+# after 17 changes from x, y's echo of the first is news again
+{ for v in $(seq 17); do
+	echo "Server=x Event=PresenceStateChange Presentity=CustomPresence:8 State=b$v"
+  done
+  echo 'Server=y Event=PresenceStateChange Presentity=CustomPresence:8 State=b1'
+  echo 'Server=y Event=PresenceStateChange Presentity=CustomPresence:8 State=b17'
+} | amiaction -c "$tmp/m.conf" -H x -H y -H z -x -E '%{Presentity}' \
+    -t 'Action=Setvar Variable=PRESENCE_STATE(%{Presentity}) Value=%{State}' >/dev/null
+check "-E: 16 echoes due a key and server at most, the oldest forgotten" sh -c \
+    "[ \$(grep -c 'CustomPresence:8).*Value=b17' '$tmp/x.log') -eq 0 ] &&
+    [ \$(grep -c 'CustomPresence:8).*Value=b1\$' '$tmp/x.log') -eq 1 ]"
 
 # -- SIGTERM: what was read is still answered, then Logoff; twice: at once --
 term_run() {   # term_run NAME MUTE_MS SIGNALS: 3 actions read, then signalled
