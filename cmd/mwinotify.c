@@ -69,11 +69,9 @@ static const struct {
 	[AMI_LAYOUT_KAMAILIO] = { "kamailio", 1 },
 };
 
-struct mapent {
-	char *key, *user, *domain;  /* key "user@context" or "@context" */
-};
-static struct mapent *map;
-static size_t nmap;
+/* -a: mailbox@context -> user@domain, or @context -> domain, as lib's
+ * map file's ip and peer */
+static struct ami_map map;
 
 /* a MessageWaiting waiting for the database */
 struct job {
@@ -183,37 +181,28 @@ configure(void)
 		strlcpy(cf.contact_user, "asterisk", sizeof(cf.contact_user));
 }
 
-/* "mailbox sipuser@domain" or "@context domain" lines */
+/* "mailbox@context user@domain" or "@context domain" lines */
 static void
 loadmap(const char *path)
 {
-	char line[1024], why[PATH_MAX + 64], *k, *v, *at;
-	int lineno = 0;
-	FILE *fp;
+	char why[PATH_MAX + 64];
+	const char *k, *v;
+	size_t i;
 
-	if ((fp = ami_fopen_file(path, AMI_MAP_MAX, 0, why, sizeof(why))) == NULL)
-		errx(2, "%s", why);
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		lineno++;
-		if ((k = strtok(line, " \t\r\n")) == NULL || *k == '#' || *k == ';')
+	/* lib/map.c takes a missing file for an empty map */
+	if (access(path, R_OK) != 0)
+		err(2, "%s", path);
+	if (ami_map_read(&map, path, why, sizeof(why)) < 0)
+		errx(2, "%s (in a mwinotify map: mailbox@context user@domain, "
+		    "or @context domain)", why);
+	for (i = 0; i < map.n; i++) {   /* an entry a line */
+		if ((k = map.e[i].ip) == NULL || *k == ';')
 			continue;
-		if ((v = strtok(NULL, " \t\r\n")) == NULL || strchr(k, '@') == NULL ||
-		    (*k == '@') != (strchr(v, '@') == NULL))
-			errx(2, "%s:%d: expected \"mailbox@context user@domain\" "
-			    "or \"@context domain\"", path, lineno);
-		map = ami_xreallocarray(map, nmap + 1, sizeof(*map));
-		map[nmap].key = ami_xstrdup(k);
-		if ((at = strchr(v, '@')) != NULL) {
-			*at = '\0';
-			map[nmap].user = ami_xstrdup(v);
-			map[nmap].domain = ami_xstrdup(at + 1);
-		} else {
-			map[nmap].user = NULL;
-			map[nmap].domain = ami_xstrdup(v);
-		}
-		nmap++;
+		v = map.e[i].peer;
+		if (strchr(k, '@') == NULL || (*k == '@') != (strchr(v, '@') == NULL))
+			errx(2, "%s:%zu: expected \"mailbox@context user@domain\" "
+			    "or \"@context domain\"", path, i + 1);
 	}
-	fclose(fp);
 }
 
 /* mailbox user@context to the SIP user and domain of its phone: the map
@@ -223,21 +212,19 @@ mapbox(const char *mailbox, char **user, char **domain)
 {
 	const char *at = strchr(mailbox, '@');
 	const char *ctx = at != NULL ? at : "@default";
-	size_t i, ul = at != NULL ? (size_t)(at - mailbox) : strlen(mailbox);
+	const struct ami_map_ent *e;
 
-	for (i = 0; i < nmap; i++)
-		if (strcmp(map[i].key, mailbox) == 0 && map[i].user != NULL) {
-			*user = ami_xstrdup(map[i].user);
-			*domain = ami_xstrdup(map[i].domain);
-			return;
-		}
-	*user = ami_xstrndup(mailbox, ul);
-	for (i = 0; i < nmap; i++)
-		if (map[i].user == NULL && strcmp(map[i].key, ctx) == 0) {
-			*domain = ami_xstrdup(map[i].domain);
-			return;
-		}
-	*domain = ami_xstrdup(*cf.domain != '\0' ? cf.domain : ctx + 1);
+	if ((e = ami_map_ip(&map, mailbox)) != NULL && *e->ip != '@') {
+		at = strchr(e->peer, '@');
+		*user = ami_xstrndup(e->peer, at - e->peer);
+		*domain = ami_xstrdup(at + 1);
+		return;
+	}
+	*user = ami_xstrndup(mailbox, at != NULL ? (size_t)(at - mailbox) :
+	    strlen(mailbox));
+	e = ami_map_ip(&map, ctx);
+	*domain = ami_xstrdup(e != NULL ? e->peer : *cf.domain != '\0' ?
+	    cf.domain : ctx + 1);
 }
 
 /*

@@ -85,6 +85,13 @@ printf 'Event=MessageWaiting Mailbox=%s New=1 Old=0\n' 300@default 200@sales 400
 check "a mailbox mapped one by one" grep -q '300@default: no active subscription of alice@pbx.test' "$tmp/err"
 check "a context mapped to a domain" grep -q '200@sales: no active subscription of 200@sales.test' "$tmp/err"
 check "no domain configured: the context" grep -q '400@default: no active subscription of 400@default' "$tmp/err"
+# a line longer than 1 KiB is one line (fgets cut it in two before, and
+# the rest of a long comment was an error): the map is lib's reader
+{ printf '# %02000d\n' 0; printf '300@default alice@pbx.test\n'; } >"$tmp/long.map"
+printf 'Event=MessageWaiting Mailbox=300@default New=1 Old=0\n' |
+    $mwi -v -a "$tmp/long.map" >"$tmp/out" 2>"$tmp/err"
+check "a map with a comment of 2 KiB: read, and mapped" \
+    grep -q '300@default: no active subscription of alice@pbx.test' "$tmp/err"
 printf '[mwinotify]\nproxy = 127.0.0.1:9\ndomain = pbx.test\n' >"$tmp/dom.conf"
 printf 'Event=MessageWaiting Mailbox=400@default New=1 Old=0\n' |
     mwinotify -v -c "$tmp/dom.conf" -D "$my_cnf" 2>"$tmp/err"
