@@ -234,11 +234,15 @@ mapbox(const char *mailbox, char **user, char **domain)
  * at the end.
  */
 static void
-put_stdout(const struct ami_buf *b)
+put_stdout(const struct ami_msg *m)
 {
-	fwrite(b->p, 1, b->len, stdout);
+	struct ami_buf b = { 0 };
+
+	ami_text_put(&b, m);
+	fwrite(b.p, 1, b.len, stdout);
 	if (ferror(stdout) && errno == EPIPE)
 		ami_stdout_failed(EPIPE);
+	ami_buf_free(&b);
 }
 
 static void
@@ -247,7 +251,6 @@ report(const char *mailbox, const char *watcher, const char *callid,
     const char *extra, int64_t read_at)
 {
 	struct ami_msg m = { 0 };
-	struct ami_buf b = { 0 };
 	char cs[24], el[32];
 
 	snprintf(cs, sizeof(cs), "%lu", cseq);
@@ -261,9 +264,7 @@ report(const char *mailbox, const char *watcher, const char *callid,
 	if (extra != NULL)
 		ami_msg_adds(&m, "Subscription", extra);
 	ami_msg_adds(&m, "Elapsed", el);
-	ami_text_put(&b, &m);
-	put_stdout(&b);
-	ami_buf_free(&b);
+	put_stdout(&m);
 	ami_msg_free(&m);
 }
 
@@ -275,6 +276,23 @@ db_failed(void)
 		warnx("database down (%s); %zu messages wait", ami_db_error(db),
 		    qlen);
 	db_down = 1;
+}
+
+/* a statement for k jobs failed: 0 the database is down (they wait), 1
+ * it refused them (each said, exit 2) */
+static int
+db_refused(struct job *const *jobs, int k)
+{
+	int i;
+
+	if (!ami_db_up(db)) {
+		db_failed();
+		return 0;
+	}
+	for (i = 0; i < k; i++)
+		warnx("%s: %s", jobs[i]->mailbox, ami_db_error(db));
+	status = 2;
+	return 1;
 }
 
 static int
@@ -443,15 +461,8 @@ notify_row(struct job *j, struct ami_watcher *w)
 		w->expires = rows[rc].expires;
 		ami_watchers_free(rows, nrows);
 	}
-	if (rc < 0) {
-		if (!ami_db_up(db)) {
-			db_failed();
-			return -1;
-		}
-		warnx("%s: %s", j->mailbox, ami_db_error(db));
-		status = 2;
-		return 0;
-	}
+	if (rc < 0)
+		return db_refused(&j, 1) ? 0 : -1;
 	send_row(j, w);
 	return 1;
 }
@@ -487,16 +498,8 @@ run_batch(struct job **jobs, int k)
 		users[i] = jobs[i]->user;
 		domains[i] = jobs[i]->domain;
 	}
-	if ((n = ami_watchers_load_many(aw, users, domains, k, &rows)) < 0) {
-		if (!ami_db_up(db)) {
-			db_failed();
-			return 0;
-		}
-		for (i = 0; i < k; i++)
-			warnx("%s: %s", jobs[i]->mailbox, ami_db_error(db));
-		status = 2;
-		return 1;
-	}
+	if ((n = ami_watchers_load_many(aw, users, domains, k, &rows)) < 0)
+		return db_refused(jobs, k);
 	ids = ami_xcalloc((size_t)k * n + 1, sizeof(*ids));
 	olds = ami_xcalloc((size_t)k * n + 1, sizeof(*olds));
 	done = ami_xcalloc((size_t)k * n + 1, sizeof(*done));
@@ -516,14 +519,7 @@ run_batch(struct job **jobs, int k)
 			    jobs[i]->mailbox, jobs[i]->user, jobs[i]->domain);
 	}
 	if (np > 0 && ami_watchers_bump_many(aw, ids, olds, np, done) < 0) {
-		if (!ami_db_up(db)) {
-			db_failed();
-			rc = 0;
-		} else {
-			for (i = 0; i < k; i++)
-				warnx("%s: %s", jobs[i]->mailbox, ami_db_error(db));
-			status = 2;
-		}
+		rc = db_refused(jobs, k);
 		goto out;
 	}
 	for (i = 0; i < np; i++) {
@@ -1020,7 +1016,6 @@ cmd_show(const char *user, const char *domain)
 {
 	struct ami_watcher *rows;
 	struct ami_msg m = { 0 };
-	struct ami_buf b = { 0 };
 	char id[24], cs[24], ex[24];
 	int n, i;
 
@@ -1041,13 +1036,10 @@ cmd_show(const char *user, const char *domain)
 		ami_msg_adds(&m, "Contact", rows[i].f[AMI_W_CONTACT]);
 		ami_msg_adds(&m, "RecordRoute", rows[i].f[AMI_W_RR]);
 		ami_msg_adds(&m, "LocalContact", rows[i].f[AMI_W_LCONTACT]);
-		b.len = 0;
-		ami_text_put(&b, &m);
-		put_stdout(&b);
+		put_stdout(&m);
 	}
 	ami_watchers_free(rows, n);
 	ami_msg_free(&m);
-	ami_buf_free(&b);
 	if (n == 0)
 		warnx("no active message-summary subscription of %s@%s", user,
 		    domain);
@@ -1059,7 +1051,6 @@ cmd_status(void)
 {
 	struct addrinfo *ai;
 	struct ami_msg m = { 0 };
-	struct ami_buf b = { 0 };
 	char why[300], addr[NI_MAXHOST + NI_MAXSERV + 4], h[NI_MAXHOST],
 	    p[NI_MAXSERV], nb[24], off[24];
 	long n = -1;
@@ -1105,9 +1096,7 @@ cmd_status(void)
 	ami_msg_adds(&m, "Map", aflag ? aflag : "-");
 	snprintf(off, sizeof(off), "%d", cf.cseq_offset);
 	ami_msg_adds(&m, "CSeqOffset", cf.cseq_offset < 0 ? "layout" : off);
-	ami_text_put(&b, &m);
-	put_stdout(&b);
-	ami_buf_free(&b);
+	put_stdout(&m);
 	ami_msg_free(&m);
 	return rc;
 }
