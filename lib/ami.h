@@ -322,7 +322,6 @@ void	ami_due_add(struct ami_due **, const char *v, int64_t now);
 /* is v the echo of one set?  1 and forgotten (with those due before it,
  * which will not come), 0 a genuine change */
 int	ami_due_echo(struct ami_due **, const char *v, int64_t now);
-void	ami_due_free(struct ami_due **);
 
 /* ---- outq.c: stdout through a writer thread ---- */
 struct ami_outq;
@@ -336,7 +335,6 @@ int	ami_outq_commit(struct ami_outq *, size_t mark);
 /* hand what was put to the writer now: call before waiting for input */
 int	ami_outq_flush(struct ami_outq *);
 void	ami_outq_block(struct ami_outq *);     /* stop dropping: wait for room */
-size_t	ami_outq_pending(struct ami_outq *);
 int	ami_outq_fd(struct ami_outq *);     /* readable once the writer failed */
 int	ami_outq_error(struct ami_outq *);  /* errno of the failed write, or 0 */
 int	ami_outq_close(struct ami_outq *);  /* drain, stop; errno or 0 */
@@ -464,7 +462,6 @@ int	ami_conn_step(struct ami_conn *, short revents, int64_t now,
 	    ami_msg_cb *, void *);
 /* queue an action for writing; the caller sets its ActionID */
 void	ami_conn_send(struct ami_conn *, const void *wire, size_t);
-void	ami_conn_close(struct ami_conn *, const char *why);
 /* send Logoff and what is still queued (waits 1 s at most) */
 void	ami_conn_logoff(struct ami_conn *);
 void	ami_conn_free(struct ami_conn *);
@@ -592,8 +589,6 @@ int	ami_stmt_exec(struct ami_stmt *, const char *const *v, unsigned n);
 /* next row: 1 with *row[0..columns-1] (NULL for SQL NULL; valid until the
  * next fetch or exec), 0 no more rows, -1 error */
 int	ami_stmt_fetch(struct ami_stmt *, const char *const **row);
-unsigned ami_stmt_columns(const struct ami_stmt *);    /* after an exec */
-unsigned long long ami_stmt_affected(const struct ami_stmt *);
 void	ami_stmt_free(struct ami_stmt *);
 
 /* ---- sip.c: the in-dialog NOTIFY of a message-summary subscription ---- */

@@ -112,12 +112,6 @@ fail(struct ami_conn *c, int64_t now, const char *fmt, ...)
 	    BACKOFF_MAX_MS);
 }
 
-void
-ami_conn_close(struct ami_conn *c, const char *why)
-{
-	fail(c, ami_now_ms(), "%s", why);
-}
-
 /*
  * Connect to the next address of the host; 0 under way, -1 none left
  * (errno).  A host with an address that does not answer (IPv6 to an

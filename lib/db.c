@@ -432,18 +432,6 @@ ami_stmt_fetch(struct ami_stmt *s, const char *const **row)
 	return 1;
 }
 
-unsigned
-ami_stmt_columns(const struct ami_stmt *s)
-{
-	return s->ncol;
-}
-
-unsigned long long
-ami_stmt_affected(const struct ami_stmt *s)
-{
-	return s->st != NULL ? mysql_stmt_affected_rows(s->st) : 0;
-}
-
 void
 ami_stmt_free(struct ami_stmt *s)
 {

@@ -138,6 +138,21 @@ ami_stab_set(char **slot, const char *v, size_t n)
 		*slot = ami_xstrndup(v, n);
 }
 
+/* forget the due echoes up to and including last (NULL:
+ * all) */
+static void
+forget(struct ami_due **due, const struct ami_due *last)
+{
+	struct ami_due *d;
+	int end = 0;
+
+	while (!end && (d = *due) != NULL) {
+		*due = d->next;
+		end = d == last;
+		free(d);
+	}
+}
+
 static void
 entfree(void *p)
 {
@@ -147,7 +162,7 @@ entfree(void *p)
 	for (i = 0; i < AMI_STAB_SERVERS; i++) {
 		free(e->val[i]);
 		free(e->told[i]);
-		ami_due_free(&e->due[i]);
+		forget(&e->due[i], NULL);
 	}
 	free(e->cur);
 	free(e->key);
@@ -183,20 +198,6 @@ ami_due_add(struct ami_due **due, const char *v, int64_t now)
 	}
 }
 
-/* forget the due echoes up to and including last */
-static void
-forget(struct ami_due **due, const struct ami_due *last)
-{
-	struct ami_due *d;
-	int end = 0;
-
-	while (!end && (d = *due) != NULL) {
-		*due = d->next;
-		end = d == last;
-		free(d);
-	}
-}
-
 int
 ami_due_echo(struct ami_due **due, const char *v, int64_t now)
 {
@@ -211,10 +212,4 @@ ami_due_echo(struct ami_due **due, const char *v, int64_t now)
 			return 1;
 		}
 	return 0;
-}
-
-void
-ami_due_free(struct ami_due **due)
-{
-	forget(due, NULL);
 }

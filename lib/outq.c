@@ -190,17 +190,6 @@ ami_outq_block(struct ami_outq *q)
 	pthread_mutex_unlock(&q->mu);
 }
 
-size_t
-ami_outq_pending(struct ami_outq *q)
-{
-	size_t n;
-
-	pthread_mutex_lock(&q->mu);
-	n = q->fill.len;
-	pthread_mutex_unlock(&q->mu);
-	return n;
-}
-
 int
 ami_outq_fd(struct ami_outq *q)
 {
