@@ -1191,17 +1191,11 @@ main(int argc, char *argv[])
 	 * a socket a server closed is an error to retry, never a death */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (argc > 0 && strcmp(argv[0], "show") == 0) {
-		if (argc != 3)
-			usage();
+	if (argc == 3 && strcmp(argv[0], "show") == 0)
 		rc = cmd_show(argv[1], argv[2]);
-	} else if (argc > 0 && strcmp(argv[0], "status") == 0) {
-		if (argc != 1)
-			usage();
+	else if (argc == 1 && strcmp(argv[0], "status") == 0)
 		rc = cmd_status();
-	} else {
-		if (argc > 0 && (strcmp(argv[0], "notify") != 0 || argc != 5))
-			usage();
+	else if (argc == 0 || (argc == 5 && strcmp(argv[0], "notify") == 0)) {
 		opensock();
 		ami_grace_init();
 		if (argc > 0)
@@ -1209,7 +1203,8 @@ main(int argc, char *argv[])
 		else
 			run(1);
 		rc = status;
-	}
+	} else
+		usage();
 	ami_watchers_close(aw);
 	ami_db_free(db);
 	if (fflush(stdout) == EOF || ferror(stdout))
