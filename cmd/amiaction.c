@@ -385,7 +385,8 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	release(take(&s->inflight, i).j);
 }
 
-static void
+/* an input message not taken: said, exit 2; 1 */
+static int
 refuse(unsigned long line, const char *why)
 {
 	if (line > 0)
@@ -393,6 +394,7 @@ refuse(unsigned long line, const char *why)
 	else
 		warnx("%s", why);
 	status = 2;
+	return 1;
 }
 
 /* with -t, the action built from input message in */
@@ -488,15 +490,11 @@ refused(const struct ami_msg *act, unsigned long line)
 	const char *v;
 	size_t vl;
 
-	if ((v = ami_msg_get(act, "Action", &vl)) == NULL || vl == 0) {
-		refuse(line, "no Action field; refused");
-		return 1;
-	}
+	if ((v = ami_msg_get(act, "Action", &vl)) == NULL || vl == 0)
+		return refuse(line, "no Action field; refused");
 	/* the login is the config's; one from input would bring a secret */
-	if (ami_keyeq(v, vl, "Login") || ami_keyeq(v, vl, "Challenge")) {
-		refuse(line, "Login is made from the config only; refused");
-		return 1;
-	}
+	if (ami_keyeq(v, vl, "Login") || ami_keyeq(v, vl, "Challenge"))
+		return refuse(line, "Login is made from the config only; refused");
 	return 0;
 }
 
@@ -834,6 +832,8 @@ late(const struct run *r)
 	giveup_all(why, r->termed);
 }
 
+/* the stream (readstdin) or the action of the arguments, till each is
+ * answered or given up */
 static void
 run(int readstdin)
 {
