@@ -736,27 +736,39 @@ setcur(int fd, off_t pos)
 	dirty = 1;
 }
 
+/* path's directory, opened, its name in dir and path's own name in base
+ * (each PATH_MAX bytes): where findold, nextrotated and findcopy look for
+ * the rotated files */
+static DIR *
+siblings(const char *path, char *dir, char *base)
+{
+	char tmp[PATH_MAX];
+
+	/* both may change their argument, or answer a string of their own
+	 * ("." for a name with no '/') */
+	strlcpy(tmp, path, sizeof(tmp));
+	strlcpy(base, basename(tmp), PATH_MAX);
+	strlcpy(tmp, path, sizeof(tmp));
+	strlcpy(dir, dirname(tmp), PATH_MAX);
+	return opendir(dir);
+}
+
 /* the file of a saved position: the path itself, or a rotated name of it */
 static int
 findold(const char *path, dev_t dev, ino_t ino)
 {
 	char dir[PATH_MAX], base[PATH_MAX], name[2 * PATH_MAX + 2];
-	const char *b, *dn;
 	struct dirent *d;
 	struct stat st;
 	DIR *dp;
 	int fd = -1;
 
-	strlcpy(dir, path, sizeof(dir));
-	strlcpy(base, path, sizeof(base));
-	dn = dirname(dir);
-	b = basename(base);
-	if ((dp = opendir(dn)) == NULL)
+	if ((dp = siblings(path, dir, base)) == NULL)
 		return -1;
 	while (fd < 0 && (d = readdir(dp)) != NULL) {
-		if (d->d_ino != ino || strncmp(d->d_name, b, strlen(b)) != 0)
+		if (d->d_ino != ino || strncmp(d->d_name, base, strlen(base)) != 0)
 			continue;
-		snprintf(name, sizeof(name), "%s/%s", dn, d->d_name);
+		snprintf(name, sizeof(name), "%s/%s", dir, d->d_name);
 		if (stat(name, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
 			fd = open(name, O_RDONLY);
 	}
@@ -820,18 +832,6 @@ tsafter(struct timespec a, struct timespec b)
 {
 	return a.tv_sec > b.tv_sec ||
 	    (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
-}
-
-/* path's directory, opened, its name in dir and path's own name in base
- * (each PATH_MAX bytes): where nextrotated and findcopy look for the
- * rotated files */
-static DIR *
-siblings(const char *path, char *dir, char *base)
-{
-	strlcpy(dir, path, PATH_MAX);
-	strlcpy(base, path, PATH_MAX);
-	strlcpy(base, basename(base), PATH_MAX);
-	return opendir(dirname(dir));
 }
 
 /*

@@ -282,6 +282,31 @@ peers "$tmp/out3" >"$tmp/got"; want 261 290 >"$tmp/want"
 check_same "rotated while stopped: in order, none lost or twice" "$tmp/got" "$tmp/want"
 check "and nothing said about it" test ! -s "$tmp/err"
 
+# a -F name with no directory, rotated twice while stopped: the file
+# between the one read last and the new one is found too (the rotated
+# names were looked for as DND.log/DND.log.1, the name taken for a
+# directory, and its lines were lost)
+mkdir "$tmp/rel"
+lines 400 409 >"$tmp/rel/DND.log"
+(cd "$tmp/rel" && exec dndparse -m "$tmp/fmap" -F DND.log -S "$tmp/rstate") \
+    >"$tmp/rout" 2>"$tmp/rerr" &
+dp=$!
+pids="$pids $dp"
+wait_for 10 has_count 10 Peername "$tmp/rout"
+kill $dp; wait $dp
+(cd "$tmp/rel" && lines 410 414 >>DND.log && mv DND.log DND.log.1 &&
+    lines 415 419 >DND.log && mv DND.log.1 DND.log.2 && mv DND.log DND.log.1 &&
+    lines 420 424 >DND.log)
+(cd "$tmp/rel" && exec dndparse -m "$tmp/fmap" -F DND.log -S "$tmp/rstate") \
+    >"$tmp/rout2" 2>"$tmp/rerr" &
+dp=$!
+pids="$pids $dp"
+wait_for 10 has_count 15 Peername "$tmp/rout2"
+kill $dp; wait $dp
+peers "$tmp/rout2" >"$tmp/got"; want 410 424 >"$tmp/want"
+check_same "a relative -F rotated twice while stopped: all three files, in order" \
+    "$tmp/got" "$tmp/want"
+
 rm -f "$log" "$log".*
 dndparse -m "$tmp/fmap" -F "$log" -S "$tmp/state" >"$tmp/out4" 2>"$tmp/err" &
 dp=$!
