@@ -286,23 +286,21 @@ check "and nothing said about it" test ! -s "$tmp/err"
 # between the one read last and the new one is found too (the rotated
 # names were looked for as DND.log/DND.log.1, the name taken for a
 # directory, and its lines were lost)
+relrun() {      # relrun OUT N: -F DND.log from $tmp/rel till N lines out
+	(cd "$tmp/rel" && exec dndparse -m "$tmp/fmap" -F DND.log \
+	    -S "$tmp/rstate") >"$1" 2>"$tmp/rerr" &
+	dp=$!
+	pids="$pids $dp"
+	wait_for 10 has_count "$2" Peername "$1"
+	kill $dp; wait $dp
+}
 mkdir "$tmp/rel"
 lines 400 409 >"$tmp/rel/DND.log"
-(cd "$tmp/rel" && exec dndparse -m "$tmp/fmap" -F DND.log -S "$tmp/rstate") \
-    >"$tmp/rout" 2>"$tmp/rerr" &
-dp=$!
-pids="$pids $dp"
-wait_for 10 has_count 10 Peername "$tmp/rout"
-kill $dp; wait $dp
+relrun "$tmp/rout" 10
 (cd "$tmp/rel" && lines 410 414 >>DND.log && mv DND.log DND.log.1 &&
     lines 415 419 >DND.log && mv DND.log.1 DND.log.2 && mv DND.log DND.log.1 &&
     lines 420 424 >DND.log)
-(cd "$tmp/rel" && exec dndparse -m "$tmp/fmap" -F DND.log -S "$tmp/rstate") \
-    >"$tmp/rout2" 2>"$tmp/rerr" &
-dp=$!
-pids="$pids $dp"
-wait_for 10 has_count 15 Peername "$tmp/rout2"
-kill $dp; wait $dp
+relrun "$tmp/rout2" 15
 peers "$tmp/rout2" >"$tmp/got"; want 410 424 >"$tmp/want"
 check_same "a relative -F rotated twice while stopped: all three files, in order" \
     "$tmp/got" "$tmp/want"
