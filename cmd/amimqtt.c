@@ -88,12 +88,6 @@ usage(void)
 	exit(2);
 }
 
-static void
-onsignal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 /* a file that holds the broker's secret must be its owner's alone */
 static void
@@ -686,7 +680,6 @@ forward1(struct ami_msg *m, unsigned long line, void *arg)
 int
 main(int argc, char *argv[])
 {
-	struct sigaction sa = { .sa_handler = onsignal };
 	struct ami_drive in;
 	int ch;
 
@@ -725,8 +718,7 @@ main(int argc, char *argv[])
 	    strchr(Hflag, ' ') != NULL)
 		errx(2, "-H %s: not a server name for a topic", Hflag);
 	readconf();
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	ami_stop_signals(&stop);
 	signal(SIGPIPE, SIG_DFL);
 	held = ami_stab_new(TOPICS_MAX);
 	setup();

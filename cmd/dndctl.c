@@ -71,12 +71,6 @@ usage(void)
 	exit(2);
 }
 
-static void
-onsignal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 /* index of peer in s, or -(insertion point) - 1 */
 static long
@@ -388,13 +382,10 @@ flushbatch(void *arg)
 static int
 apply(void)
 {
-	struct sigaction sa = { .sa_handler = onsignal };
 	struct batch b = { 0 };
 	struct ami_drive in;
 
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
+	ami_stop_signals(&stop);
 	ami_drive_init(&in, 0, NULL, 0, take, &b);
 	in.pause = flushbatch;
 	ami_drive_run(&in, &stop);

@@ -101,12 +101,6 @@ usage(void)
 	exit(2);
 }
 
-static void
-onsignal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static int
 same(const char *a, const char *b)
@@ -1257,7 +1251,6 @@ count_and_free(void *v)
 int
 main(int argc, char *argv[])
 {
-	struct sigaction sa = { .sa_handler = onsignal, .sa_flags = SA_RESTART };
 	char *dir;
 	int ch, bad;
 	unsigned long seen;
@@ -1304,9 +1297,7 @@ main(int argc, char *argv[])
 		db = ami_db_new(dflag, Dflag);
 	else
 		mask = MAPFIELDS;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
+	ami_stop_signals(&stop);
 
 	bad = run();
 	if (nseen == 0) {

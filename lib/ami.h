@@ -230,6 +230,9 @@ int	ami_dnd_match(struct ami_dnd_pats *, const char *, size_t,
 void	ami_dnd_free(struct ami_dnd_pats *);
 
 /* ---- grace.c: a first signal ends the input, a second stops ---- */
+/* INT, TERM and HUP (a closed terminal) set *flag (a volatile
+ * sig_atomic_t) and end a wait for input: for a tool that owes no answers */
+void	ami_stop_signals(volatile int *flag);
 #define AMI_GRACE_S 5   /* s: what was read before a signal still goes */
 struct pollfd;
 /* block INT, TERM and HUP but in ami_grace_poll, and count each */

@@ -4,6 +4,8 @@
  * waits in ami_grace_poll, so none comes between its look at the count
  * and the wait; the first ends the input and what was read has
  * AMI_GRACE_S to be answered; a second stops at once.
+ * The other tools (amicat, amimqtt, dndctl, peerlist) stop at their next
+ * whole message on the first: ami_stop_signals.
  */
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +22,28 @@ onsignal(int sig)
 {
 	(void)sig;
 	nsig++;
+}
+
+static volatile int *stopflag;
+
+static void
+onstop(int sig)
+{
+	(void)sig;
+	*stopflag = 1;
+}
+
+void
+ami_stop_signals(volatile int *flag)
+{
+	/* no SA_RESTART: a read waiting for input ends (the MariaDB client
+	 * retries its own calls) */
+	struct sigaction sa = { .sa_handler = onstop };
+
+	stopflag = flag;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);   /* a closed terminal */
 }
 
 void

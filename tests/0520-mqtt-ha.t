@@ -137,6 +137,18 @@ check "amimqtt -A wrote nothing on stdout, said nothing else" sh -c \
 HOME=$tmp amimqtt -j -H pbx1 </dev/null 2>"$tmp/err"
 check "-j without -A: exit 2, said" sh -c "[ $? -eq 2 ] && grep -q 'with -A' '$tmp/err'"
 
+# SIGHUP (a closed terminal) ends a link as SIGTERM does, not as a kill
+mkfifo "$tmp/hup.in"
+HOME=$tmp amimqtt -A -H pbx8 <"$tmp/hup.in" >/dev/null 2>"$tmp/hup.err" &
+hp=$!
+exec 8>"$tmp/hup.in"
+becomes amitools/pbx8/ha/status online
+kill -HUP $hp
+reap $hp 20
+check "SIGHUP ends a link: exit 0, not killed" test $? -eq 0
+exec 8>&-
+check "and it says offline" becomes amitools/pbx8/ha/status offline
+
 # the reader went away (stdout a pipe closed before the start): the first
 # line amimqtt writes, its own status from the bus, meets EPIPE in
 # libmosquitto's thread, which blocks SIGPIPE; it must still end as a
