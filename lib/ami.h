@@ -250,6 +250,7 @@ int	ami_grace_poll(struct pollfd *, unsigned n, int64_t ms);
  * as first member; the table holds pointers to them */
 struct ami_tab {
 	void  **slot;
+	uint64_t *sig;          /* each slot's name: length, ami_hash */
 	size_t  cap, n;         /* n items */
 };
 /* the item named key (n bytes), NULL when none */
