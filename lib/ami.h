@@ -106,6 +106,8 @@ struct ami_parser {
 	int      eof;
 	int      skipping;  /* discarding an oversized message */
 	int      skipbol;   /* skipping, just after LF (1) or LF CR (2) */
+	char     endtail[sizeof(AMI_ENDCMD)];  /* skipping a Follows block: */
+	size_t   endtl;     /* the last bytes of its line so far (CR kept) */
 	int      brief;     /* an Event: block gives only that first field (for a
 	                     * reader that copies m->raw); others all theirs */
 	unsigned long line;     /* input line where the current message starts */
@@ -126,7 +128,8 @@ void	ami_parser_feed(struct ami_parser *, const void *, size_t);
  * -1 a bad or oversized message was skipped (p->err says why and where:
  * input line, byte offset, and the size of a message over the cap; call
  * again to go on).  A message over max bytes is skipped in constant memory
- * as it streams by, and reported once its end is seen; m then holds the
+ * as it streams by (a Response: Follows block to the empty line after its
+ * --END COMMAND--), and reported once its end is seen; m then holds the
  * complete header lines of its first 4 KiB (an ActionID says whose answer
  * was lost), else m is empty.  At EOF (p->eof set) a final wire block
  * without its blank line is returned in AMI_AUTO; a last line without its

@@ -25,7 +25,7 @@
 #define READ_CHUNK (64 * 1024)
 #define HEAD_MAX   4096      /* what a skipped message keeps of its head */
 #define BANNER "Asterisk Call Manager/"
-enum { SKIP_NONE, SKIP_BLOCK, SKIP_LINE };
+enum { SKIP_NONE, SKIP_BLOCK, SKIP_LINE, SKIP_FOLLOWS };
 
 void
 ami_parser_init(struct ami_parser *p, enum ami_mode mode, size_t max)
@@ -258,6 +258,36 @@ head(struct ami_msg *m, const char *s, const char *e)
 	}
 }
 
+static int
+endswith(const char *s, const char *e, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	return (size_t)(e - s) >= n && memcmp(e - n, suffix, n) == 0;
+}
+
+/* "Response: Follows", the first line of an Asterisk 13 command's output */
+static int
+follows_line(const char *ls, const char *le)
+{
+	const char *c = memchr(ls, ':', le - ls), *v;
+
+	if (c == NULL || !ami_keyeq(ls, c - ls, "Response"))
+		return 0;
+	v = c + 1 < le && c[1] == ' ' ? c + 2 : c + 1;
+	return ami_keyeq(v, le - v, "Follows");
+}
+
+static int
+follows_block(const char *s, const char *e)
+{
+	const char *nl = memchr(s, '\n', e - s);
+
+	if (nl == NULL)
+		nl = e;
+	return follows_line(s, nl > s && nl[-1] == '\r' ? nl - 1 : nl);
+}
+
 /* report the message skipped for its size; m gets its first headers */
 static int
 skipped(struct ami_parser *p, struct ami_msg *m, int cut)
@@ -274,7 +304,10 @@ skipped(struct ami_parser *p, struct ami_msg *m, int cut)
 /*
  * The message at start is over the cap and not complete: keep its first
  * lines (for skipped) and drop what was read of it; skip() goes on from
- * where the search for its end had got to.
+ * where the search for its end had got to.  A Follows block goes on from
+ * the start of the line the search was in (its text may hold empty lines:
+ * only one after --END COMMAND-- ends it), so that line is searched again
+ * once: at most the cap, once a message.
  */
 static void
 startskip(struct ami_parser *p, int how)
@@ -287,19 +320,77 @@ startskip(struct ami_parser *p, int how)
 	p->skipping = how;
 	p->head.len = 0;
 	ami_buf_add(&p->head, s, p->scan < HEAD_MAX ? p->scan : HEAD_MAX);
+	if (how == SKIP_BLOCK && p->scan > 0 &&
+	    follows_block(s, p->b.p + p->b.len)) {
+		p->skipping = SKIP_FOLLOWS;
+		p->endtl = 0;
+		r = s + p->scan;
+		p->skipsize = r - s;
+	}
 	/* at a line start, or after a CR that may be an empty line's */
 	p->skipbol = 0;
-	if (how == SKIP_BLOCK && p->scan > 0 && p->lscan == p->scan)
+	if (p->skipping == SKIP_BLOCK && p->scan > 0 && p->lscan == p->scan)
 		p->skipbol = 1;
-	else if (how == SKIP_BLOCK && p->scan > 0 && p->lscan == p->scan + 1 &&
-	    s[p->scan] == '\r')
+	else if (p->skipping == SKIP_BLOCK && p->scan > 0 &&
+	    p->lscan == p->scan + 1 && s[p->scan] == '\r')
 		p->skipbol = 2;
 	consume(p, r, how == SKIP_BLOCK ? nlines(s, s + p->scan) : 0);
 }
 
+/* the last bytes of the line [s, e) so far, kept to find its end marker */
+static void
+endtail(struct ami_parser *p, const char *s, const char *e)
+{
+	size_t n = e - s, keep = sizeof(p->endtail);
+
+	if (n >= keep) {
+		memcpy(p->endtail, e - keep, keep);
+		p->endtl = keep;
+		return;
+	}
+	if (p->endtl + n > keep) {
+		memmove(p->endtail, p->endtail + p->endtl + n - keep,
+		    keep - n);
+		p->endtl = keep - n;
+	}
+	memcpy(p->endtail + p->endtl, s, n);
+	p->endtl += n;
+}
+
+/*
+ * Skipping a Follows block: up to the end of its --END COMMAND-- line (a
+ * line that ends with it, one CR off, as block_end reads it), then on as a
+ * block.  Only the line's last bytes are kept across reads.  Past how much
+ * of [r, e) it got: the marker's line end, or e.
+ */
+static char *
+skip_follows(struct ami_parser *p, char *r, char *e, unsigned long *lines)
+{
+	size_t n = sizeof(AMI_ENDCMD) - 1, t;
+	char *nl;
+
+	while ((nl = memchr(r, '\n', e - r)) != NULL) {
+		endtail(p, r, nl);
+		r = nl + 1;
+		++*lines;
+		t = p->endtl;
+		if (t > 0 && p->endtail[t - 1] == '\r')
+			t--;
+		p->endtl = 0;
+		if (t >= n && memcmp(p->endtail + t - n, AMI_ENDCMD, n) == 0) {
+			p->skipping = SKIP_BLOCK;
+			p->skipbol = 1;
+			return r;
+		}
+	}
+	endtail(p, r, e);
+	return e;
+}
+
 /*
  * Discard up to the end of the message being skipped (the next LF for a
- * line, an empty line for a block), keeping nothing: the state of a line
+ * line, an empty line for a block, one after --END COMMAND-- for a
+ * Follows block), keeping nothing: the state of a line
  * end split across reads is in skipbol.  1 done, 0 need more.
  */
 static int
@@ -309,6 +400,8 @@ skip(struct ami_parser *p)
 	unsigned long lines = 0;
 	int done = 0;
 
+	if (p->skipping == SKIP_FOLLOWS)
+		r = skip_follows(p, r, e, &lines);
 	while (r < e && !done) {
 		if (p->skipbol) {
 			if (*r == '\n') {
@@ -340,36 +433,6 @@ skip(struct ami_parser *p)
 	if (done)
 		p->skipping = SKIP_NONE;
 	return done;
-}
-
-static int
-endswith(const char *s, const char *e, const char *suffix)
-{
-	size_t n = strlen(suffix);
-
-	return (size_t)(e - s) >= n && memcmp(e - n, suffix, n) == 0;
-}
-
-/* "Response: Follows", the first line of an Asterisk 13 command's output */
-static int
-follows_line(const char *ls, const char *le)
-{
-	const char *c = memchr(ls, ':', le - ls), *v;
-
-	if (c == NULL || !ami_keyeq(ls, c - ls, "Response"))
-		return 0;
-	v = c + 1 < le && c[1] == ' ' ? c + 2 : c + 1;
-	return ami_keyeq(v, le - v, "Follows");
-}
-
-static int
-follows_block(const char *s, const char *e)
-{
-	const char *nl = memchr(s, '\n', e - s);
-
-	if (nl == NULL)
-		nl = e;
-	return follows_line(s, nl > s && nl[-1] == '\r' ? nl - 1 : nl);
 }
 
 /*

@@ -70,6 +70,24 @@ check "of $cap + 1 are skipped, each said once" sh -c "
     grep -qx 'amicat: $tmp/caps: line 6 (byte $((cap * 3 + 1))): message of $((cap + 1)) bytes, over the $cap-byte cap, skipped' '$tmp/err' &&
     [ \$(wc -l <'$tmp/err') -eq 2 ]"
 
+# a Response: Follows block over the cap is skipped to the empty line after
+# its --END COMMAND--: the empty lines and Event: lines of its text, before
+# the cap or after it, are not read as messages
+python3 -c 'import sys
+cap = int(sys.argv[1])
+for i, n in enumerate((cap, cap + 1, cap + 4096)):
+    head = b"Response: Follows\r\nPrivilege: Command\r\nActionID: F%d\r\nline\n\nEvent: Early\n\n" % i
+    tail = b"\n\nEvent: Late\n\n--END COMMAND--\r\n\r\n"
+    sys.stdout.buffer.write(head + b"z" * (n - len(head) - len(tail)) + tail +
+        b"Event: After%d\r\n\r\n" % i)' $cap >"$tmp/fcaps"
+amicat -i "$tmp/fcaps" -f '%{ActionID}%{Event}' >"$tmp/out" 2>"$tmp/err"
+printf 'F0\nAfter0\nAfter1\nAfter2\n' >"$tmp/want"
+check_same "a Follows block of $cap bytes passes, of $cap + 1 and more is skipped to its end marker" "$tmp/out" "$tmp/want"
+check "each skipped one said once, with its size" sh -c "
+    grep -qx 'amicat: $tmp/fcaps: line 16 (byte $((cap + 17))): message of $((cap + 1)) bytes, over the $cap-byte cap, skipped' '$tmp/err' &&
+    grep -qx 'amicat: $tmp/fcaps: line 31 (byte $((cap * 2 + 35))): message of $((cap + 4096)) bytes, over the $cap-byte cap, skipped' '$tmp/err' &&
+    [ \$(wc -l <'$tmp/err') -eq 2 ]"
+
 # -- a half last line is never acted on --
 printf 'Event=A\nEvent=B' | amicat -i - >"$tmp/out" 2>"$tmp/err"
 st=$?
