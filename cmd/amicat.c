@@ -278,7 +278,8 @@ asksync(int i, unsigned mask)
 }
 
 /*
- * The cheapest event is the one never sent: -e also becomes one AMI Filter
+ * The cheapest event is the one never sent: -e narrows the login's Events
+ * mask to its events' classes (conn.c), and also becomes one AMI Filter
  * a name, sent at each login (filters last a session).  The client-side
  * test stays the authority: the regex (case folded by hand, POSIX ERE has
  * no flag for it in a Filter) may pass more, never less, than -e; a server
@@ -506,6 +507,7 @@ run(void)
 	for (i = 0; i < nservers; i++) {
 		ami_conn_init(&conns[i], &servers[i]);
 		conns[i].brief = brief();
+		conns[i].only = eflag;  /* the login asks for their classes */
 	}
 	while (!stop && !(nflag && printed >= nflag)) {
 		now = ami_now_ms();

@@ -435,6 +435,8 @@ struct ami_conn {
 	char     err[256];         /* why the last attempt failed */
 	int      brief;            /* once up: the parser's brief (set by the
 	                            * tool; login and responses split in full) */
+	const char *only;          /* set by the tool: the only events it wants
+	                            * (a comma list): see ami_conn_step */
 };
 void	ami_conn_init(struct ami_conn *, const struct ami_server *);
 /* what poll should wait for: events for fd (or -1), timeout in ms */
@@ -450,7 +452,10 @@ int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now,
  * came (the login asks for the system class for it, and what the caller's
  * events setting did not ask for is not passed on), or, for a user who may
  * not read system events, 3 s passed.  Event: Shutdown makes booted 0
- * again.  A message the parser skipped (over the cap) comes as its
+ * again.  With only set, the login's Events mask is narrowed to the
+ * classes of those events (those configured, or all) when every one has a
+ * known class on that server (AMI 2 and later); names starting with
+ * Amitools (the tools' own markers) need none.  A message the parser skipped (over the cap) comes as its
  * ActionID, if it had one, and a last field AmitoolsError saying why.
  * Returns -1 when the connection just went down (err says why; authfail
  * when credentials were refused), 0 otherwise.
