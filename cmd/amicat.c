@@ -158,6 +158,12 @@ putraw(struct ami_buf *b, const struct ami_msg *m)
 	size_t n = m->rawlen, body = n;
 	const char *eol;
 
+	/* nearly every block: whole, as it came */
+	if (!tagged && n >= 3 && r[n - 1] == '\n' && (r[n - 2] == '\n' ||
+	    (r[n - 2] == '\r' && r[n - 3] == '\n'))) {
+		ami_buf_add(b, r, n);
+		return;
+	}
 	if (n >= 2 && r[n - 2] == '\n')
 		body = n - 1;
 	else if (n >= 3 && r[n - 3] == '\n' && r[n - 2] == '\r')

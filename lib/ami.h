@@ -79,7 +79,28 @@ int	ami_msg_find(const struct ami_msg *, const char *key, size_t from);
 /* replace the value of field i (copied) */
 void	ami_msg_set(struct ami_msg *, size_t i, const char *, size_t);
 void	ami_msg_del(struct ami_msg *, size_t i);
-int	ami_keyeq(const char *, size_t, const char *);  /* case-insensitive */
+/* case-insensitive (ASCII letters only, as strncasecmp in the C locale);
+ * inline, so that a literal key's length is known at compile time and
+ * most calls end at the length test, and the rest cost no call (every
+ * message's first header is compared so, more than once) */
+static inline int
+ami_keyeq(const char *k, size_t kl, const char *key)
+{
+	size_t i;
+	unsigned char a, b;
+
+	if (__builtin_strlen(key) != kl)
+		return 0;
+	for (i = 0; i < kl; i++) {
+		a = k[i];
+		b = key[i];
+		/* differ only in bit 5, and b a letter: a is its other case */
+		if (a != b && ((a | 0x20) != (b | 0x20) ||
+		    (unsigned)((b | 0x20) - 'a') > 25))
+			return 0;
+	}
+	return 1;
+}
 /* 1 if the comma-separated list names s (case-insensitive), else 0 */
 int	ami_listhas(const char *list, const char *s, size_t n);
 /*

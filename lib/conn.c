@@ -578,8 +578,8 @@ login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
 }
 
 /*
- * FullyBooted and Shutdown change booted; 1 when the event is not the
- * caller's (a system event only our login asked for)
+ * FullyBooted and Shutdown (m's first field) change booted; 1 when the
+ * event is not the caller's (a system event only our login asked for)
  */
 static int
 boot_event(struct ami_conn *c, struct ami_msg *m, ami_msg_cb *cb, void *arg)
@@ -587,10 +587,14 @@ boot_event(struct ami_conn *c, struct ami_msg *m, ami_msg_cb *cb, void *arg)
 	const char *p;
 	size_t n;
 
-	if (ami_msg_is(m, "Event", "FullyBooted") && !c->booted) {
+	/* the caller found Event first: its value, not a search (every
+	 * event comes here) */
+	const struct ami_field *ev = &m->f[0];
+
+	if (ami_keyeq(ev->v, ev->vl, "FullyBooted") && !c->booted) {
 		c->booted = 1;
 		cb(arg, c, NULL);
-	} else if (ami_msg_is(m, "Event", "Shutdown")) {
+	} else if (ami_keyeq(ev->v, ev->vl, "Shutdown")) {
 		c->booted = 0;          /* until the next login's FullyBooted */
 		c->boot_by = INT64_MAX;
 	}

@@ -98,6 +98,17 @@ printf 'Event: A\r\n\r\nEvent: B\r\nX: y' | amicat -i - -r >"$tmp/out" 2>"$tmp/e
 printf 'Event: A\r\n\r\n' >"$tmp/want"
 check_same "a wire block whose last line is cut is not read" "$tmp/out" "$tmp/want"
 check "and is said" grep -q 'line 3: message cut by the end of input (its last line has no newline): 14 bytes not read' "$tmp/err"
+# -r finds an event's end without splitting it: its lines are still
+# counted (an event of 3 lines, one of 302 with 300 lines of 16 bytes:
+# their LFs 16 bytes apart, more than a byte can count; then the cut)
+{
+	printf 'Event: A\r\nLong: 0123456789012345678901234567890123456789\r\n\r\n'
+	printf 'Event: Many\r\n'
+	i=0; while [ $i -lt 300 ]; do printf 'K%03d: 01234567\r\n' $i; i=$((i + 1)); done
+	printf '\r\nEvent: B\r\nX: y'
+} | amicat -i - -r >"$tmp/out" 2>"$tmp/err"
+check "-r: the line of a message after long events is right" \
+    grep -qx 'amicat: -: line 306: message cut by the end of input (its last line has no newline): 14 bytes not read' "$tmp/err"
 printf 'Event: A\r\nX: y\r\n' | amicat -i - -r >"$tmp/out"
 printf 'Event: A\r\nX: y\r\n\r\n' >"$tmp/want"
 check_same "-r ends a last block that came without its empty line" "$tmp/out" "$tmp/want"
