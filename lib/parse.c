@@ -30,6 +30,27 @@
 #define BANNER "Asterisk Call Manager/"
 enum { SKIP_NONE, SKIP_BLOCK, SKIP_LINE, SKIP_FOLLOWS };
 
+/*
+ * memchr for the short lines of AMI (21 bytes on average): inline, 16
+ * bytes at a time where SSE2 is, libc's memchr for the last few and where
+ * it is not.  A call to memchr a line and a header cost more than the
+ * search in it.
+ */
+static inline char *
+shortchr(const char *s, int c, size_t n)
+{
+#ifdef __SSE2__
+	const __m128i x = _mm_set1_epi8(c);
+	unsigned m;
+
+	for (; n >= 16; s += 16, n -= 16)
+		if ((m = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(
+		    (const __m128i *)s), x))) != 0)
+			return (char *)s + __builtin_ctz(m);
+#endif
+	return memchr(s, c, n);
+}
+
 void
 ami_parser_init(struct ami_parser *p, enum ami_mode mode, size_t max)
 {
@@ -215,7 +236,7 @@ ami_parser_banner(struct ami_parser *p, char *out, size_t outlen)
 static void
 field(struct ami_msg *m, const char *s, const char *e, int follows)
 {
-	const char *c = memchr(s, ':', e - s), *v;
+	const char *c = shortchr(s, ':', e - s), *v;
 	struct ami_field *f;
 
 	if (follows && (c == NULL || m->n >= 3 ||
@@ -613,7 +634,7 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 	int follows = 0;
 
 	*lines = 0;
-	for (ls = s; (nl = memchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
+	for (ls = s; (nl = shortchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
 		le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
 		++*lines;
 		if (follows == 1 && endswith(ls, le, AMI_ENDCMD)) {
