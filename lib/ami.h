@@ -476,8 +476,9 @@ int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now,
  * again.  With only set, the login's Events mask is narrowed to the
  * classes of those events (those configured, or all) when every one has a
  * known class on that server (AMI 2 and later); names starting with
- * Amitools (the tools' own markers) need none.  A message the parser skipped (over the cap) comes as its
- * ActionID, if it had one, and a last field AmitoolsError saying why.
+ * Amitools (the tools' own markers) need none.  A message the parser
+ * skipped (over the cap) comes as its ActionID, if it had one, and a last
+ * field AmitoolsError saying why.
  * Returns -1 when the connection just went down (err says why; authfail
  * when credentials were refused), 0 otherwise.
  */

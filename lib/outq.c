@@ -29,7 +29,8 @@ struct ami_outq {
 	pthread_t       th;
 	struct ami_buf  fill, out;
 	struct ami_buf  batch;      /* producer's own, handed over whole */
-	size_t          queued;     /* fill.len at the last flush: no less */
+	size_t          queued;     /* fill.len at the last flush, which it
+	                             * can't exceed before the next */
 	size_t          bound;
 	int             fd, waiting, closing, block, err;
 	int             stuck;      /* the writer missed PATIENCE: don't wait */
