@@ -646,7 +646,10 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 		else {
 			field(m, ls, le, follows == 1);
 			if (ls == s) {
-				follows = follows_line(ls, le);
+				/* follows_line, from the field just split */
+				follows = m->f[0].kl == 8 &&
+				    ami_keyeq(m->f[0].k, 8, "Response") &&
+				    ami_keyeq(m->f[0].v, m->f[0].vl, "Follows");
 				/* an event for a reader of m->raw: its name is enough */
 				if (brief && m->f[0].kl == 5 &&
 				    ami_keyeq(m->f[0].k, 5, "Event"))
