@@ -158,6 +158,12 @@ putraw(struct ami_buf *b, const struct ami_msg *m)
 	size_t n = m->rawlen, body = n;
 	const char *eol;
 
+	/* nearly every block: whole, as it came */
+	if (!tagged && n >= 3 && r[n - 1] == '\n' && (r[n - 2] == '\n' ||
+	    (r[n - 2] == '\r' && r[n - 3] == '\n'))) {
+		ami_buf_add(b, r, n);
+		return;
+	}
 	if (n >= 2 && r[n - 2] == '\n')
 		body = n - 1;
 	else if (n >= 3 && r[n - 3] == '\n' && r[n - 2] == '\r')
@@ -278,7 +284,8 @@ asksync(int i, unsigned mask)
 }
 
 /*
- * The cheapest event is the one never sent: -e also becomes one AMI Filter
+ * The cheapest event is the one never sent: -e narrows the login's Events
+ * mask to its events' classes (conn.c), and also becomes one AMI Filter
  * a name, sent at each login (filters last a session).  The client-side
  * test stays the authority: the regex (case folded by hand, POSIX ERE has
  * no flag for it in a Filter) may pass more, never less, than -e; a server
@@ -506,6 +513,7 @@ run(void)
 	for (i = 0; i < nservers; i++) {
 		ami_conn_init(&conns[i], &servers[i]);
 		conns[i].brief = brief();
+		conns[i].only = eflag;  /* the login asks for their classes */
 	}
 	while (!stop && !(nflag && printed >= nflag)) {
 		now = ami_now_ms();

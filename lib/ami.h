@@ -80,7 +80,28 @@ int	ami_msg_find(const struct ami_msg *, const char *key, size_t from);
 /* replace the value of field i (copied) */
 void	ami_msg_set(struct ami_msg *, size_t i, const char *, size_t);
 void	ami_msg_del(struct ami_msg *, size_t i);
-int	ami_keyeq(const char *, size_t, const char *);  /* case-insensitive */
+/* case-insensitive (ASCII letters only, as strncasecmp in the C locale);
+ * inline, so that a literal key's length is known at compile time and
+ * most calls end at the length test, and the rest cost no call (every
+ * message's first header is compared so, more than once) */
+static inline int
+ami_keyeq(const char *k, size_t kl, const char *key)
+{
+	size_t i;
+	unsigned char a, b;
+
+	if (__builtin_strlen(key) != kl)
+		return 0;
+	for (i = 0; i < kl; i++) {
+		a = k[i];
+		b = key[i];
+		/* differ only in bit 5, and b a letter: a is its other case */
+		if (a != b && ((a | 0x20) != (b | 0x20) ||
+		    (unsigned)((b | 0x20) - 'a') > 25))
+			return 0;
+	}
+	return 1;
+}
 /* 1 if the comma-separated list names s (case-insensitive), else 0 */
 int	ami_listhas(const char *list, const char *s, size_t n);
 /*
@@ -107,6 +128,8 @@ struct ami_parser {
 	int      eof;
 	int      skipping;  /* discarding an oversized message */
 	int      skipbol;   /* skipping, just after LF (1) or LF CR (2) */
+	char     endtail[sizeof(AMI_ENDCMD)];  /* skipping a Follows block: */
+	size_t   endtl;     /* the last bytes of its line so far (CR kept) */
 	int      brief;     /* an Event: block gives only that first field (for a
 	                     * reader that copies m->raw); others all theirs */
 	unsigned long line;     /* input line where the current message starts */
@@ -127,7 +150,8 @@ void	ami_parser_feed(struct ami_parser *, const void *, size_t);
  * -1 a bad or oversized message was skipped (p->err says why and where:
  * input line, byte offset, and the size of a message over the cap; call
  * again to go on).  A message over max bytes is skipped in constant memory
- * as it streams by, and reported once its end is seen; m then holds the
+ * as it streams by (a Response: Follows block to the empty line after its
+ * --END COMMAND--), and reported once its end is seen; m then holds the
  * complete header lines of its first 4 KiB (an ActionID says whose answer
  * was lost), else m is empty.  At EOF (p->eof set) a final wire block
  * without its blank line is returned in AMI_AUTO; a last line without its
@@ -441,6 +465,8 @@ struct ami_conn {
 	char     err[256];         /* why the last attempt failed */
 	int      brief;            /* once up: the parser's brief (set by the
 	                            * tool; login and responses split in full) */
+	const char *only;          /* set by the tool: the only events it wants
+	                            * (a comma list): see ami_conn_step */
 };
 void	ami_conn_init(struct ami_conn *, const struct ami_server *);
 /* what poll should wait for: events for fd (or -1), timeout in ms */
@@ -456,8 +482,12 @@ int	ami_conn_pollfd(struct ami_conn *, short *events, int64_t now,
  * came (the login asks for the system class for it, and what the caller's
  * events setting did not ask for is not passed on), or, for a user who may
  * not read system events, 3 s passed.  Event: Shutdown makes booted 0
- * again.  A message the parser skipped (over the cap) comes as its
- * ActionID, if it had one, and a last field AmitoolsError saying why.
+ * again.  With only set, the login's Events mask is narrowed to the
+ * classes of those events (those configured, or all) when every one has a
+ * known class on that server (AMI 2 and later); names starting with
+ * Amitools (the tools' own markers) need none.  A message the parser
+ * skipped (over the cap) comes as its ActionID, if it had one, and a last
+ * field AmitoolsError saying why.
  * Returns -1 when the connection just went down (err says why; authfail
  * when credentials were refused), 0 otherwise.
  */

@@ -298,6 +298,96 @@ has_word(const char *list, size_t n, const char *w)
 	return 0;
 }
 
+static const char *on[] = { "on", "yes", "true", "y", "t", "all" };
+static const char *off[] = { "off", "no", "false", "n", "f", "0" };
+
+/* an Events value as Asterisk reads it: 1 a truth word for all, 0 one
+ * for none (or empty), -1 a number or a list of classes */
+static int
+truth(const char *e)
+{
+	size_t i;
+
+	for (i = 0; i < 6; i++)
+		if (strcasecmp(e, on[i]) == 0)
+			return 1;
+	for (i = 0; i < 6; i++)
+		if (strcasecmp(e, off[i]) == 0 || *e == '\0')
+			return 0;
+	return -1;
+}
+
+/*
+ * The class of an event, as Asterisk 12 and later (AMI 2+) sends it: only
+ * the events whose Privilege: a real Asterisk 20 was seen to send
+ * (tests/fixtures/asterisk-20.20.1); Asterisk 1.4 sent Newexten and
+ * VarSet as call, say, so an older server keeps its mask.
+ */
+static const char *classes[] = { "call", "dialplan", "security", "system",
+    "user" };
+static const struct { const char *event; int class; } evclass[] = {
+	{ "ChallengeSent", 2 }, { "ContactStatus", 3 },
+	{ "DeviceStateChange", 0 }, { "DialBegin", 0 }, { "DialEnd", 0 },
+	{ "ExtensionStatus", 0 }, { "FullyBooted", 3 }, { "Hangup", 0 },
+	{ "HangupRequest", 0 }, { "LocalBridge", 0 }, { "MessageWaiting", 0 },
+	{ "NewCallerid", 0 }, { "NewConnectedLine", 0 }, { "Newchannel", 0 },
+	{ "Newexten", 1 }, { "Newstate", 0 }, { "OriginateResponse", 0 },
+	{ "PeerStatus", 3 }, { "PresenceStateChange", 0 },
+	{ "PresenceStatus", 0 }, { "RequestBadFormat", 2 },
+	{ "RequestNotAllowed", 2 }, { "Shutdown", 3 }, { "SoftHangupRequest", 0 },
+	{ "SuccessfulAuth", 2 }, { "UserEvent", 4 }, { "VarSet", 1 } };
+
+/* the classes of the events in list, a bit each; -1 when one is unknown */
+static int
+classes_of(const char *list)
+{
+	const char *p, *comma;
+	size_t i, n;
+	int want = 0;
+
+	for (p = list; ; p = comma + 1) {
+		comma = strchrnul(p, ',');
+		n = comma - p;
+		for (i = 0; i < sizeof(evclass) / sizeof(evclass[0]); i++)
+			if (strlen(evclass[i].event) == n &&
+			    strncasecmp(evclass[i].event, p, n) == 0)
+				break;
+		if (i < sizeof(evclass) / sizeof(evclass[0]))
+			want |= 1 << evclass[i].class;
+		else if (n < 8 || strncasecmp(p, "Amitools", 8) != 0)
+			return -1;
+		if (*comma == '\0')
+			return want;
+	}
+}
+
+/*
+ * The configured mask, narrowed to the classes of the only events the
+ * caller wants (ami_conn.only) where that is certain: a truth word for
+ * all becomes those classes, a list of classes keeps those of them; a
+ * number, or an event of no known class, keeps the mask as it is.
+ */
+static const char *
+narrowed(struct ami_conn *c, char *buf, size_t len)
+{
+	const char *e = c->srv->events;
+	size_t i, n = 0;
+	int want, all = truth(e) == 1;
+
+	if (c->only == NULL || strtol(c->banner + 22, NULL, 10) < 2 ||
+	    (want = classes_of(c->only)) < 0)
+		return e;
+	if (!all && (truth(e) == 0 || strspn(e, "0123456789") == strlen(e)))
+		return e;
+	all = all || has_word(e, strlen(e), "all");
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		if ((want & 1 << i) && (all || has_word(e, strlen(e), classes[i])))
+			n += snprintf(buf + n, len - n, "%s%s", n ? "," : "",
+			    classes[i]);
+	return n > 0 ? buf : "off";
+}
+
 /*
  * The Events mask to log in with: the caller's, plus the system class
  * when it lacks it, as FullyBooted is a system event (sysadded then says
@@ -307,27 +397,27 @@ has_word(const char *list, size_t n, const char *w)
 static const char *
 events_with_system(struct ami_conn *c, char *buf, size_t len)
 {
-	static const char *on[] = { "on", "yes", "true", "y", "t", "all" };
-	static const char *off[] = { "off", "no", "false", "n", "f", "0" };
-	const char *e = c->srv->events;
-	size_t i;
+	char mask[64];
+	const char *e = narrowed(c, mask, sizeof(mask));
 
 	c->sysadded = 0;
-	for (i = 0; i < 6; i++)
-		if (strcasecmp(e, on[i]) == 0)
-			return e;
-	c->sysadded = 1;
-	for (i = 0; i < 6; i++)
-		if (strcasecmp(e, off[i]) == 0 || *e == '\0')
-			return "system";
+	switch (truth(e)) {
+	case 1:
+		return e;
+	case 0:
+		c->sysadded = 1;
+		return "system";
+	}
 	if (strspn(e, "0123456789") == strlen(e)) {
 		c->sysadded = !(atoi(e) & 1);
 		snprintf(buf, len, "%d", atoi(e) | 1);
 		return buf;
 	}
 	if ((c->sysadded = !has_word(e, strlen(e), "system") &&
-	    !has_word(e, strlen(e), "all")) == 0)
-		return e;
+	    !has_word(e, strlen(e), "all")) == 0) {
+		snprintf(buf, len, "%s", e);
+		return buf;
+	}
 	snprintf(buf, len, "%s,system", e);
 	return buf;
 }
@@ -482,8 +572,8 @@ login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
 }
 
 /*
- * FullyBooted and Shutdown change booted; 1 when the event is not the
- * caller's (a system event only our login asked for)
+ * FullyBooted and Shutdown (m's first field) change booted; 1 when the
+ * event is not the caller's (a system event only our login asked for)
  */
 static int
 boot_event(struct ami_conn *c, struct ami_msg *m, ami_msg_cb *cb, void *arg)
@@ -491,10 +581,14 @@ boot_event(struct ami_conn *c, struct ami_msg *m, ami_msg_cb *cb, void *arg)
 	const char *p;
 	size_t n;
 
-	if (ami_msg_is(m, "Event", "FullyBooted") && !c->booted) {
+	/* the caller found Event first: its value, not a search (every
+	 * event comes here) */
+	const struct ami_field *ev = &m->f[0];
+
+	if (ami_keyeq(ev->v, ev->vl, "FullyBooted") && !c->booted) {
 		c->booted = 1;
 		cb(arg, c, NULL);
-	} else if (ami_msg_is(m, "Event", "Shutdown")) {
+	} else if (ami_keyeq(ev->v, ev->vl, "Shutdown")) {
 		c->booted = 0;          /* until the next login's FullyBooted */
 		c->boot_by = INT64_MAX;
 	}

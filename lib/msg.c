@@ -128,14 +128,6 @@ ami_msg_copy(struct ami_msg *dst, const struct ami_msg *src)
 }
 
 int
-ami_keyeq(const char *k, size_t kl, const char *key)
-{
-	/* not key[kl] == '\0' after strncasecmp: a NUL in k ends the
-	 * comparison early, and key[kl] may lie past key's end */
-	return strlen(key) == kl && strncasecmp(k, key, kl) == 0;
-}
-
-int
 ami_listhas(const char *list, const char *s, size_t n)
 {
 	const char *p, *comma;

@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "ami.h"
 
@@ -95,6 +98,24 @@ special(uint64_t x, int iskey)
  * short: the last word overlaps the one before it (or, under 8 bytes, two
  * halves overlap), so no token ends in a bytewise loop.
  */
+#ifdef __SSE2__
+/* special() on 16 bytes at once: bytes up to 0x20 (unsigned: 0x80 and up
+ * are plain), '"', '\\', DEL, and '=' in a key */
+static inline __attribute__((always_inline)) int
+special16(__m128i x, int iskey)
+{
+	__m128i t = _mm_cmpeq_epi8(_mm_subs_epu8(x, _mm_set1_epi8(0x20)),
+	    _mm_setzero_si128());
+
+	t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8('"')));
+	t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+	t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+	if (iskey)
+		t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
+	return _mm_movemask_epi8(t);
+}
+#endif
+
 static inline __attribute__((always_inline)) int
 copyplain(char *w, const char *s, size_t n, int iskey)
 {
@@ -102,6 +123,33 @@ copyplain(char *w, const char *s, size_t n, int iskey)
 	uint32_t a, b;
 	size_t i;
 
+#ifdef __SSE2__
+	/* 16 bytes a check where SSE2 is; 8 to 15 as two overlapping halves */
+	__m128i v;
+
+	if (n >= 16) {
+		for (i = 0; i + 16 < n; i += 16) {
+			v = _mm_loadu_si128((const __m128i *)(s + i));
+			if (special16(v, iskey))
+				return 0;
+			_mm_storeu_si128((__m128i *)(w + i), v);
+		}
+		v = _mm_loadu_si128((const __m128i *)(s + n - 16));
+		if (special16(v, iskey))
+			return 0;
+		_mm_storeu_si128((__m128i *)(w + n - 16), v);
+		return 1;
+	}
+	if (n >= 8) {
+		v = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)s),
+		    _mm_loadl_epi64((const __m128i *)(s + n - 8)));
+		if (special16(v, iskey))
+			return 0;
+		_mm_storel_epi64((__m128i *)w, v);
+		_mm_storel_epi64((__m128i *)(w + n - 8), _mm_unpackhi_epi64(v, v));
+		return 1;
+	}
+#endif
 	if (n >= 8) {
 		for (i = 0; i + 8 < n; i += 8) {
 			memcpy(&x, s + i, 8);
@@ -137,22 +185,25 @@ copyplain(char *w, const char *s, size_t n, int iskey)
 	return 1;
 }
 
-/* the caller has grown b by 4n + 2; inlined, the key and value checks
- * specialise and the constants stay in registers across fields */
-static inline __attribute__((always_inline)) void
-token(struct ami_buf *b, const char *s, size_t n, int iskey)
+/* s as a token at w, in b, which the caller has grown by 4n + 2: past
+ * it.  Inlined, the key and value checks specialise and the constants
+ * stay in registers across fields; the write pointer is a local, as a
+ * store through b->p could change b->len for all the compiler knows */
+static inline __attribute__((always_inline)) char *
+token(struct ami_buf *b, char *w, const char *s, size_t n, int iskey)
 {
-	if (n > 0 && copyplain(b->p + b->len, s, n, iskey))
-		b->len += n;
-	else
-		quoted(b, s, n);
+	if (n > 0 && copyplain(w, s, n, iskey))
+		return w + n;
+	b->len = w - b->p;
+	quoted(b, s, n);
+	return b->p + b->len;
 }
 
 void
 ami_text_value(struct ami_buf *b, const char *s, size_t n)
 {
 	ami_buf_grow(b, 4 * n + 2);
-	token(b, s, n, 0);
+	b->len = token(b, b->p + b->len, s, n, 0) - b->p;
 }
 
 const char *
@@ -199,28 +250,33 @@ untight(struct ami_msg *m)
 static void
 keytoken(struct ami_buf *b, const char *s, size_t n)
 {
-	token(b, s, n, 1);
+	b->len = token(b, b->p + b->len, s, n, 1) - b->p;
 }
 
 void
 ami_text_put(struct ami_buf *b, const struct ami_msg *m)
 {
 	size_t i, need = 1;
+	char *w;
 
 	for (i = 0; i < m->n; i++)
 		need += 4 * (m->f[i].kl + m->f[i].vl) + 12;
 	ami_buf_grow(b, need);
+	w = b->p + b->len;
 	for (i = 0; i < m->n; i++) {
 		if (i > 0)
-			b->p[b->len++] = ' ';
-		if (m->f[i].tight)
+			*w++ = ' ';
+		if (m->f[i].tight) {
+			b->len = w - b->p;
 			tightkey(b, &m->f[i], keytoken);
-		else
-			token(b, m->f[i].k, m->f[i].kl, 1);
-		b->p[b->len++] = '=';
-		token(b, m->f[i].v, m->f[i].vl, 0);
+			w = b->p + b->len;
+		} else
+			w = token(b, w, m->f[i].k, m->f[i].kl, 1);
+		*w++ = '=';
+		w = token(b, w, m->f[i].v, m->f[i].vl, 0);
 	}
-	b->p[b->len++] = '\n';
+	*w++ = '\n';
+	b->len = w - b->p;
 }
 
 static int

@@ -70,6 +70,24 @@ check "of $cap + 1 are skipped, each said once" sh -c "
     grep -qx 'amicat: $tmp/caps: line 6 (byte $((cap * 3 + 1))): message of $((cap + 1)) bytes, over the $cap-byte cap, skipped' '$tmp/err' &&
     [ \$(wc -l <'$tmp/err') -eq 2 ]"
 
+# a Response: Follows block over the cap is skipped to the empty line after
+# its --END COMMAND--: the empty lines and Event: lines of its text, before
+# the cap or after it, are not read as messages
+python3 -c 'import sys
+cap = int(sys.argv[1])
+for i, n in enumerate((cap, cap + 1, cap + 4096)):
+    head = b"Response: Follows\r\nPrivilege: Command\r\nActionID: F%d\r\nline\n\nEvent: Early\n\n" % i
+    tail = b"\n\nEvent: Late\n\n--END COMMAND--\r\n\r\n"
+    sys.stdout.buffer.write(head + b"z" * (n - len(head) - len(tail)) + tail +
+        b"Event: After%d\r\n\r\n" % i)' $cap >"$tmp/fcaps"
+amicat -i "$tmp/fcaps" -f '%{ActionID}%{Event}' >"$tmp/out" 2>"$tmp/err"
+printf 'F0\nAfter0\nAfter1\nAfter2\n' >"$tmp/want"
+check_same "a Follows block of $cap bytes passes, of $cap + 1 and more is skipped to its end marker" "$tmp/out" "$tmp/want"
+check "each skipped one said once, with its size" sh -c "
+    grep -qx 'amicat: $tmp/fcaps: line 16 (byte $((cap + 17))): message of $((cap + 1)) bytes, over the $cap-byte cap, skipped' '$tmp/err' &&
+    grep -qx 'amicat: $tmp/fcaps: line 31 (byte $((cap * 2 + 35))): message of $((cap + 4096)) bytes, over the $cap-byte cap, skipped' '$tmp/err' &&
+    [ \$(wc -l <'$tmp/err') -eq 2 ]"
+
 # -- a half last line is never acted on --
 printf 'Event=A\nEvent=B' | amicat -i - >"$tmp/out" 2>"$tmp/err"
 st=$?
@@ -80,6 +98,17 @@ printf 'Event: A\r\n\r\nEvent: B\r\nX: y' | amicat -i - -r >"$tmp/out" 2>"$tmp/e
 printf 'Event: A\r\n\r\n' >"$tmp/want"
 check_same "a wire block whose last line is cut is not read" "$tmp/out" "$tmp/want"
 check "and is said" grep -q 'line 3: message cut by the end of input (its last line has no newline): 14 bytes not read' "$tmp/err"
+# -r finds an event's end without splitting it: its lines are still
+# counted (an event of 3 lines, one of 302 with 300 lines of 16 bytes:
+# their LFs 16 bytes apart, more than a byte can count; then the cut)
+{
+	printf 'Event: A\r\nLong: 0123456789012345678901234567890123456789\r\n\r\n'
+	printf 'Event: Many\r\n'
+	i=0; while [ $i -lt 300 ]; do printf 'K%03d: 01234567\r\n' $i; i=$((i + 1)); done
+	printf '\r\nEvent: B\r\nX: y'
+} | amicat -i - -r >"$tmp/out" 2>"$tmp/err"
+check "-r: the line of a message after long events is right" \
+    grep -qx 'amicat: -: line 306: message cut by the end of input (its last line has no newline): 14 bytes not read' "$tmp/err"
 printf 'Event: A\r\nX: y\r\n' | amicat -i - -r >"$tmp/out"
 printf 'Event: A\r\nX: y\r\n\r\n' >"$tmp/want"
 check_same "-r ends a last block that came without its empty line" "$tmp/out" "$tmp/want"

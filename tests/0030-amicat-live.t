@@ -22,10 +22,23 @@ pids="$pids $catpid"
 check "amicat logs in (FullyBooted printed)" wait_for 10 grep -q FullyBooted "$tmp/out"
 check "with the MD5 challenge" grep -q 'Action=Login.*AuthType=MD5' "$tmp/a.log"
 check "and the secret never crosses the wire" sh -c "! grep -q testpass '$tmp/a.log'"
+check "-e narrows the login's Events mask to its events' classes" \
+    grep -q 'Action=Login .* Events=system,user$' "$tmp/a.log"
 amiaction -c "$tmp/a.conf" UserEvent UserEvent=DND Peername=100 DND=enabled >/dev/null
 check "a UserEvent reaches amicat" wait_for 10 grep -q 'Event=UserEvent Privilege=user,all UserEvent=DND.*Peername=100 DND=enabled' "$tmp/out"
 kill $catpid; wait $catpid
 check "SIGTERM: clean exit 0" test $? -eq 0
+# the mask asked for at each login: an event of no known class keeps the
+# configured one, a marker needs none, system is added for FullyBooted
+for e in FullyBooted,NoSuchEvent FullyBooted,MessageWaiting,AmitoolsReconnect \
+    FullyBooted,VarSet,PeerStatus; do
+	timeout 10 amicat -c "$tmp/a.conf" -e $e -n 1 >/dev/null
+done
+printf 'events = user,call,system\n' >>"$tmp/a.conf"
+timeout 10 amicat -c "$tmp/a.conf" -e FullyBooted,UserEvent,Newexten -n 1 >/dev/null
+sed -n 's/^Action=Login .* Events=//p' "$tmp/a.log" | tail -4 >"$tmp/masks"
+printf 'on\ncall,system\ndialplan,system\nsystem,user\n' >"$tmp/want"
+check_same "an unknown event keeps the mask; a configured list keeps only the classes of -e" "$tmp/masks" "$tmp/want"
 
 # -- several servers, each message tagged --
 amisim_start b

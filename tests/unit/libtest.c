@@ -226,6 +226,59 @@ test_cap(void)
 	ami_buf_free(&b);
 }
 
+/* a Follows block over the cap is skipped to the empty line after its
+ * --END COMMAND--, not to an empty line of its text (before the cap or
+ * after it), in whatever reads it comes; of max bytes it passes */
+static void
+test_follows_cap(void)
+{
+	static const char head[] = "Response: Follows\r\nPrivilege: Command\r\n"
+	    "ActionID: 7\r\nearly\n\nEvent: Early\n\n";
+	static const char tail[] = "\n\nEvent: Late\n\nlast--END COMMAND--\r\n\r\n";
+	static const size_t chunks[] = { 1, 2, 7, 16, 1000 };
+	struct ami_parser p;
+	struct ami_msg m = { 0 };
+	struct ami_buf b = { 0 };
+	size_t i, j, n, off, k, max = 200, sizes[] = { 200, 201, 300 };
+	int rc, good = 1, got[2], after;
+	char want[100];
+
+	for (i = 0; i < 5; i++)
+		for (j = 0; j < 3; j++) {
+			n = sizes[j];
+			b.len = 0;
+			ami_buf_adds(&b, head);
+			while (b.len < n - strlen(tail))
+				ami_buf_addc(&b, 'x');
+			ami_buf_adds(&b, tail);
+			ami_buf_adds(&b, "Event: After\r\n\r\n");
+			ami_parser_init(&p, AMI_WIRE, max);
+			got[0] = got[1] = after = 0;
+			for (off = 0; off < b.len; off += k) {
+				k = b.len - off < chunks[i] ? b.len - off : chunks[i];
+				ami_parser_feed(&p, b.p + off, k);
+				while ((rc = ami_parser_next(&p, &m)) != 0) {
+					got[rc > 0]++;
+					after = rc > 0 && veq(&m, 0, "Event", "After", -1);
+				}
+			}
+			snprintf(want, sizeof(want), "line 1 (byte 0): message "
+			    "of %zu bytes, over the %zu-byte cap, skipped", n, max);
+			if (got[1] != 2 - (n > max) || got[0] != (n > max) ||
+			    !after || (n > max && strcmp(p.err, want) != 0)) {
+				printf("# chunk %zu size %zu: %d msgs, %d errors: %s\n",
+				    chunks[i], n, got[1], got[0], p.err);
+				good = 0;
+			}
+			ami_parser_free(&p);
+		}
+	ok(good, "cap %zu: a Follows block of %zu bytes passes, of %zu and more "
+	    "is skipped to its --END COMMAND-- and said, whole or a byte a read",
+	    max, max, max + 1);
+	ami_msg_free(&m);
+	ami_buf_free(&b);
+}
+
 static void
 test_bytes(void)
 {
@@ -1039,6 +1092,7 @@ main(void)
 	test_every_byte();
 	test_nameless_first();
 	test_cap();
+	test_follows_cap();
 	test_bytes();
 	test_quoting_offsets();
 	test_interleaved_json();
