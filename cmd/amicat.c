@@ -71,12 +71,6 @@ usage(void)
 	exit(2);
 }
 
-static void
-onsignal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static size_t
 parsesize(const char *s)
@@ -322,14 +316,18 @@ buildfilter(const char *names)
 		}
 		/* not a longer name: the line end, or the end of the text */
 		ami_buf_adds(&re, "([^A-Za-z0-9_-]|$)");
-		ami_msg_clear(&a);
-		ami_msg_adds(&a, "Action", "Filter");
-		ami_msg_adds(&a, "ActionID", FILTER_ID);
-		ami_msg_adds(&a, "Operation", "Add");
-		ami_msg_add(&a, "Filter", 6, re.p, re.len);
-		if (ami_wire_check(&a, why, sizeof(why)) < 0)
-			goto none;
-		ami_wire_put(&filterlist, &a);
+		/* a name already asked for (FullyBooted in -e) is not again */
+		if (filterlist.len == 0 ||
+		    memmem(filterlist.p, filterlist.len, re.p, re.len) == NULL) {
+			ami_msg_clear(&a);
+			ami_msg_adds(&a, "Action", "Filter");
+			ami_msg_adds(&a, "ActionID", FILTER_ID);
+			ami_msg_adds(&a, "Operation", "Add");
+			ami_msg_add(&a, "Filter", 6, re.p, re.len);
+			if (ami_wire_check(&a, why, sizeof(why)) < 0)
+				goto none;
+			ami_wire_put(&filterlist, &a);
+		}
 		if (*comma == '\0')
 			break;
 	}
@@ -560,7 +558,6 @@ run(void)
 int
 main(int argc, char *argv[])
 {
-	struct sigaction sa = { .sa_handler = onsignal };
 	const char *hosts[MAXSERVERS], *errstr;
 	char errbuf[256];
 	int ch, i, rc = 0;
@@ -638,9 +635,7 @@ main(int argc, char *argv[])
 			    sizeof(errbuf)) < 0)
 				errx(2, "%s", errbuf);
 	}
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);    /* a closed terminal */
+	ami_stop_signals(&stop);
 	/* a file being converted waits for a slow disk; a live socket can't */
 	if ((outq = ami_outq_new(1, Bflag, iflag != NULL)) == NULL)
 		err(2, "output queue");

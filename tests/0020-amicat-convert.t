@@ -103,6 +103,16 @@ amiaction -c "$tmp/b.conf" UserEvent UserEvent=T >/dev/null
 wait "$apid"
 check "and the events named still arrive, the Filter's answer not printed" \
     grep -qx 'Event=UserEvent Privilege=user,all UserEvent=T ActionID=amiaction-1' "$tmp/f"
+check "and FullyBooted and Shutdown, which tell conn.c the boot state: four" \
+    has_count 4 '^Action=Filter' "$tmp/b.log"
+: >"$tmp/b.log"
+timeout 20 amicat -c "$tmp/b.conf" -e UserEvent,fullybooted -n 1 >"$tmp/f" &
+apid=$!
+wait_for 10 grep -q '^Action=Filter' "$tmp/b.log"
+amiaction -c "$tmp/b.conf" UserEvent UserEvent=T >/dev/null
+wait "$apid"
+check "a name -e gives too (fullybooted) is asked for once: three" \
+    has_count 3 '^Action=Filter' "$tmp/b.log"
 : >"$tmp/b.log"
 timeout 20 amicat -c "$tmp/b.conf" -e UserEvent,Odd.Name -n 1 >"$tmp/f" &
 apid=$!
