@@ -19,11 +19,13 @@ MYSQL_LIBS := $(call mysql,libs)
 MQTT_CFLAGS := $(shell pkg-config --cflags libmosquitto)
 MQTT_LIBS := $(shell pkg-config --libs libmosquitto)
 TLS_CFLAGS := $(shell pkg-config --cflags libtls)
-TLS_LIBS := $(shell pkg-config --libs libtls)
+# libtls is not linked: lib/tls.c opens it at the first TLS connection,
+# by the soname of the libtls this build compiles against
+TLS_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libtls)/libtls.so 2>/dev/null | sed -n 's/^ *SONAME *//p')
 # the project's flags; the build adds CFLAGS, the fuzzers their own
 AMI_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilib $(BSD_CFLAGS) $(PCRE_CFLAGS) $(TLS_CFLAGS)
 ALL_CFLAGS = $(AMI_CFLAGS) $(CFLAGS)
-LIBS = $(TLS_LIBS) -lmd $(BSD_LIBS) -lpthread
+LIBS = -ldl -lmd $(BSD_LIBS) -lpthread
 
 TOOLS = amicat amiaction dndparse dndctl mwinotify peerlist statemerge amimqtt
 PCRE_TOOLS = amicat dndparse
@@ -42,6 +44,10 @@ all: $(TOOLS) $(TESTBIN)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(DBOBJ): ALL_CFLAGS += $(MYSQL_CFLAGS)
+lib/tls.o: ALL_CFLAGS += -DAMI_TLS_SONAME='"$(TLS_SONAME)"'
+lib/tls.o: | tls-soname
+tls-soname:
+	@test -n "$(TLS_SONAME)" || { echo "no libtls.so (libtls-dev) to take the soname of" >&2; exit 1; }
 cmd/amimqtt.o: ALL_CFLAGS += $(MQTT_CFLAGS)
 $(DBOBJ): | mysql-client
 mysql-client:
@@ -143,4 +149,4 @@ clean:
 	rm -rf $(VALGRIND_OUT)
 	rm -f $(TOOLS) $(TESTBIN) lib/*.o lib/libami.a cmd/*.o tests/*.o tests/unit/*.o
 
-.PHONY: all check check-valgrind bench demo deps fuzz fuzz-seeds install clean mysql-client
+.PHONY: all check check-valgrind bench demo deps fuzz fuzz-seeds install clean mysql-client tls-soname

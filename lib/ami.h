@@ -429,6 +429,34 @@ int64_t	ami_now_us(void);   /* the same clock in µs, for what is reported finer
  * uniform jitter taking it down to half of that */
 int64_t	ami_backoff(unsigned tries, int64_t min, int64_t max);
 
+/* ---- tls.c: libtls, opened at the first TLS connection ---- */
+struct tls;
+struct tls_config;
+/* the libtls calls conn.c makes, each tls_NAME(3) as ami_tls.NAME */
+extern struct ami_tls {
+	struct tls *(*client)(void);
+	int	(*close)(struct tls *);
+	int	(*configure)(struct tls *, struct tls_config *);
+	int	(*connect_cbs)(struct tls *,
+		    ssize_t (*)(struct tls *, void *, size_t, void *),
+		    ssize_t (*)(struct tls *, const void *, size_t, void *),
+		    void *, const char *);
+	const char *(*error)(struct tls *);
+	void	(*free)(struct tls *);
+	int	(*handshake)(struct tls *);
+	ssize_t	(*read)(struct tls *, void *, size_t);
+	ssize_t	(*write)(struct tls *, const void *, size_t);
+	const char *(*config_error)(struct tls_config *);
+	void	(*config_free)(struct tls_config *);
+	struct tls_config *(*config_new)(void);
+	void	(*config_insecure_noverifycert)(struct tls_config *);
+	void	(*config_insecure_noverifyname)(struct tls_config *);
+	int	(*config_set_ca_file)(struct tls_config *, const char *);
+} ami_tls;
+/* ami_tls filled, once; -1 (why: the loader's words) when libtls (the
+ * soname the build linked against) cannot be opened */
+int	ami_tls_open(char *why, size_t n);
+
 /* ---- conn.c: one AMI connection as a state machine for poll(2) ---- */
 enum ami_state {
 	AMI_DOWN,           /* waiting for the next reconnect attempt */
@@ -439,7 +467,6 @@ enum ami_state {
 	AMI_LOGIN,
 	AMI_UP
 };
-struct tls;
 struct addrinfo;
 struct ami_conn {
 	const struct ami_server *srv;

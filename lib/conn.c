@@ -5,8 +5,9 @@
  * any failure goes back to DOWN with capped exponential backoff and jitter,
  * so a fleet of clients does not hammer a restarting Asterisk in step.  Our
  * own Login, Challenge and Ping traffic never reaches the caller.  With TLS
- * (libtls) the socket I/O goes through callbacks that never raise SIGPIPE,
- * and a certificate that does not verify is final, like a wrong secret.
+ * (libtls, opened by tls.c) the socket I/O goes through callbacks that
+ * never raise SIGPIPE, and a certificate that does not verify is final,
+ * like a wrong secret.
  */
 #include <sys/socket.h>
 
@@ -74,8 +75,8 @@ hangup(struct ami_conn *c)
 {
 	addrs_free(c);
 	if (c->tls != NULL) {
-		tls_close(c->tls);
-		tls_free(c->tls);
+		ami_tls.close(c->tls);
+		ami_tls.free(c->tls);
 		c->tls = NULL;
 	}
 	if (c->fd != -1)
@@ -186,35 +187,41 @@ starttls(struct ami_conn *c, int64_t now)
 {
 	struct tls_config *cfg;
 	const char *why = NULL;
+	char err[256];
 
-	if ((cfg = tls_config_new()) == NULL || (c->tls = tls_client()) == NULL) {
-		tls_config_free(cfg);
+	if (ami_tls_open(err, sizeof(err)) < 0) {
+		c->authfail = 1;        /* nor will it next time */
+		fail(c, now, "%s: TLS: %s", c->srv->name, err);
+		return;
+	}
+	if ((cfg = ami_tls.config_new()) == NULL || (c->tls = ami_tls.client()) == NULL) {
+		ami_tls.config_free(cfg);
 		fail(c, now, "%s: TLS: out of memory", c->srv->name);
 		return;
 	}
 	if (c->srv->cafile[0] != '\0' &&
-	    tls_config_set_ca_file(cfg, c->srv->cafile) != 0)
-		why = tls_config_error(cfg);
+	    ami_tls.config_set_ca_file(cfg, c->srv->cafile) != 0)
+		why = ami_tls.config_error(cfg);
 	if (!c->srv->verify) {
-		tls_config_insecure_noverifycert(cfg);
-		tls_config_insecure_noverifyname(cfg);
+		ami_tls.config_insecure_noverifycert(cfg);
+		ami_tls.config_insecure_noverifyname(cfg);
 	}
-	if (why == NULL && (tls_configure(c->tls, cfg) != 0 ||
-	    tls_connect_cbs(c->tls, tls_recv, tls_send, c, c->srv->host) != 0))
-		why = tls_error(c->tls);
+	if (why == NULL && (ami_tls.configure(c->tls, cfg) != 0 ||
+	    ami_tls.connect_cbs(c->tls, tls_recv, tls_send, c, c->srv->host) != 0))
+		why = ami_tls.error(c->tls);
 	if (why != NULL) {
 		c->authfail = 1;
 		fail(c, now, "%s: TLS: %s", c->srv->name, why);
 	} else
 		c->state = AMI_HANDSHAKE;
-	tls_config_free(cfg);
+	ami_tls.config_free(cfg);
 }
 
 /* 1 done, 0 again later, -1 failed */
 static int
 handshake(struct ami_conn *c, int64_t now)
 {
-	int rc = tls_handshake(c->tls);
+	int rc = ami_tls.handshake(c->tls);
 
 	if (rc == TLS_WANT_POLLIN || rc == TLS_WANT_POLLOUT) {
 		c->tlswant = rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
@@ -228,12 +235,12 @@ handshake(struct ami_conn *c, int64_t now)
 	}
 	/* a server in the middle of a restart is retried; a certificate
 	 * that does not verify will not verify next time either */
-	c->authfail = strstr(tls_error(c->tls), "certificate") != NULL;
-	fail(c, now, "%s: TLS: %s", c->srv->name, tls_error(c->tls));
+	c->authfail = strstr(ami_tls.error(c->tls), "certificate") != NULL;
+	fail(c, now, "%s: TLS: %s", c->srv->name, ami_tls.error(c->tls));
 	return -1;
 }
 
-/* read(2) or tls_read(3): -1 with EAGAIN when nothing is there yet */
+/* read(2) or ami_tls.read(3): -1 with EAGAIN when nothing is there yet */
 static ssize_t
 xread(struct ami_conn *c, void *buf, size_t n)
 {
@@ -241,7 +248,7 @@ xread(struct ami_conn *c, void *buf, size_t n)
 
 	if (c->tls == NULL)
 		return read(c->fd, buf, n);
-	r = tls_read(c->tls, buf, n);
+	r = ami_tls.read(c->tls, buf, n);
 	c->tlswant = r == TLS_WANT_POLLIN ? POLLIN :
 	    r == TLS_WANT_POLLOUT ? POLLOUT : 0;
 	if (c->tlswant)
@@ -258,7 +265,7 @@ xwrite(struct ami_conn *c, const void *buf, size_t n)
 
 	if (c->tls == NULL)
 		return send(c->fd, buf, n, MSG_NOSIGNAL);
-	r = tls_write(c->tls, buf, n);
+	r = ami_tls.write(c->tls, buf, n);
 	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
 		c->tlswant = r == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
 		errno = EAGAIN;
@@ -275,7 +282,7 @@ ioerr(struct ami_conn *c)
 {
 	const char *e;
 
-	if (c->tls != NULL && (e = tls_error(c->tls)) != NULL)
+	if (c->tls != NULL && (e = ami_tls.error(c->tls)) != NULL)
 		return e;
 	return strerror(errno);
 }

@@ -74,6 +74,25 @@ tlsconf "$tmp/noverify.conf" "$tls_good" "cafile = $tmp/wrongca.pem" "verify = n
 check "verify = no: the same server is accepted" sh -c \
     "amiaction -c '$tmp/noverify.conf' Ping >/dev/null"
 
+# libtls is opened at the first TLS connection (lib/tls.c): a tool on a
+# plain one never maps it, and one that cannot open it says so, exit 2
+amicat -c "$tmp/a.conf" -e UserEvent -n 1 >/dev/null 2>&1 &
+catpid=$!
+pids="$pids $catpid"
+wait_for 10 grep -q 'Action=Login' "$tmp/a.log"
+check "plain AMI: libtls, libssl and libcrypto are not mapped" sh -c \
+    "grep -q 'libc[.-]' /proc/$catpid/maps && ! grep -q 'libtls\|libssl\|libcrypto' /proc/$catpid/maps"
+kill $catpid 2>/dev/null
+wait $catpid 2>/dev/null
+so=$(grep -ao 'libtls\.so\.[0-9]*' "$top/amicat" | head -1)
+mkdir "$tmp/fakelib"
+echo 'int not_libtls;' >"$tmp/fake.c"
+cc -shared -fPIC -o "$tmp/fakelib/$so" "$tmp/fake.c"
+LD_LIBRARY_PATH=$tmp/fakelib amiaction -c "$tmp/good.conf" Ping >/dev/null 2>"$tmp/err"
+st=$?
+check "a $so without libtls in it: exit 2, said" sh -c \
+    "[ $st -eq 2 ] && grep -q 'TLS: $so: no tls_client' '$tmp/err'"
+
 tlsconf "$tmp/named.conf" "$tls_named" "cafile = $tmp/ca.pem"
 amiaction -c "$tmp/named.conf" Ping >/dev/null 2>"$tmp/err"
 st=$?
