@@ -642,7 +642,10 @@ setup(void)
 	    strtonum(port, 1, 65535, &errstr), ka)) != MOSQ_ERR_SUCCESS &&
 	    rc != MOSQ_ERR_ERRNO)
 		errx(2, "%s:%s: %s", host, port, mosquitto_strerror(rc));
-	if ((rc = mosquitto_loop_start(mq)) != MOSQ_ERR_SUCCESS)
+	ami_signals_held(1);
+	rc = mosquitto_loop_start(mq);
+	ami_signals_held(0);
+	if (rc != MOSQ_ERR_SUCCESS)
 		errx(2, "mosquitto_loop_start: %s", mosquitto_strerror(rc));
 }
 

@@ -5,7 +5,9 @@
  * and the wait; the first ends the input and what was read has
  * AMI_GRACE_S to be answered; a second stops at once.
  * The other tools (amicat, amimqtt, dndctl, peerlist) stop at their next
- * whole message on the first: ami_stop_signals.
+ * whole message on the first: ami_stop_signals.  Either way the signal
+ * must reach the thread that waits for the input: ami_signals_held keeps
+ * it from the threads a tool starts (outq's writer, libmosquitto's).
  */
 #include <poll.h>
 #include <signal.h>
@@ -44,6 +46,19 @@ ami_stop_signals(volatile int *flag)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);   /* a closed terminal */
+}
+
+void
+ami_signals_held(int hold)
+{
+	static sigset_t before;
+	sigset_t all;
+
+	if (hold) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &before);
+	} else
+		pthread_sigmask(SIG_SETMASK, &before, NULL);
 }
 
 void

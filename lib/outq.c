@@ -85,6 +85,7 @@ struct ami_outq *
 ami_outq_new(int fd, size_t bound, int block)
 {
 	struct ami_outq *q;
+	int rc;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
@@ -94,12 +95,17 @@ ami_outq_new(int fd, size_t bound, int block)
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->more, NULL);
 	pthread_cond_init(&q->room, NULL);
-	if (pipe2(q->wake, O_CLOEXEC | O_NONBLOCK) == -1 ||
-	    pthread_create(&q->th, NULL, writer, q) != 0) {
-		free(q);
-		return NULL;
-	}
+	if (pipe2(q->wake, O_CLOEXEC | O_NONBLOCK) == -1)
+		goto fail;
+	ami_signals_held(1);
+	rc = pthread_create(&q->th, NULL, writer, q);
+	ami_signals_held(0);
+	if (rc != 0)
+		goto fail;
 	return q;
+fail:
+	free(q);
+	return NULL;
 }
 
 static void
