@@ -257,9 +257,9 @@ void	ami_dnd_free(struct ami_dnd_pats *);
 /* INT, TERM and HUP (a closed terminal) set *flag (a volatile
  * sig_atomic_t) and end a wait for input: for a tool that owes no answers */
 void	ami_stop_signals(volatile int *flag);
-/* hold: every signal blocked in the calling thread (its mask kept), so a
- * thread it starts takes none and they wake the one that waits for the
- * input; 0: the kept mask back */
+/* hold: every signal but SIGPIPE blocked in the calling thread (its mask
+ * kept), so a thread it starts takes none and they wake the one that
+ * waits for the input; 0: the kept mask back */
 void	ami_signals_held(int hold);
 #define AMI_GRACE_S 5   /* s: what was read before a signal still goes */
 struct pollfd;

@@ -55,7 +55,10 @@ ami_signals_held(int hold)
 	sigset_t all;
 
 	if (hold) {
+		/* but SIGPIPE, which a write sends to its own thread: a
+		 * writer's closed stdout ends the tool there and then */
 		sigfillset(&all);
+		sigdelset(&all, SIGPIPE);
 		pthread_sigmask(SIG_BLOCK, &all, &before);
 	} else
 		pthread_sigmask(SIG_SETMASK, &before, NULL);
