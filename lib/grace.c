@@ -35,17 +35,23 @@ onstop(int sig)
 	*stopflag = 1;
 }
 
+/* INT, TERM and HUP (a closed terminal) to fn; no SA_RESTART: a read
+ * waiting for input ends (the MariaDB client retries its own calls) */
+static void
+catch_stops(void (*fn)(int))
+{
+	struct sigaction sa = { .sa_handler = fn };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 void
 ami_stop_signals(volatile int *flag)
 {
-	/* no SA_RESTART: a read waiting for input ends (the MariaDB client
-	 * retries its own calls) */
-	struct sigaction sa = { .sa_handler = onstop };
-
 	stopflag = flag;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);   /* a closed terminal */
+	catch_stops(onstop);
 }
 
 void
@@ -67,7 +73,6 @@ ami_signals_held(int hold)
 void
 ami_grace_init(void)
 {
-	struct sigaction sa = { .sa_handler = onsignal };
 	sigset_t sigs;
 
 	sigemptyset(&sigs);
@@ -75,9 +80,7 @@ ami_grace_init(void)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, &unblocked);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	catch_stops(onsignal);
 }
 
 int
