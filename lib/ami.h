@@ -254,6 +254,7 @@ int	ami_dnd_match(struct ami_dnd_pats *, const char *, size_t,
 void	ami_dnd_free(struct ami_dnd_pats *);
 
 /* ---- grace.c: how a signal ends a tool: at once, or after a grace ---- */
+/* both policies leave a SIGHUP that was ignored at start ignored (nohup) */
 /* INT, TERM and HUP (a closed terminal) set *flag (a volatile
  * sig_atomic_t) and end a wait for input: for a tool that owes no answers */
 void	ami_stop_signals(volatile int *flag);

@@ -36,15 +36,18 @@ onstop(int sig)
 }
 
 /* INT, TERM and HUP (a closed terminal) to fn; no SA_RESTART: a read
- * waiting for input ends (the MariaDB client retries its own calls) */
+ * waiting for input ends (the MariaDB client retries its own calls).
+ * A HUP ignored at start stays ignored: nohup(1), or a unit whose reload
+ * sends HUP to a pipeline's group for dndparse alone, asked for that */
 static void
 catch_stops(void (*fn)(int))
 {
-	struct sigaction sa = { .sa_handler = fn };
+	struct sigaction sa = { .sa_handler = fn }, was;
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	if (sigaction(SIGHUP, NULL, &was) == 0 && was.sa_handler != SIG_IGN)
+		sigaction(SIGHUP, &sa, NULL);
 }
 
 void

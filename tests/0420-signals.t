@@ -176,4 +176,48 @@ for T in ${AMITOOLS_SIGTOOLS:-dndparse dndparse-F dndctl mwinotify amiaction ami
 	done
 done
 
+# nohup(1)'s promise, and the dndparse unit's reload: a SIGHUP ignored
+# when a tool starts stays ignored, and the tool reads on past one
+hup_ignored() {
+	T=$1
+	rm -rf "$tmp/in" "$tmp/out" "$tmp/err" "$tmp/list" "$tmp/pm"
+	mkfifo "$tmp/in"
+	mkdir "$tmp/pm"
+	: >"$tmp/pm/map" >"$tmp/a.log"
+	case $T in
+	amiaction) set -- amiaction -c "$tmp/a.conf"
+		line="Action=UserEvent UserEvent=M Seq=1" sign="UserEvent=M Seq=1" ;;
+	amicat) set -- amicat -i "$tmp/in"
+		line="Event=X Seq=1" sign="Seq=1" ;;
+	dndctl) set -- dndctl -l "$tmp/list" -M none apply
+		line="Event=UserEvent UserEvent=DND Peername=7 DND=enabled" sign="^7\$" ;;
+	peerlist) set -- peerlist -m "$tmp/pm/map"
+		line="Event=PeerStatus ChannelType=SIP Peer=SIP/1001 PeerStatus=Reachable Address=10.1.0.2:5060"
+		sign="^10.1.0.2 *1001" ;;
+	mwinotify) set -- mwinotify -D "$tmp/down.cnf" -P 127.0.0.1:9 -W 0
+		line= sign= ;;
+	esac
+	(trap '' HUP; exec "$@") <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+	p=$!
+	exec 7>"$tmp/in"
+	ready $p || { echo "never ready"; kill -9 $p; exec 7>&-; wait $p; return; }
+	ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' "/proc/$p/status")
+	[ $((0x$ign & 1)) -eq 1 ] || echo "SIGHUP caught (SigIgn $ign)"
+	kill -HUP $p
+	[ -z "$line" ] || echo "$line" >&7
+	exec 7>&-
+	reap $p 12
+	st=$?
+	[ $st -eq 0 ] || echo "exit $st: $(head -c 80 "$tmp/err")"
+	case $T in
+	amiaction) f=$tmp/a.log ;; amicat) f=$tmp/out ;;
+	dndctl) f=$tmp/list ;; peerlist) f=$tmp/pm/map ;; *) return ;;
+	esac
+	grep -q "$sign" "$f" 2>/dev/null || echo "the line after the SIGHUP not acted on"
+}
+for T in amiaction amicat dndctl mwinotify peerlist; do
+	r=$(hup_ignored $T)
+	check "$T: a SIGHUP ignored at its start stays ignored${r:+ ($r)}" test -z "$r"
+done
+
 done_testing
