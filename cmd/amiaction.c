@@ -886,7 +886,7 @@ int
 main(int argc, char *argv[])
 {
 	struct ami_msg one = { 0 };
-	const char *hosts[MAXSERVERS], *errstr, *eq;
+	const char *hosts[MAXSERVERS], *eq;
 	char errbuf[256];
 	int ch, i;
 
@@ -916,14 +916,10 @@ main(int argc, char *argv[])
 			printf("amiaction %s\n", AMI_VERSION);
 			return 0;
 		case 'W':
-			Wflag = strtonum(optarg, 0, 86400, &errstr);
-			if (errstr != NULL)
-				errx(2, "-W %s: %s", optarg, errstr);
+			Wflag = ami_argnum("-W", optarg, 0, 86400);
 			break;
 		case 'w':
-			wflag = strtonum(optarg, 1, 100000, &errstr);
-			if (errstr != NULL)
-				errx(2, "-w %s: %s", optarg, errstr);
+			wflag = ami_argnum("-w", optarg, 1, 100000);
 			break;
 		case 'x':
 			xflag = 1;

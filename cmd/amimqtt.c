@@ -610,9 +610,7 @@ setup(void)
 	snprintf(session, sizeof(session), "%llx%x",
 	    (unsigned long long)ami_now_ms(), (unsigned)getpid() & 0xffff);
 	snprintf(id, sizeof(id), "amimqtt-%.30s-%s", Hflag, session);
-	ka = strtonum(keepalive, 5, 3600, &errstr);
-	if (errstr != NULL)
-		errx(2, "[mqtt] keepalive %s: %s", keepalive, errstr);
+	ka = ami_argnum("[mqtt] keepalive", keepalive, 5, 3600);
 	if (strcmp(protocol, "5") != 0 && strcmp(protocol, "3.1.1") != 0)
 		errx(2, "[mqtt] protocol %s: 3.1.1 or 5", protocol);
 	v5 = strcmp(protocol, "5") == 0;

@@ -1053,7 +1053,7 @@ main(int argc, char *argv[])
 		{ "patterns", patfile, sizeof(patfile) },
 		{ "tech", tech, sizeof(tech) },
 	};
-	const char *m = NULL, *p = NULL, *t = NULL, *errstr;
+	const char *m = NULL, *p = NULL, *t = NULL;
 	sigset_t block, unblocked;
 	struct stat st;
 	char errbuf[256];
@@ -1084,9 +1084,7 @@ main(int argc, char *argv[])
 			m = optarg;
 			break;
 		case 'R':
-			rflag = strtonum(optarg, 0, 3600, &errstr);
-			if (errstr != NULL)
-				errx(2, "-R %s: %s", optarg, errstr);
+			rflag = ami_argnum("-R", optarg, 0, 3600);
 			break;
 		case 'S':
 			sflag = optarg;

@@ -1106,16 +1106,11 @@ static void
 notify_one(const char *user, const char *domain, const char *new,
     const char *old)
 {
-	const char *errstr;
 	char mailbox[512];
 	int nw, no;
 
-	nw = strtonum(new, 0, INT_MAX, &errstr);
-	if (errstr != NULL)
-		errx(2, "new %s: %s", new, errstr);
-	no = strtonum(old, 0, INT_MAX, &errstr);
-	if (errstr != NULL)
-		errx(2, "old %s: %s", old, errstr);
+	nw = ami_argnum("new", new, 0, INT_MAX);
+	no = ami_argnum("old", old, 0, INT_MAX);
 	if (strpbrk(user, "\r\n") || strpbrk(domain, "\r\n"))
 		errx(2, "user or domain holds CR or LF");
 	snprintf(mailbox, sizeof(mailbox), "%s@%s", user, domain);
@@ -1132,7 +1127,6 @@ int
 main(int argc, char *argv[])
 {
 	struct stat st;
-	const char *errstr;
 	int ch, rc;
 
 	while ((ch = getopt(argc, argv, "a:b:c:D:d:F:hm:P:pVvW:w:")) != -1) {
@@ -1165,14 +1159,10 @@ main(int argc, char *argv[])
 			vflag = 1;
 			break;
 		case 'W':
-			Wflag = strtonum(optarg, 0, 86400, &errstr);
-			if (errstr != NULL)
-				errx(2, "-W %s: %s", optarg, errstr);
+			Wflag = ami_argnum("-W", optarg, 0, 86400);
 			break;
 		case 'w':
-			wflag = strtonum(optarg, 1, 100000, &errstr);
-			if (errstr != NULL)
-				errx(2, "-w %s: %s", optarg, errstr);
+			wflag = ami_argnum("-w", optarg, 1, 100000);
 			break;
 		default:
 			usage();

@@ -425,6 +425,10 @@ int	ami_conf_section(const char *sect, const char *file,
  * (amitools(7)); the old spellings work for one release.
  */
 int	ami_oldopt(int ch, const char *renamed);
+/* s as a number from lo to hi, or exit 2 saying "what s: why" (what:
+ * "-W", "[mqtt] keepalive"); strtonum(3) */
+long long ami_argnum(const char *what, const char *s, long long lo,
+	    long long hi);
 
 /* ---- clock.c: the monotonic clock and the retry backoff ---- */
 int64_t	ami_now_ms(void);   /* CLOCK_MONOTONIC, in ms */

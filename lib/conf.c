@@ -436,3 +436,15 @@ ami_oldopt(int ch, const char *renamed)
 		}
 	return ch;
 }
+
+long long
+ami_argnum(const char *what, const char *s, long long lo, long long hi)
+{
+	const char *errstr;
+	long long n;
+
+	n = strtonum(s, lo, hi, &errstr);
+	if (errstr != NULL)
+		errx(2, "%s %s: %s", what, s, errstr);
+	return n;
+}
