@@ -1027,7 +1027,7 @@ flush_map(int final, struct ami_buf *out)
 {
 	struct ami_map map;
 	struct ami_tab rows = { 0 };
-	const char **gone = NULL, *nv[NF];
+	const char **gone = NULL, *nv[NF], *ip, *desc;
 	struct row *r;
 	size_t i, ngone = 0, *ents;
 	int lock = -1, rc = -1, dirty = 0, *isnew, *diff;
@@ -1061,16 +1061,17 @@ flush_map(int final, struct ami_buf *out)
 			continue;
 		report(out, r ? "changed" : "added", p->name, r, nv);
 		dirty = 1;
+		ip = nv[IP] ? nv[IP] : "-";
+		desc = nv[DESC] ? nv[DESC] : "";
 		if (r == NULL) {
-			ami_map_add(&map, nv[IP] ? nv[IP] : "-", p->name,
-			    nv[DESC] ? nv[DESC] : "");
+			ami_map_add(&map, ip, p->name, desc);
 			continue;
 		}
 		/* the row's strings are the entry's: compare before replacing */
 		if (!same(nv[DESC], r->v[DESC]))
-			ami_map_set(&map.e[r->ent].desc, nv[DESC] ? nv[DESC] : "");
+			ami_stab_set(&map.e[r->ent].desc, desc, strlen(desc));
 		if (!same(nv[IP], r->v[IP]))
-			ami_map_set(&map.e[r->ent].ip, nv[IP] ? nv[IP] : "-");
+			ami_stab_set(&map.e[r->ent].ip, ip, strlen(ip));
 		r->v[IP] = r->v[DESC] = NULL;
 	}
 	if (final)

@@ -348,7 +348,9 @@ struct ami_stent *ami_stab_get(struct ami_stab *, const char *key, size_t n,
 	    int create);
 /* every entry once, in no order: *i 0 first, NULL at the end */
 struct ami_stent *ami_stab_each(struct ami_stab *, size_t *i);
-void	ami_stab_set(char **slot, const char *v, size_t n);   /* v NULL: clear */
+/* *slot freed and set to a copy of v's n bytes (v NULL: cleared); any
+ * string field, a map entry's too */
+void	ami_stab_set(char **slot, const char *v, size_t n);
 void	ami_stab_free(struct ami_stab *);
 /* v was set: its echo is due (the oldest forgotten past AMI_DUE_MAX) */
 void	ami_due_add(struct ami_due **, const char *v, int64_t now);
@@ -580,7 +582,6 @@ int	ami_map_write(const struct ami_map *, const char *path, char *err, size_t);
 /* append an entry (strings copied); ip and peer NULL: a comment line */
 void	ami_map_add(struct ami_map *, const char *ip, const char *peer,
 	    const char *desc);
-void	ami_map_set(char **field, const char *);   /* replace one string */
 void	ami_map_del(struct ami_map *, size_t i);
 void	ami_map_free(struct ami_map *);
 /* first entry with that ip / peer, or NULL (a linear scan) */

@@ -42,13 +42,6 @@ ami_map_add(struct ami_map *m, const char *ip, const char *peer,
 }
 
 void
-ami_map_set(char **field, const char *v)
-{
-	free(*field);
-	*field = ami_xstrdup(v);
-}
-
-void
 ami_map_del(struct ami_map *m, size_t i)
 {
 	free(m->e[i].ip);

@@ -755,7 +755,7 @@ test_map(void)
 	    strstr(err, "would not read back") != NULL && slurp_is(path, canon),
 	    "map: an entry that would read back as a comment: refused, file kept");
 	ami_map_del(&m, m.n - 1);
-	ami_map_set(&m.e[1].desc, "Front desk");
+	ami_stab_set(&m.e[1].desc, "Front desk", 10);
 	fd = ami_map_write(&m, path, err, sizeof(err));
 	ami_map_free(&m);
 	ok(fd == 0 && ami_map_read(&m, path, err, sizeof(err)) == 0 &&
