@@ -590,9 +590,10 @@ job_new(const struct ami_msg *act, const char *id, char *userid,
 	return j;
 }
 
-/* queue one action for the servers its Server field names */
-static void
-submit(const struct ami_msg *in, unsigned long line)
+/* queue one action for the servers its Server field names (0: the
+ * input goes on) */
+static int
+submit(struct ami_msg *in, unsigned long line, void *arg)
 {
 	struct ami_msg act = { 0 };
 	struct ami_buf key = { 0 }, text = { 0 };
@@ -601,6 +602,7 @@ submit(const struct ami_msg *in, unsigned long line)
 	char why[200], id[32], *userid = NULL;
 	int i, origin = origin_of(in), targets[MAXSERVERS], ntargets;
 
+	(void)arg;
 	action_of(in, &act);
 	if (refused(&act, line))
 		goto out;
@@ -638,6 +640,7 @@ out:
 	ami_buf_free(&key);
 	ami_buf_free(&text);
 	ami_msg_free(&act);
+	return 0;
 }
 
 static void
@@ -719,14 +722,6 @@ full(void)
 	for (i = 0; i < nservers; i++)
 		if (servers[i].queue.len >= QUEUE_MAX)
 			return 1;
-	return 0;
-}
-
-static int
-submit1(struct ami_msg *m, unsigned long line, void *arg)
-{
-	(void)arg;
-	submit(m, line);
 	return 0;
 }
 
@@ -842,7 +837,7 @@ run(int readstdin)
 	int64_t now;
 	int i, timeout, n;
 
-	ami_drive_init(&r.in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX, submit1,
+	ami_drive_init(&r.in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX, submit,
 	    NULL);
 	if (r.eof)
 		r.giveupat = ami_now_ms() + Wflag * 1000LL;
@@ -963,7 +958,7 @@ main(int argc, char *argv[])
 				    "the secret belongs in the config");
 			ami_msg_add(&one, argv[i], eq - argv[i], eq + 1, strlen(eq + 1));
 		}
-		submit(&one, 0);
+		submit(&one, 0, NULL);
 		ami_msg_free(&one);
 	}
 	run(argc == 0);

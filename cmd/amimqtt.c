@@ -571,13 +571,14 @@ haforward(struct ami_msg *m)
 	post(t, &line, keys != NULL);
 }
 
-static void
-forward(struct ami_msg *m)
+static int
+forward(struct ami_msg *m, unsigned long lineno, void *arg)
 {
 	static struct ami_buf line;
 	char t[512];
 	int i, retain;
 
+	(void)lineno, (void)arg;
 	while ((i = ami_msg_find(m, "Server", 0)) >= 0)
 		ami_msg_del(m, i);
 	while ((i = ami_msg_find(m, "Session", 0)) >= 0)
@@ -586,18 +587,19 @@ forward(struct ami_msg *m)
 	ami_msg_ref(m, "Session", 7, session, strlen(session));
 	if (Aflag) {
 		haforward(m);
-		return;
+		return 0;
 	}
 	if (topic(m, t, sizeof(t), &retain) < 0)
-		return;
+		return 0;
 	line.len = 0;
 	ami_text_put(&line, m);
 	line.len--;     /* no newline: a payload is one message */
 	if (line.len > PAYLOAD_MAX) {
 		warnx("%s: message too long; not published", t);
-		return;
+		return 0;
 	}
 	post(t, &line, retain);
+	return 0;
 }
 
 static void
@@ -670,14 +672,6 @@ finish(void)
 	mosquitto_lib_cleanup();
 }
 
-static int
-forward1(struct ami_msg *m, unsigned long line, void *arg)
-{
-	(void)line, (void)arg;
-	forward(m);
-	return 0;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -723,7 +717,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_DFL);
 	held = ami_stab_new(TOPICS_MAX);
 	setup();
-	ami_drive_init(&in, 0, "stdin", 0, forward1, NULL);
+	ami_drive_init(&in, 0, "stdin", 0, forward, NULL);
 	ami_drive_run(&in, &stop);
 	finish();
 	ami_drive_free(&in);

@@ -367,16 +367,17 @@ conn(const struct ami_msg *m)
 	return c;
 }
 
-static void
-handle(const struct ami_msg *m)
+static int
+handle(struct ami_msg *m, unsigned long line, void *arg)
 {
 	const char *s;
 	size_t sl;
 	uint32_t sess;
 	int known = nservers, x;
 
+	(void)line, (void)arg;
 	if ((x = server(m)) < 0)
-		return;
+		return 0;
 	if (x == known)
 		joined(x);
 	s = ami_msg_get(m, "Session", &sl);
@@ -388,7 +389,7 @@ handle(const struct ami_msg *m)
 	else if (ami_msg_is(m, "Event", "DeviceStateChange"))
 		device(m, x, sess);
 	else if (sess != cursess[x])
-		return;         /* news of a bridge session that is over */
+		return 0;       /* news of a bridge session that is over */
 	else if (ami_msg_is(m, "Event", "PresenceStateChange"))
 		presence(m, x);
 	else if (ami_msg_is(m, "Event", "FullyBooted"))
@@ -401,13 +402,6 @@ handle(const struct ami_msg *m)
 		sweep(x, 1);
 		syncing &= ~(1u << x);
 	}
-}
-
-static int
-handle1(struct ami_msg *m, unsigned long line, void *arg)
-{
-	(void)line, (void)arg;
-	handle(m);
 	return 0;
 }
 
@@ -444,7 +438,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_DFL);
 	devs = ami_stab_new(NAMES_MAX);
 	pres = ami_stab_new(NAMES_MAX);
-	ami_drive_init(&in, 0, "stdin", 0, handle1, NULL);
+	ami_drive_init(&in, 0, "stdin", 0, handle, NULL);
 	in.pause = flushout;
 	ami_drive_run(&in, NULL);
 	ami_drive_free(&in);
