@@ -147,12 +147,6 @@ ent_free(void *p)
 	free(e);
 }
 
-static void
-tab_free(struct ami_tab *t)
-{
-	ami_tab_free(t, ent_free);
-}
-
 static size_t
 lower(char *dst, const char *s, size_t n, size_t cap)
 {
@@ -350,16 +344,16 @@ reload(void)
 
 	if (db != NULL) {
 		/* the table may have changed: ask again */
-		tab_free(&map);
-		tab_free(&warned);
+		ami_tab_free(&map, ent_free);
+		ami_tab_free(&warned, ent_free);
 	} else if (*mapfile != '\0' && loadmap(mapfile, &m) < 0) {
 		warnx("SIGHUP: %s not reloaded; the old map stays", mapfile);
-		tab_free(&m);
+		ami_tab_free(&m, ent_free);
 	} else if (*mapfile != '\0') {
-		tab_free(&map);
+		ami_tab_free(&map, ent_free);
 		map = m;
 		/* an address still unknown is named again */
-		tab_free(&warned);
+		ami_tab_free(&warned, ent_free);
 	}
 	if (loadpats(patfile, &p) < 0)
 		warnx("SIGHUP: patterns not reloaded; the old ones stay");
@@ -1142,9 +1136,9 @@ main(int argc, char *argv[])
 	flushout(1);
 	ami_buf_free(&out);
 	ami_buf_free(&cur.b);
-	tab_free(&map);
-	tab_free(&peers);
-	tab_free(&warned);
+	ami_tab_free(&map, ent_free);
+	ami_tab_free(&peers, ent_free);
+	ami_tab_free(&warned, ent_free);
 	ami_dnd_free(pats);
 	ami_stmt_free(byip);
 	ami_db_free(db);
