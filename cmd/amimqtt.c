@@ -382,8 +382,7 @@ haaction(const struct mosquitto_message *msg)
 		    msg->payloadlen, PAYLOAD_MAX);
 		return;
 	}
-	if ((copy = strndup(msg->payload, msg->payloadlen)) == NULL)
-		err(2, "strndup");
+	copy = ami_xstrndup(msg->payload, msg->payloadlen);
 	if ((no = haparse(copy, msg->payloadlen, &am, why, sizeof(why))) != NULL)
 		warnx("%s: %s%s", msg->topic, no,   /* said once */
 		    strstr(no, "refused") != NULL ? "" : "; refused");
