@@ -601,32 +601,37 @@ count_field(const struct ami_msg *m, const char *key, unsigned long line)
 	return n;
 }
 
-static void
-onmessage(const struct ami_msg *m, unsigned long line)
+/* a message of the stream; one amicat lost is said, exit 2 */
+static int
+onmessage(struct ami_msg *m, unsigned long line, void *arg)
 {
 	const char *v;
 	char *mailbox;
 	size_t vl;
 	int new, old;
 
+	(void)arg;
+	if (ami_msg_skipped(m))
+		status = 2;
 	if (!ami_msg_is(m, "Event", "MessageWaiting"))
-		return;
+		return 0;
 	if ((v = ami_msg_get(m, "Mailbox", &vl)) == NULL || vl == 0 ||
 	    memchr(v, '\0', vl) != NULL || memchr(v, '\r', vl) != NULL ||
 	    memchr(v, '\n', vl) != NULL) {
 		warnx("line %lu: MessageWaiting without a usable Mailbox; refused",
 		    line);
 		status = 2;
-		return;
+		return 0;
 	}
 	if ((new = count_field(m, "New", line)) < 0 ||
 	    (old = count_field(m, "Old", line)) < 0) {
 		status = 2;
-		return;
+		return 0;
 	}
 	mailbox = ami_xstrndup(v, vl);
 	enqueue(mailbox, NULL, NULL, new, old);
 	free(mailbox);
+	return 0;
 }
 
 static void
@@ -766,18 +771,6 @@ unread(struct ami_parser *in, struct ami_msg *m)
 	}
 }
 
-/* a message of the stream; one amicat lost is said, exit 2 */
-static int
-onmessage1(struct ami_msg *m, unsigned long line, void *arg)
-{
-	(void)arg;
-	if (ami_msg_skipped(m))
-		status = 2;
-	else
-		onmessage(m, line);
-	return 0;
-}
-
 /* where a run stands: its input, and the two ends it may come to */
 struct run {
 	struct ami_drive in;
@@ -906,7 +899,7 @@ run(int readstdin)
 	int64_t now, wait;
 
 	ami_drive_init(&r.in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX,
-	    onmessage1, NULL);
+	    onmessage, NULL);
 	if (r.eof)
 		r.eofat = ami_now_ms();
 	for (;;) {
