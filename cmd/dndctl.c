@@ -235,13 +235,6 @@ mirror(const char *peer, int on)
 	}
 }
 
-static void
-flushout(void)
-{
-	if (ami_buf_flush(&out, 1) == -1)
-		ami_stdout_failed(errno);
-}
-
 /*
  * Apply changes to the list under the lock, then mirror each one that
  * holds; with sync, every state: on for the listed, off for the known.
@@ -289,7 +282,8 @@ commit(struct change *c, size_t n, int sync, struct set *known)
 				mirror(known->v[i], 0);
 	}
 	set_free(&list);
-	flushout();
+	if (ami_buf_flush(&out, 1) == -1)
+		ami_stdout_failed(errno);
 	return full ? -1 : 0;
 }
 
