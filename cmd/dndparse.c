@@ -1042,6 +1042,7 @@ int
 main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = onsignal };
+	static const int sigs[4] = { SIGHUP, SIGUSR1, SIGINT, SIGTERM };
 	struct ami_confkey keys[] = {
 		{ "map", mapfile, sizeof(mapfile) },
 		{ "patterns", patfile, sizeof(patfile) },
@@ -1051,7 +1052,7 @@ main(int argc, char *argv[])
 	sigset_t block, unblocked;
 	struct stat st;
 	char errbuf[256];
-	int ch, status = 0;
+	int ch, i, status = 0;
 
 	while ((ch = getopt(argc, argv, "C:c:D:d:F:g:hm:p:R:r:S:s:t:V"))
 	    != -1) {
@@ -1118,15 +1119,11 @@ main(int argc, char *argv[])
 	outreg = fstat(1, &st) == 0 && S_ISREG(st.st_mode);
 
 	sigemptyset(&block);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGUSR1);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
+	for (i = 0; i < 4; i++)
+		sigaddset(&block, sigs[i]);
 	sigprocmask(SIG_BLOCK, &block, &unblocked);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, NULL);
 	waitmask = &unblocked;
 	if (Fflag != NULL)
 		status = follow(Fflag, &unblocked) < 0 ? 2 : 0;
