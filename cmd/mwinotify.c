@@ -963,7 +963,7 @@ opensock(void)
 	struct addrinfo *pa, *ba = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char why[300], port[NI_MAXSERV];
+	char why[300], port[NI_MAXSERV], host[sizeof(via_host) - 2];
 	int buf = 4 << 20;
 
 	if (Pflag == NULL)
@@ -991,16 +991,11 @@ opensock(void)
 		err(2, "connect %s", Pflag);
 	freeaddrinfo(pa);
 	if (getsockname(sock, (struct sockaddr *)&ss, &sl) == -1 ||
-	    getnameinfo((struct sockaddr *)&ss, sl, via_host, sizeof(via_host) - 2,
+	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host),
 	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		err(2, "getsockname");
-	if (ss.ss_family == AF_INET6) {
-		size_t l = strlen(via_host);
-		memmove(via_host + 1, via_host, l);
-		via_host[0] = '[';
-		via_host[l + 1] = ']';
-		via_host[l + 2] = '\0';
-	}
+	snprintf(via_host, sizeof(via_host), ss.ss_family == AF_INET6 ?
+	    "[%s]" : "%s", host);
 	via_port = atoi(port);
 }
 
