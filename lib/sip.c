@@ -13,16 +13,6 @@
 
 #include "ami.h"
 
-static int
-refuse_crlf(const char *v, const char *name, char *err, size_t errlen)
-{
-	if (v[strcspn(v, "\r\n")] != '\0') {
-		snprintf(err, errlen, "%s holds CR or LF; refused", name);
-		return -1;
-	}
-	return 0;
-}
-
 static void
 addf(struct ami_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -73,8 +63,11 @@ ami_sip_notify(struct ami_buf *b, const struct ami_sip_notify *n,
 	int bl;
 
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (refuse_crlf(f[i].v, f[i].name, err, errlen) < 0)
+		if (f[i].v[strcspn(f[i].v, "\r\n")] != '\0') {
+			snprintf(err, errlen, "%s holds CR or LF; refused",
+			    f[i].name);
 			return -1;
+		}
 	if (*n->ruri == '\0' || *n->callid == '\0' || *n->from_tag == '\0' ||
 	    *n->to_tag == '\0') {
 		snprintf(err, errlen, "row without contact, callid or tags; refused");
