@@ -33,17 +33,6 @@ addf(struct ami_buf *b, const char *fmt, ...)
 	b->len += n;
 }
 
-/* a URI as a name-addr: a bare one gets the angle brackets it needs
- * before header parameters may follow */
-static void
-nameaddr(struct ami_buf *b, const char *uri)
-{
-	if (strchr(uri, '<') != NULL)
-		ami_buf_adds(b, uri);
-	else
-		addf(b, "<%s>", uri);
-}
-
 int
 ami_sip_notify(struct ami_buf *b, const struct ami_sip_notify *n,
     char *err, size_t errlen)
@@ -94,11 +83,11 @@ ami_sip_notify(struct ami_buf *b, const struct ami_sip_notify *n,
 	addf(b, "To: <sip:%s@%s>;tag=%s\r\n", n->to_user, n->to_domain, n->to_tag);
 	addf(b, "Call-ID: %s\r\n", n->callid);
 	addf(b, "CSeq: %lu NOTIFY\r\n", n->cseq);
-	if (*n->contact != '\0') {
-		ami_buf_adds(b, "Contact: ");
-		nameaddr(b, n->contact);
-		ami_buf_adds(b, "\r\n");
-	}
+	/* a name-addr: a bare URI gets the angle brackets it needs before
+	 * header parameters may follow */
+	if (*n->contact != '\0')
+		addf(b, strchr(n->contact, '<') != NULL ? "Contact: %s\r\n" :
+		    "Contact: <%s>\r\n", n->contact);
 	if (*n->event_id != '\0')
 		addf(b, "Event: message-summary;id=%s\r\n", n->event_id);
 	else
