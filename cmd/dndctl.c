@@ -164,18 +164,6 @@ readlist(struct set *s)
 	fclose(fp);
 }
 
-/* the directory of the list, open and locked */
-static int
-lockdir(void)
-{
-	char why[PATH_MAX + 128];
-	int fd;
-
-	if ((fd = ami_file_lock(lflag, why, sizeof(why))) == -1)
-		errx(2, "%s", why);
-	return fd;
-}
-
 /* replace the list with s; on failure the old list stays and we exit 2 */
 static void
 writelist(const struct set *s)
@@ -243,10 +231,13 @@ static int
 commit(struct change *c, size_t n, int sync, struct set *known)
 {
 	struct set list = { 0 };
+	char why[PATH_MAX + 128];
 	size_t i;
 	int dfd, changed = 0, full = 0;
 
-	dfd = lockdir();
+	/* the directory of the list, open and locked */
+	if ((dfd = ami_file_lock(lflag, why, sizeof(why))) == -1)
+		errx(2, "%s", why);
 	readlist(&list);
 	for (i = 0; i < n; i++) {
 		if (c[i].ifon && set_find(&list, c[i].peer) < 0) {
