@@ -207,22 +207,17 @@ print(const struct ami_buf *b)
 static int
 idempotent(const char *a)
 {
-	static const char *names[] = { "Setvar", "Getvar", "DBPut", "DBGet",
-		"DBGetTree", "DBDel", "DBDelTree", "UserEvent", "Ping", "Events",
-		"CoreStatus", "CoreSettings", "CoreShowChannels", "Status",
-		"ExtensionState", "ExtensionStateList", "DeviceStateList",
-		"PresenceState", "PresenceStateList", "MailboxCount",
-		"MailboxStatus", "MWIGet", "MWIUpdate", "VoicemailRefresh",
-		"VoicemailUsersList", "VoicemailUserStatus", "ListCommands",
-		"SIPpeers", "SIPshowpeer", "SIPshowregistry" };
-	size_t i;
+	static const char names[] = "Setvar,Getvar,DBPut,DBGet,"
+	    "DBGetTree,DBDel,DBDelTree,UserEvent,Ping,Events,"
+	    "CoreStatus,CoreSettings,CoreShowChannels,Status,"
+	    "ExtensionState,ExtensionStateList,DeviceStateList,"
+	    "PresenceState,PresenceStateList,MailboxCount,"
+	    "MailboxStatus,MWIGet,MWIUpdate,VoicemailRefresh,"
+	    "VoicemailUsersList,VoicemailUserStatus,ListCommands,"
+	    "SIPpeers,SIPshowpeer,SIPshowregistry";
 
-	if (strncasecmp(a, "PJSIPShow", 9) == 0)
-		return 1;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(a, names[i]) == 0)
-			return 1;
-	return 0;
+	return strncasecmp(a, "PJSIPShow", 9) == 0 ||
+	    ami_listhas(names, a, strlen(a));
 }
 
 /* the manager.conf write= classes that allow an action (any one of them),
