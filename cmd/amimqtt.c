@@ -42,7 +42,6 @@
  * broker is away stdin waits: the writer before it (amicat) holds the
  * stream, within its own bound.
  */
-#include <sys/stat.h>
 
 #include <err.h>
 #include <errno.h>
@@ -88,27 +87,6 @@ usage(void)
 	exit(2);
 }
 
-
-/* a file that holds the broker's secret must be its owner's alone */
-static void
-private(const char *path)
-{
-	struct stat st;
-	FILE *fp;
-	char line[512];
-	int has = 0;
-
-	if (path == NULL || (fp = fopen(path, "r")) == NULL)
-		return;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		if (strncmp(ami_trim(line), "secret", 6) == 0)
-			has = 1;
-	if (has && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077))
-		errx(2, "%s holds a secret but is readable by group or other; "
-		    "run chmod 600 %s", path, path);
-	fclose(fp);
-}
-
 static void
 readconf(void)
 {
@@ -126,20 +104,11 @@ readconf(void)
 		{ "tls", tls, sizeof(tls) },
 		{ "username", user, sizeof(user) },
 	};
-	char errbuf[256], home[PATH_MAX];
-	const char *h;
+	char errbuf[256];
 
 	if (ami_conf_section("mqtt", cflag, keys, sizeof(keys) / sizeof(keys[0]),
 	    errbuf, sizeof(errbuf)) < 0)
 		errx(2, "%s", errbuf);
-	if (secret[0] != '\0') {
-		private("/etc/amitools.conf");
-		if ((h = getenv("HOME")) != NULL) {
-			snprintf(home, sizeof(home), "%s/.amitools.conf", h);
-			private(home);
-		}
-		private(cflag);
-	}
 	if (pflag != NULL && strlcpy(prefix, pflag, sizeof(prefix)) >= sizeof(prefix))
 		errx(2, "-T %s: too long", pflag);
 	if (strpbrk(prefix, "+#") != NULL || prefix[0] == '\0')

@@ -411,7 +411,8 @@ char	*ami_trim(char *s);
 FILE	*ami_fopen_file(const char *path, off_t max, int oflags, char *err,
 	    size_t errlen);
 /* a tool's own section: each listed key found is copied into its val
- * (later files win); a key not listed is an error.  0 ok, -1 with err */
+ * (later files win); a key not listed is an error, and a file that sets
+ * a secret must be private to its owner.  0 ok, -1 with err */
 struct ami_confkey {
 	const char *key;
 	char       *val;

@@ -417,6 +417,9 @@ ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
 				rc = -1;
 				break;
 			}
+			if (strcmp(key, "secret") == 0 &&
+			    (rc = private(cf.fp, files[i], err, errlen)) < 0)
+				break;
 		}
 		conf_close(&cf);
 		if (rc < 0)
