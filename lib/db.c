@@ -219,10 +219,8 @@ ami_db_exec(struct ami_db *db, const char *sql)
 
 	if (ami_db_connect(db) < 0)
 		return -1;
-	if (mysql_real_query(db->my, sql, strlen(sql)) != 0) {
-		seterr(db, mysql_errno(db->my), mysql_error(db->my));
-		return -1;
-	}
+	if (mysql_real_query(db->my, sql, strlen(sql)) != 0)
+		return ami_db_fail(db, NULL);
 	if ((r = mysql_store_result(db->my)) != NULL)
 		mysql_free_result(r);
 	db->tries = 0;
@@ -359,8 +357,7 @@ ami_stmt_exec(struct ami_stmt *s, const char *const *v, unsigned n)
 		char msg[128];
 		snprintf(msg, sizeof(msg), "statement takes %u parameters, "
 		    "given %u", want, n);
-		seterr(s->db, CR_UNKNOWN_ERROR, msg);
-		return -1;
+		return ami_db_fail(s->db, msg);
 	}
 	b = ami_xcalloc(n ? n : 1, sizeof(*b));
 	for (i = 0; i < n; i++) {
