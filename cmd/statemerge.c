@@ -328,22 +328,20 @@ session(int x, uint32_t sess, unsigned long conn, int up)
 	int same = sess == cursess[x], isgone = (gone & (1u << x)) != 0;
 
 	if (!up) {
-		if (same && !isgone && conn >= curconn[x]) {
-			gone |= 1u << x;
-			curconn[x] = conn;
-			for (i = 0; (e = ami_stab_each(devs, &i)) != NULL; )
-				if (e->val[x] != NULL)
-					devout(e);
-		}
-		return;
+		if (!same || isgone || conn < curconn[x])
+			return;
+		gone |= 1u << x;
+		curconn[x] = conn;
+	} else {
+		if (same && (isgone ? conn <= curconn[x] : conn < curconn[x]))
+			return;
+		curconn[x] = conn;
+		if (same && !isgone)
+			return;
+		cursess[x] = sess;
+		gone &= ~(1u << x);
 	}
-	if (same && (isgone ? conn <= curconn[x] : conn < curconn[x]))
-		return;
-	curconn[x] = conn;
-	if (same && !isgone)
-		return;
-	cursess[x] = sess;
-	gone &= ~(1u << x);
+	/* x's states stop counting, or count again */
 	for (i = 0; (e = ami_stab_each(devs, &i)) != NULL; )
 		if (e->val[x] != NULL)
 			devout(e);
