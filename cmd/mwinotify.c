@@ -122,19 +122,6 @@ usage(void)
 	exit(2);
 }
 
-/* a number of the [mwinotify] section, when set */
-static void
-confnum(const char *key, const char *v, int *n, int min, int max)
-{
-	const char *e;
-
-	if (*v == '\0')
-		return;
-	*n = strtonum(v, min, max, &e);
-	if (e != NULL)
-		errx(2, "[mwinotify] %s = %s: %s", key, v, e);
-}
-
 /* the [mwinotify] section of the configuration files, under the options,
  * and the defaults under both */
 static void
@@ -159,9 +146,14 @@ configure(void)
 	if (ami_conf_section("mwinotify", cflag, keys,
 	    sizeof(keys) / sizeof(keys[0]), why, sizeof(why)) < 0)
 		errx(2, "%s", why);
-	confnum("cseq_offset", offset, &cf.cseq_offset, 0, 1000);
-	confnum("t1", t1, &cf.t1, 10, 10000);
-	confnum("t2", t2, &cf.t2, 10, 60000);
+	/* the numbers, when set */
+	if (*offset != '\0')
+		cf.cseq_offset = ami_argnum("[mwinotify] cseq_offset =", offset,
+		    0, 1000);
+	if (*t1 != '\0')
+		cf.t1 = ami_argnum("[mwinotify] t1 =", t1, 10, 10000);
+	if (*t2 != '\0')
+		cf.t2 = ami_argnum("[mwinotify] t2 =", t2, 10, 60000);
 	if (cf.t2 < cf.t1)
 		errx(2, "t2 (%d ms) is below t1 (%d ms)", cf.t2, cf.t1);
 	if (bflag == NULL && *cf.bind)
