@@ -1227,26 +1227,19 @@ run(void)
 	return bad;
 }
 
-static void
-peer_free(void *v)
-{
-	struct peer *p = v;
-	int f;
-
-	for (f = 0; f < NF; f++)
-		free(p->v[f]);
-	free(p->name);
-	free(p);
-}
-
+/* a peer at the end: counted, then freed */
 static void
 count_and_free(void *v)
 {
 	struct peer *p = v;
+	int f;
 
 	added += p->added;
 	changed += p->changed;
-	peer_free(p);
+	for (f = 0; f < NF; f++)
+		free(p->v[f]);
+	free(p->name);
+	free(p);
 }
 
 int
