@@ -585,9 +585,8 @@ void	ami_map_add(struct ami_map *, const char *ip, const char *peer,
 	    const char *desc);
 void	ami_map_del(struct ami_map *, size_t i);
 void	ami_map_free(struct ami_map *);
-/* first entry with that ip / peer, or NULL (a linear scan) */
+/* first entry with that ip, or NULL (a linear scan) */
 const struct ami_map_ent *ami_map_ip(const struct ami_map *, const char *ip);
-const struct ami_map_ent *ami_map_peer(const struct ami_map *, const char *peer);
 
 /* ---- file.c: a file replaced whole, and the lock its writers share ---- */
 /*
