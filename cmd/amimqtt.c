@@ -42,7 +42,6 @@
  * broker is away stdin waits: the writer before it (amicat) holds the
  * stream, within its own bound.
  */
-
 #include <err.h>
 #include <errno.h>
 #include <limits.h>

@@ -5,7 +5,7 @@
  * with the [default] credentials.  A file that holds a secret must be
  * private to its owner: a secret others can read is a secret already lost.
  * The option letters renamed for one meaning across the suite are said
- * here too, as are the files.
+ * here too, as are the files, and a number argument is checked here.
  */
 #include <sys/stat.h>
 
