@@ -207,22 +207,17 @@ print(const struct ami_buf *b)
 static int
 idempotent(const char *a)
 {
-	static const char *names[] = { "Setvar", "Getvar", "DBPut", "DBGet",
-		"DBGetTree", "DBDel", "DBDelTree", "UserEvent", "Ping", "Events",
-		"CoreStatus", "CoreSettings", "CoreShowChannels", "Status",
-		"ExtensionState", "ExtensionStateList", "DeviceStateList",
-		"PresenceState", "PresenceStateList", "MailboxCount",
-		"MailboxStatus", "MWIGet", "MWIUpdate", "VoicemailRefresh",
-		"VoicemailUsersList", "VoicemailUserStatus", "ListCommands",
-		"SIPpeers", "SIPshowpeer", "SIPshowregistry" };
-	size_t i;
+	static const char names[] = "Setvar,Getvar,DBPut,DBGet,"
+	    "DBGetTree,DBDel,DBDelTree,UserEvent,Ping,Events,"
+	    "CoreStatus,CoreSettings,CoreShowChannels,Status,"
+	    "ExtensionState,ExtensionStateList,DeviceStateList,"
+	    "PresenceState,PresenceStateList,MailboxCount,"
+	    "MailboxStatus,MWIGet,MWIUpdate,VoicemailRefresh,"
+	    "VoicemailUsersList,VoicemailUserStatus,ListCommands,"
+	    "SIPpeers,SIPshowpeer,SIPshowregistry";
 
-	if (strncasecmp(a, "PJSIPShow", 9) == 0)
-		return 1;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(a, names[i]) == 0)
-			return 1;
-	return 0;
+	return strncasecmp(a, "PJSIPShow", 9) == 0 ||
+	    ami_listhas(names, a, strlen(a));
 }
 
 /* the manager.conf write= classes that allow an action (any one of them),
@@ -590,9 +585,10 @@ job_new(const struct ami_msg *act, const char *id, char *userid,
 	return j;
 }
 
-/* queue one action for the servers its Server field names */
-static void
-submit(const struct ami_msg *in, unsigned long line)
+/* queue one action for the servers its Server field names (0: the
+ * input goes on) */
+static int
+submit(struct ami_msg *in, unsigned long line, void *arg)
 {
 	struct ami_msg act = { 0 };
 	struct ami_buf key = { 0 }, text = { 0 };
@@ -601,6 +597,7 @@ submit(const struct ami_msg *in, unsigned long line)
 	char why[200], id[32], *userid = NULL;
 	int i, origin = origin_of(in), targets[MAXSERVERS], ntargets;
 
+	(void)arg;
 	action_of(in, &act);
 	if (refused(&act, line))
 		goto out;
@@ -638,6 +635,7 @@ out:
 	ami_buf_free(&key);
 	ami_buf_free(&text);
 	ami_msg_free(&act);
+	return 0;
 }
 
 static void
@@ -719,14 +717,6 @@ full(void)
 	for (i = 0; i < nservers; i++)
 		if (servers[i].queue.len >= QUEUE_MAX)
 			return 1;
-	return 0;
-}
-
-static int
-submit1(struct ami_msg *m, unsigned long line, void *arg)
-{
-	(void)arg;
-	submit(m, line);
 	return 0;
 }
 
@@ -842,7 +832,7 @@ run(int readstdin)
 	int64_t now;
 	int i, timeout, n;
 
-	ami_drive_init(&r.in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX, submit1,
+	ami_drive_init(&r.in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX, submit,
 	    NULL);
 	if (r.eof)
 		r.giveupat = ami_now_ms() + Wflag * 1000LL;
@@ -886,7 +876,7 @@ int
 main(int argc, char *argv[])
 {
 	struct ami_msg one = { 0 };
-	const char *hosts[MAXSERVERS], *errstr, *eq;
+	const char *hosts[MAXSERVERS], *eq;
 	char errbuf[256];
 	int ch, i;
 
@@ -916,14 +906,10 @@ main(int argc, char *argv[])
 			printf("amiaction %s\n", AMI_VERSION);
 			return 0;
 		case 'W':
-			Wflag = strtonum(optarg, 0, 86400, &errstr);
-			if (errstr != NULL)
-				errx(2, "-W %s: %s", optarg, errstr);
+			Wflag = ami_argnum("-W", optarg, 0, 86400);
 			break;
 		case 'w':
-			wflag = strtonum(optarg, 1, 100000, &errstr);
-			if (errstr != NULL)
-				errx(2, "-w %s: %s", optarg, errstr);
+			wflag = ami_argnum("-w", optarg, 1, 100000);
 			break;
 		case 'x':
 			xflag = 1;
@@ -967,7 +953,7 @@ main(int argc, char *argv[])
 				    "the secret belongs in the config");
 			ami_msg_add(&one, argv[i], eq - argv[i], eq + 1, strlen(eq + 1));
 		}
-		submit(&one, 0);
+		submit(&one, 0, NULL);
 		ami_msg_free(&one);
 	}
 	run(argc == 0);

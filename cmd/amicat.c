@@ -558,7 +558,7 @@ run(void)
 int
 main(int argc, char *argv[])
 {
-	const char *hosts[MAXSERVERS], *errstr;
+	const char *hosts[MAXSERVERS];
 	char errbuf[256];
 	int ch, i, rc = 0;
 
@@ -595,9 +595,7 @@ main(int argc, char *argv[])
 				errx(2, "%s", errbuf);
 			break;
 		case 'n':
-			nflag = strtonum(optarg, 1, LLONG_MAX, &errstr);
-			if (errstr != NULL)
-				errx(2, "-n %s: %s", optarg, errstr);
+			nflag = ami_argnum("-n", optarg, 1, LLONG_MAX);
 			break;
 		case 'r':
 			rflag = 1;

@@ -42,8 +42,6 @@
  * broker is away stdin waits: the writer before it (amicat) holds the
  * stream, within its own bound.
  */
-#include <sys/stat.h>
-
 #include <err.h>
 #include <errno.h>
 #include <limits.h>
@@ -88,27 +86,6 @@ usage(void)
 	exit(2);
 }
 
-
-/* a file that holds the broker's secret must be its owner's alone */
-static void
-private(const char *path)
-{
-	struct stat st;
-	FILE *fp;
-	char line[512];
-	int has = 0;
-
-	if (path == NULL || (fp = fopen(path, "r")) == NULL)
-		return;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		if (strncmp(ami_trim(line), "secret", 6) == 0)
-			has = 1;
-	if (has && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077))
-		errx(2, "%s holds a secret but is readable by group or other; "
-		    "run chmod 600 %s", path, path);
-	fclose(fp);
-}
-
 static void
 readconf(void)
 {
@@ -126,20 +103,11 @@ readconf(void)
 		{ "tls", tls, sizeof(tls) },
 		{ "username", user, sizeof(user) },
 	};
-	char errbuf[256], home[PATH_MAX];
-	const char *h;
+	char errbuf[256];
 
 	if (ami_conf_section("mqtt", cflag, keys, sizeof(keys) / sizeof(keys[0]),
 	    errbuf, sizeof(errbuf)) < 0)
 		errx(2, "%s", errbuf);
-	if (secret[0] != '\0') {
-		private("/etc/amitools.conf");
-		if ((h = getenv("HOME")) != NULL) {
-			snprintf(home, sizeof(home), "%s/.amitools.conf", h);
-			private(home);
-		}
-		private(cflag);
-	}
 	if (pflag != NULL && strlcpy(prefix, pflag, sizeof(prefix)) >= sizeof(prefix))
 		errx(2, "-T %s: too long", pflag);
 	if (strpbrk(prefix, "+#") != NULL || prefix[0] == '\0')
@@ -382,8 +350,7 @@ haaction(const struct mosquitto_message *msg)
 		    msg->payloadlen, PAYLOAD_MAX);
 		return;
 	}
-	if ((copy = strndup(msg->payload, msg->payloadlen)) == NULL)
-		err(2, "strndup");
+	copy = ami_xstrndup(msg->payload, msg->payloadlen);
 	if ((no = haparse(copy, msg->payloadlen, &am, why, sizeof(why))) != NULL)
 		warnx("%s: %s%s", msg->topic, no,   /* said once */
 		    strstr(no, "refused") != NULL ? "" : "; refused");
@@ -571,13 +538,14 @@ haforward(struct ami_msg *m)
 	post(t, &line, keys != NULL);
 }
 
-static void
-forward(struct ami_msg *m)
+static int
+forward(struct ami_msg *m, unsigned long lineno, void *arg)
 {
 	static struct ami_buf line;
 	char t[512];
 	int i, retain;
 
+	(void)lineno, (void)arg;
 	while ((i = ami_msg_find(m, "Server", 0)) >= 0)
 		ami_msg_del(m, i);
 	while ((i = ami_msg_find(m, "Session", 0)) >= 0)
@@ -586,18 +554,19 @@ forward(struct ami_msg *m)
 	ami_msg_ref(m, "Session", 7, session, strlen(session));
 	if (Aflag) {
 		haforward(m);
-		return;
+		return 0;
 	}
 	if (topic(m, t, sizeof(t), &retain) < 0)
-		return;
+		return 0;
 	line.len = 0;
 	ami_text_put(&line, m);
 	line.len--;     /* no newline: a payload is one message */
 	if (line.len > PAYLOAD_MAX) {
 		warnx("%s: message too long; not published", t);
-		return;
+		return 0;
 	}
 	post(t, &line, retain);
+	return 0;
 }
 
 static void
@@ -610,9 +579,7 @@ setup(void)
 	snprintf(session, sizeof(session), "%llx%x",
 	    (unsigned long long)ami_now_ms(), (unsigned)getpid() & 0xffff);
 	snprintf(id, sizeof(id), "amimqtt-%.30s-%s", Hflag, session);
-	ka = strtonum(keepalive, 5, 3600, &errstr);
-	if (errstr != NULL)
-		errx(2, "[mqtt] keepalive %s: %s", keepalive, errstr);
+	ka = ami_argnum("[mqtt] keepalive", keepalive, 5, 3600);
 	if (strcmp(protocol, "5") != 0 && strcmp(protocol, "3.1.1") != 0)
 		errx(2, "[mqtt] protocol %s: 3.1.1 or 5", protocol);
 	v5 = strcmp(protocol, "5") == 0;
@@ -672,14 +639,6 @@ finish(void)
 	mosquitto_lib_cleanup();
 }
 
-static int
-forward1(struct ami_msg *m, unsigned long line, void *arg)
-{
-	(void)line, (void)arg;
-	forward(m);
-	return 0;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -725,7 +684,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_DFL);
 	held = ami_stab_new(TOPICS_MAX);
 	setup();
-	ami_drive_init(&in, 0, "stdin", 0, forward1, NULL);
+	ami_drive_init(&in, 0, "stdin", 0, forward, NULL);
 	ami_drive_run(&in, &stop);
 	finish();
 	ami_drive_free(&in);

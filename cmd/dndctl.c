@@ -164,18 +164,6 @@ readlist(struct set *s)
 	fclose(fp);
 }
 
-/* the directory of the list, open and locked */
-static int
-lockdir(void)
-{
-	char why[PATH_MAX + 128];
-	int fd;
-
-	if ((fd = ami_file_lock(lflag, why, sizeof(why))) == -1)
-		errx(2, "%s", why);
-	return fd;
-}
-
 /* replace the list with s; on failure the old list stays and we exit 2 */
 static void
 writelist(const struct set *s)
@@ -235,13 +223,6 @@ mirror(const char *peer, int on)
 	}
 }
 
-static void
-flushout(void)
-{
-	if (ami_buf_flush(&out, 1) == -1)
-		ami_stdout_failed(errno);
-}
-
 /*
  * Apply changes to the list under the lock, then mirror each one that
  * holds; with sync, every state: on for the listed, off for the known.
@@ -250,10 +231,13 @@ static int
 commit(struct change *c, size_t n, int sync, struct set *known)
 {
 	struct set list = { 0 };
+	char why[PATH_MAX + 128];
 	size_t i;
 	int dfd, changed = 0, full = 0;
 
-	dfd = lockdir();
+	/* the directory of the list, open and locked */
+	if ((dfd = ami_file_lock(lflag, why, sizeof(why))) == -1)
+		errx(2, "%s", why);
 	readlist(&list);
 	for (i = 0; i < n; i++) {
 		if (c[i].ifon && set_find(&list, c[i].peer) < 0) {
@@ -289,7 +273,8 @@ commit(struct change *c, size_t n, int sync, struct set *known)
 				mirror(known->v[i], 0);
 	}
 	set_free(&list);
-	flushout();
+	if (ami_buf_flush(&out, 1) == -1)
+		ami_stdout_failed(errno);
 	return full ? -1 : 0;
 }
 

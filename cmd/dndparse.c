@@ -147,12 +147,6 @@ ent_free(void *p)
 	free(e);
 }
 
-static void
-tab_free(struct ami_tab *t)
-{
-	ami_tab_free(t, ent_free);
-}
-
 static size_t
 lower(char *dst, const char *s, size_t n, size_t cap)
 {
@@ -350,16 +344,16 @@ reload(void)
 
 	if (db != NULL) {
 		/* the table may have changed: ask again */
-		tab_free(&map);
-		tab_free(&warned);
+		ami_tab_free(&map, ent_free);
+		ami_tab_free(&warned, ent_free);
 	} else if (*mapfile != '\0' && loadmap(mapfile, &m) < 0) {
 		warnx("SIGHUP: %s not reloaded; the old map stays", mapfile);
-		tab_free(&m);
+		ami_tab_free(&m, ent_free);
 	} else if (*mapfile != '\0') {
-		tab_free(&map);
+		ami_tab_free(&map, ent_free);
 		map = m;
 		/* an address still unknown is named again */
-		tab_free(&warned);
+		ami_tab_free(&warned, ent_free);
 	}
 	if (loadpats(patfile, &p) < 0)
 		warnx("SIGHUP: patterns not reloaded; the old ones stay");
@@ -1048,16 +1042,17 @@ int
 main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = onsignal };
+	static const int sigs[4] = { SIGHUP, SIGUSR1, SIGINT, SIGTERM };
 	struct ami_confkey keys[] = {
 		{ "map", mapfile, sizeof(mapfile) },
 		{ "patterns", patfile, sizeof(patfile) },
 		{ "tech", tech, sizeof(tech) },
 	};
-	const char *m = NULL, *p = NULL, *t = NULL, *errstr;
+	const char *m = NULL, *p = NULL, *t = NULL;
 	sigset_t block, unblocked;
 	struct stat st;
 	char errbuf[256];
-	int ch, status = 0;
+	int ch, i, status = 0;
 
 	while ((ch = getopt(argc, argv, "C:c:D:d:F:g:hm:p:R:r:S:s:t:V"))
 	    != -1) {
@@ -1084,9 +1079,7 @@ main(int argc, char *argv[])
 			m = optarg;
 			break;
 		case 'R':
-			rflag = strtonum(optarg, 0, 3600, &errstr);
-			if (errstr != NULL)
-				errx(2, "-R %s: %s", optarg, errstr);
+			rflag = ami_argnum("-R", optarg, 0, 3600);
 			break;
 		case 'S':
 			sflag = optarg;
@@ -1126,15 +1119,11 @@ main(int argc, char *argv[])
 	outreg = fstat(1, &st) == 0 && S_ISREG(st.st_mode);
 
 	sigemptyset(&block);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGUSR1);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
+	for (i = 0; i < 4; i++)
+		sigaddset(&block, sigs[i]);
 	sigprocmask(SIG_BLOCK, &block, &unblocked);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, NULL);
 	waitmask = &unblocked;
 	if (Fflag != NULL)
 		status = follow(Fflag, &unblocked) < 0 ? 2 : 0;
@@ -1144,9 +1133,9 @@ main(int argc, char *argv[])
 	flushout(1);
 	ami_buf_free(&out);
 	ami_buf_free(&cur.b);
-	tab_free(&map);
-	tab_free(&peers);
-	tab_free(&warned);
+	ami_tab_free(&map, ent_free);
+	ami_tab_free(&peers, ent_free);
+	ami_tab_free(&warned, ent_free);
 	ami_dnd_free(pats);
 	ami_stmt_free(byip);
 	ami_db_free(db);

@@ -122,19 +122,6 @@ usage(void)
 	exit(2);
 }
 
-/* a number of the [mwinotify] section, when set */
-static void
-confnum(const char *key, const char *v, int *n, int min, int max)
-{
-	const char *e;
-
-	if (*v == '\0')
-		return;
-	*n = strtonum(v, min, max, &e);
-	if (e != NULL)
-		errx(2, "[mwinotify] %s = %s: %s", key, v, e);
-}
-
 /* the [mwinotify] section of the configuration files, under the options,
  * and the defaults under both */
 static void
@@ -159,9 +146,14 @@ configure(void)
 	if (ami_conf_section("mwinotify", cflag, keys,
 	    sizeof(keys) / sizeof(keys[0]), why, sizeof(why)) < 0)
 		errx(2, "%s", why);
-	confnum("cseq_offset", offset, &cf.cseq_offset, 0, 1000);
-	confnum("t1", t1, &cf.t1, 10, 10000);
-	confnum("t2", t2, &cf.t2, 10, 60000);
+	/* the numbers, when set */
+	if (*offset != '\0')
+		cf.cseq_offset = ami_argnum("[mwinotify] cseq_offset =", offset,
+		    0, 1000);
+	if (*t1 != '\0')
+		cf.t1 = ami_argnum("[mwinotify] t1 =", t1, 10, 10000);
+	if (*t2 != '\0')
+		cf.t2 = ami_argnum("[mwinotify] t2 =", t2, 10, 60000);
 	if (cf.t2 < cf.t1)
 		errx(2, "t2 (%d ms) is below t1 (%d ms)", cf.t2, cf.t1);
 	if (bflag == NULL && *cf.bind)
@@ -601,32 +593,37 @@ count_field(const struct ami_msg *m, const char *key, unsigned long line)
 	return n;
 }
 
-static void
-onmessage(const struct ami_msg *m, unsigned long line)
+/* a message of the stream; one amicat lost is said, exit 2 */
+static int
+onmessage(struct ami_msg *m, unsigned long line, void *arg)
 {
 	const char *v;
 	char *mailbox;
 	size_t vl;
 	int new, old;
 
+	(void)arg;
+	if (ami_msg_skipped(m))
+		status = 2;
 	if (!ami_msg_is(m, "Event", "MessageWaiting"))
-		return;
+		return 0;
 	if ((v = ami_msg_get(m, "Mailbox", &vl)) == NULL || vl == 0 ||
 	    memchr(v, '\0', vl) != NULL || memchr(v, '\r', vl) != NULL ||
 	    memchr(v, '\n', vl) != NULL) {
 		warnx("line %lu: MessageWaiting without a usable Mailbox; refused",
 		    line);
 		status = 2;
-		return;
+		return 0;
 	}
 	if ((new = count_field(m, "New", line)) < 0 ||
 	    (old = count_field(m, "Old", line)) < 0) {
 		status = 2;
-		return;
+		return 0;
 	}
 	mailbox = ami_xstrndup(v, vl);
 	enqueue(mailbox, NULL, NULL, new, old);
 	free(mailbox);
+	return 0;
 }
 
 static void
@@ -766,18 +763,6 @@ unread(struct ami_parser *in, struct ami_msg *m)
 	}
 }
 
-/* a message of the stream; one amicat lost is said, exit 2 */
-static int
-onmessage1(struct ami_msg *m, unsigned long line, void *arg)
-{
-	(void)arg;
-	if (ami_msg_skipped(m))
-		status = 2;
-	else
-		onmessage(m, line);
-	return 0;
-}
-
 /* where a run stands: its input, and the two ends it may come to */
 struct run {
 	struct ami_drive in;
@@ -906,7 +891,7 @@ run(int readstdin)
 	int64_t now, wait;
 
 	ami_drive_init(&r.in, 0, NULL, AMI_LINE_MAX * AMI_HEADERS_MAX,
-	    onmessage1, NULL);
+	    onmessage, NULL);
 	if (r.eof)
 		r.eofat = ami_now_ms();
 	for (;;) {
@@ -970,7 +955,7 @@ opensock(void)
 	struct addrinfo *pa, *ba = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char why[300], port[NI_MAXSERV];
+	char why[300], port[NI_MAXSERV], host[sizeof(via_host) - 2];
 	int buf = 4 << 20;
 
 	if (Pflag == NULL)
@@ -998,16 +983,11 @@ opensock(void)
 		err(2, "connect %s", Pflag);
 	freeaddrinfo(pa);
 	if (getsockname(sock, (struct sockaddr *)&ss, &sl) == -1 ||
-	    getnameinfo((struct sockaddr *)&ss, sl, via_host, sizeof(via_host) - 2,
+	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host),
 	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		err(2, "getsockname");
-	if (ss.ss_family == AF_INET6) {
-		size_t l = strlen(via_host);
-		memmove(via_host + 1, via_host, l);
-		via_host[0] = '[';
-		via_host[l + 1] = ']';
-		via_host[l + 2] = '\0';
-	}
+	snprintf(via_host, sizeof(via_host), ss.ss_family == AF_INET6 ?
+	    "[%s]" : "%s", host);
 	via_port = atoi(port);
 }
 
@@ -1106,16 +1086,11 @@ static void
 notify_one(const char *user, const char *domain, const char *new,
     const char *old)
 {
-	const char *errstr;
 	char mailbox[512];
 	int nw, no;
 
-	nw = strtonum(new, 0, INT_MAX, &errstr);
-	if (errstr != NULL)
-		errx(2, "new %s: %s", new, errstr);
-	no = strtonum(old, 0, INT_MAX, &errstr);
-	if (errstr != NULL)
-		errx(2, "old %s: %s", old, errstr);
+	nw = ami_argnum("new", new, 0, INT_MAX);
+	no = ami_argnum("old", old, 0, INT_MAX);
 	if (strpbrk(user, "\r\n") || strpbrk(domain, "\r\n"))
 		errx(2, "user or domain holds CR or LF");
 	snprintf(mailbox, sizeof(mailbox), "%s@%s", user, domain);
@@ -1132,7 +1107,6 @@ int
 main(int argc, char *argv[])
 {
 	struct stat st;
-	const char *errstr;
 	int ch, rc;
 
 	while ((ch = getopt(argc, argv, "a:b:c:D:d:F:hm:P:pVvW:w:")) != -1) {
@@ -1165,14 +1139,10 @@ main(int argc, char *argv[])
 			vflag = 1;
 			break;
 		case 'W':
-			Wflag = strtonum(optarg, 0, 86400, &errstr);
-			if (errstr != NULL)
-				errx(2, "-W %s: %s", optarg, errstr);
+			Wflag = ami_argnum("-W", optarg, 0, 86400);
 			break;
 		case 'w':
-			wflag = strtonum(optarg, 1, 100000, &errstr);
-			if (errstr != NULL)
-				errx(2, "-w %s: %s", optarg, errstr);
+			wflag = ami_argnum("-w", optarg, 1, 100000);
 			break;
 		default:
 			usage();

@@ -58,6 +58,7 @@ struct peer {
 	char   *v[NF];          /* said since the last write; NULL: not said */
 	int     iprank;
 	int     pending, added, changed;
+	int     isnew, diff;    /* in the write under way: no row yet, a change */
 };
 
 /* a peer as the table or the map has it */
@@ -916,7 +917,7 @@ batch(const char *head, const char *group, const char *tail,
 /* the pending changes are done (and, at the end, ngone peers found
  * gone): count them, forget what was said */
 static void
-settle(const int *isnew, const int *diff, int final, size_t ngone)
+settle(int final, size_t ngone)
 {
 	struct peer *p;
 	size_t i;
@@ -924,9 +925,9 @@ settle(const int *isnew, const int *diff, int final, size_t ngone)
 
 	for (i = 0; i < npending; i++) {
 		p = pending[i];
-		if (isnew[i] && !p->changed)
+		if (p->isnew && !p->changed)
 			p->added = 1;
-		else if (diff[i] && !p->added)
+		else if (p->diff && !p->added)
 			p->changed = 1;
 		for (f = 0; f < NF; f++) {
 			free(p->v[f]);
@@ -961,20 +962,18 @@ flush_db(int final, struct ami_buf *out)
 	struct ami_tab rows = { 0 };
 	const char **params = NULL, **gone = NULL, *nv[NF];
 	size_t i, nw = 0, ngone = 0;
-	int f, rc = -1, *isnew = NULL, *diff = NULL;
+	int f, rc = -1;
 
 	if (ami_db_connect(db) < 0 || (!nflag && ami_db_begin(db) < 0))
 		goto out;
 	if (load(&rows, final || npending > 4 * CHUNK) < 0)
 		goto out;
 	params = ami_xcalloc(npending * (NF + 1) + 1, sizeof(*params));
-	isnew = ami_xcalloc(npending + 1, sizeof(*isnew));
-	diff = ami_xcalloc(npending + 1, sizeof(*diff));
 	for (i = 0; i < npending; i++) {
 		struct peer *p = pending[i];
 		struct row *old = ami_tab_get(&rows, p->name, strlen(p->name));
-		isnew[i] = old == NULL;
-		if (!(diff[i] = merge(p, old, nv)))
+		p->isnew = old == NULL;
+		if (!(p->diff = merge(p, old, nv)))
 			continue;
 		report(out, old ? "changed" : "added", p->name, old, nv);
 		params[nw * (NF + 1)] = p->name;
@@ -1003,7 +1002,7 @@ flush_db(int final, struct ami_buf *out)
 		goto out;
 	rc = 0;
 done:
-	settle(isnew, diff, final, ngone);
+	settle(final, ngone);
 out:
 	if (rc < 0) {
 		ami_db_rollback(db);
@@ -1016,8 +1015,6 @@ out:
 	}
 	free(params);
 	free(gone);
-	free(isnew);
-	free(diff);
 	ami_tab_free(&rows, row_free);
 	return rc;
 }
@@ -1027,15 +1024,13 @@ flush_map(int final, struct ami_buf *out)
 {
 	struct ami_map map;
 	struct ami_tab rows = { 0 };
-	const char **gone = NULL, *nv[NF];
+	const char **gone = NULL, *nv[NF], *ip, *desc;
 	struct row *r;
 	size_t i, ngone = 0, *ents;
-	int lock = -1, rc = -1, dirty = 0, *isnew, *diff;
+	int lock = -1, rc = -1, dirty = 0;
 
 	/* a map mid-edit by hand may be right on the next try */
 	retryable = 1;
-	isnew = ami_xcalloc(npending + 1, sizeof(*isnew));
-	diff = ami_xcalloc(npending + 1, sizeof(*diff));
 	memset(&map, 0, sizeof(map));
 	if ((!nflag && (lock = ami_file_lock(mflag, why, sizeof(why))) < 0) ||
 	    ami_map_read(&map, mflag, why, sizeof(why)) < 0)
@@ -1056,21 +1051,22 @@ flush_map(int final, struct ami_buf *out)
 	for (i = 0; i < npending; i++) {
 		struct peer *p = pending[i];
 		r = ami_tab_get(&rows, p->name, strlen(p->name));
-		isnew[i] = r == NULL;
-		if (!(diff[i] = merge(p, r, nv)))
+		p->isnew = r == NULL;
+		if (!(p->diff = merge(p, r, nv)))
 			continue;
 		report(out, r ? "changed" : "added", p->name, r, nv);
 		dirty = 1;
+		ip = nv[IP] ? nv[IP] : "-";
+		desc = nv[DESC] ? nv[DESC] : "";
 		if (r == NULL) {
-			ami_map_add(&map, nv[IP] ? nv[IP] : "-", p->name,
-			    nv[DESC] ? nv[DESC] : "");
+			ami_map_add(&map, ip, p->name, desc);
 			continue;
 		}
 		/* the row's strings are the entry's: compare before replacing */
 		if (!same(nv[DESC], r->v[DESC]))
-			ami_map_set(&map.e[r->ent].desc, nv[DESC] ? nv[DESC] : "");
+			ami_stab_set(&map.e[r->ent].desc, desc, strlen(desc));
 		if (!same(nv[IP], r->v[IP]))
-			ami_map_set(&map.e[r->ent].ip, nv[IP] ? nv[IP] : "-");
+			ami_stab_set(&map.e[r->ent].ip, ip, strlen(ip));
 		r->v[IP] = r->v[DESC] = NULL;
 	}
 	if (final)
@@ -1091,10 +1087,8 @@ flush_map(int final, struct ami_buf *out)
 	if (!nflag && dirty && ami_map_write(&map, mflag, why, sizeof(why)) < 0)
 		goto out;
 	rc = 0;
-	settle(isnew, diff, final, ngone);
+	settle(final, ngone);
 out:
-	free(isnew);
-	free(diff);
 	free(gone);
 	ami_tab_free(&rows, row_free);
 	ami_map_free(&map);
@@ -1226,26 +1220,19 @@ run(void)
 	return bad;
 }
 
-static void
-peer_free(void *v)
-{
-	struct peer *p = v;
-	int f;
-
-	for (f = 0; f < NF; f++)
-		free(p->v[f]);
-	free(p->name);
-	free(p);
-}
-
+/* a peer at the end: counted, then freed */
 static void
 count_and_free(void *v)
 {
 	struct peer *p = v;
+	int f;
 
 	added += p->added;
 	changed += p->changed;
-	peer_free(p);
+	for (f = 0; f < NF; f++)
+		free(p->v[f]);
+	free(p->name);
+	free(p);
 }
 
 int

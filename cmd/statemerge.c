@@ -328,22 +328,20 @@ session(int x, uint32_t sess, unsigned long conn, int up)
 	int same = sess == cursess[x], isgone = (gone & (1u << x)) != 0;
 
 	if (!up) {
-		if (same && !isgone && conn >= curconn[x]) {
-			gone |= 1u << x;
-			curconn[x] = conn;
-			for (i = 0; (e = ami_stab_each(devs, &i)) != NULL; )
-				if (e->val[x] != NULL)
-					devout(e);
-		}
-		return;
+		if (!same || isgone || conn < curconn[x])
+			return;
+		gone |= 1u << x;
+		curconn[x] = conn;
+	} else {
+		if (same && (isgone ? conn <= curconn[x] : conn < curconn[x]))
+			return;
+		curconn[x] = conn;
+		if (same && !isgone)
+			return;
+		cursess[x] = sess;
+		gone &= ~(1u << x);
 	}
-	if (same && (isgone ? conn <= curconn[x] : conn < curconn[x]))
-		return;
-	curconn[x] = conn;
-	if (same && !isgone)
-		return;
-	cursess[x] = sess;
-	gone &= ~(1u << x);
+	/* x's states stop counting, or count again */
 	for (i = 0; (e = ami_stab_each(devs, &i)) != NULL; )
 		if (e->val[x] != NULL)
 			devout(e);
@@ -367,16 +365,17 @@ conn(const struct ami_msg *m)
 	return c;
 }
 
-static void
-handle(const struct ami_msg *m)
+static int
+handle(struct ami_msg *m, unsigned long line, void *arg)
 {
 	const char *s;
 	size_t sl;
 	uint32_t sess;
 	int known = nservers, x;
 
+	(void)line, (void)arg;
 	if ((x = server(m)) < 0)
-		return;
+		return 0;
 	if (x == known)
 		joined(x);
 	s = ami_msg_get(m, "Session", &sl);
@@ -388,7 +387,7 @@ handle(const struct ami_msg *m)
 	else if (ami_msg_is(m, "Event", "DeviceStateChange"))
 		device(m, x, sess);
 	else if (sess != cursess[x])
-		return;         /* news of a bridge session that is over */
+		return 0;       /* news of a bridge session that is over */
 	else if (ami_msg_is(m, "Event", "PresenceStateChange"))
 		presence(m, x);
 	else if (ami_msg_is(m, "Event", "FullyBooted"))
@@ -401,13 +400,6 @@ handle(const struct ami_msg *m)
 		sweep(x, 1);
 		syncing &= ~(1u << x);
 	}
-}
-
-static int
-handle1(struct ami_msg *m, unsigned long line, void *arg)
-{
-	(void)line, (void)arg;
-	handle(m);
 	return 0;
 }
 
@@ -444,7 +436,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_DFL);
 	devs = ami_stab_new(NAMES_MAX);
 	pres = ami_stab_new(NAMES_MAX);
-	ami_drive_init(&in, 0, "stdin", 0, handle1, NULL);
+	ami_drive_init(&in, 0, "stdin", 0, handle, NULL);
 	in.pause = flushout;
 	ami_drive_run(&in, NULL);
 	ami_drive_free(&in);

@@ -348,7 +348,9 @@ struct ami_stent *ami_stab_get(struct ami_stab *, const char *key, size_t n,
 	    int create);
 /* every entry once, in no order: *i 0 first, NULL at the end */
 struct ami_stent *ami_stab_each(struct ami_stab *, size_t *i);
-void	ami_stab_set(char **slot, const char *v, size_t n);   /* v NULL: clear */
+/* *slot freed and set to a copy of v's n bytes (v NULL: cleared); any
+ * string field, a map entry's too */
+void	ami_stab_set(char **slot, const char *v, size_t n);
 void	ami_stab_free(struct ami_stab *);
 /* v was set: its echo is due (the oldest forgotten past AMI_DUE_MAX) */
 void	ami_due_add(struct ami_due **, const char *v, int64_t now);
@@ -409,7 +411,8 @@ char	*ami_trim(char *s);
 FILE	*ami_fopen_file(const char *path, off_t max, int oflags, char *err,
 	    size_t errlen);
 /* a tool's own section: each listed key found is copied into its val
- * (later files win); a key not listed is an error.  0 ok, -1 with err */
+ * (later files win); a key not listed is an error, and a file that sets
+ * a secret must be private to its owner.  0 ok, -1 with err */
 struct ami_confkey {
 	const char *key;
 	char       *val;
@@ -425,6 +428,10 @@ int	ami_conf_section(const char *sect, const char *file,
  * (amitools(7)); the old spellings work for one release.
  */
 int	ami_oldopt(int ch, const char *renamed);
+/* s as a number from lo to hi, or exit 2 saying "what s: why" (what:
+ * "-W", "[mqtt] keepalive"); strtonum(3) */
+long long ami_argnum(const char *what, const char *s, long long lo,
+	    long long hi);
 
 /* ---- clock.c: the monotonic clock and the retry backoff ---- */
 int64_t	ami_now_ms(void);   /* CLOCK_MONOTONIC, in ms */
@@ -576,12 +583,10 @@ int	ami_map_write(const struct ami_map *, const char *path, char *err, size_t);
 /* append an entry (strings copied); ip and peer NULL: a comment line */
 void	ami_map_add(struct ami_map *, const char *ip, const char *peer,
 	    const char *desc);
-void	ami_map_set(char **field, const char *);   /* replace one string */
 void	ami_map_del(struct ami_map *, size_t i);
 void	ami_map_free(struct ami_map *);
-/* first entry with that ip / peer, or NULL (a linear scan) */
+/* first entry with that ip, or NULL (a linear scan) */
 const struct ami_map_ent *ami_map_ip(const struct ami_map *, const char *ip);
-const struct ami_map_ent *ami_map_peer(const struct ami_map *, const char *peer);
 
 /* ---- file.c: a file replaced whole, and the lock its writers share ---- */
 /*

@@ -5,7 +5,7 @@
  * with the [default] credentials.  A file that holds a secret must be
  * private to its owner: a secret others can read is a secret already lost.
  * The option letters renamed for one meaning across the suite are said
- * here too, as are the files.
+ * here too, as are the files, and a number argument is checked here.
  */
 #include <sys/stat.h>
 
@@ -417,6 +417,9 @@ ami_conf_section(const char *sect, const char *file, struct ami_confkey *keys,
 				rc = -1;
 				break;
 			}
+			if (strcmp(key, "secret") == 0 &&
+			    (rc = private(cf.fp, files[i], err, errlen)) < 0)
+				break;
 		}
 		conf_close(&cf);
 		if (rc < 0)
@@ -435,4 +438,16 @@ ami_oldopt(int ch, const char *renamed)
 			return renamed[1];
 		}
 	return ch;
+}
+
+long long
+ami_argnum(const char *what, const char *s, long long lo, long long hi)
+{
+	const char *errstr;
+	long long n;
+
+	n = strtonum(s, lo, hi, &errstr);
+	if (errstr != NULL)
+		errx(2, "%s %s: %s", what, s, errstr);
+	return n;
 }

@@ -52,14 +52,16 @@ struct ami_stmt {
 	char       *sql;
 	MYSQL_STMT *st;
 	unsigned    gen;
-	MYSQL_RES  *meta;       /* result columns, NULL for no result set */
-	unsigned    ncol;
-	MYSQL_BIND *res;
-	unsigned long *len;
-	dbbool     *isnull;
-	char      **buf;
-	size_t     *cap;
-	const char **row;
+	struct {                /* the result columns, bound; all 0: none */
+		MYSQL_RES  *meta;       /* NULL for no result set */
+		unsigned    ncol;
+		MYSQL_BIND *res;
+		unsigned long *len;
+		dbbool     *isnull;
+		char      **buf;
+		size_t     *cap;
+		const char **row;
+	} c;
 	int         stored;     /* a result set is held client-side */
 };
 
@@ -217,10 +219,8 @@ ami_db_exec(struct ami_db *db, const char *sql)
 
 	if (ami_db_connect(db) < 0)
 		return -1;
-	if (mysql_real_query(db->my, sql, strlen(sql)) != 0) {
-		seterr(db, mysql_errno(db->my), mysql_error(db->my));
-		return -1;
-	}
+	if (mysql_real_query(db->my, sql, strlen(sql)) != 0)
+		return ami_db_fail(db, NULL);
 	if ((r = mysql_store_result(db->my)) != NULL)
 		mysql_free_result(r);
 	db->tries = 0;
@@ -278,24 +278,17 @@ drop_columns(struct ami_stmt *s)
 {
 	unsigned i;
 
-	for (i = 0; i < s->ncol; i++)
-		free(s->buf[i]);
-	free(s->buf);
-	free(s->cap);
-	free(s->len);
-	free(s->isnull);
-	free(s->res);
-	free(s->row);
-	if (s->meta != NULL)
-		mysql_free_result(s->meta);
-	s->buf = NULL;
-	s->cap = NULL;
-	s->len = NULL;
-	s->isnull = NULL;
-	s->res = NULL;
-	s->row = NULL;
-	s->meta = NULL;
-	s->ncol = 0;
+	for (i = 0; i < s->c.ncol; i++)
+		free(s->c.buf[i]);
+	free(s->c.buf);
+	free(s->c.cap);
+	free(s->c.len);
+	free(s->c.isnull);
+	free(s->c.res);
+	free(s->c.row);
+	if (s->c.meta != NULL)
+		mysql_free_result(s->c.meta);
+	memset(&s->c, 0, sizeof(s->c));
 }
 
 static int
@@ -327,23 +320,23 @@ prepare(struct ami_stmt *s)
 		s->st = NULL;
 		return -1;
 	}
-	if ((s->meta = mysql_stmt_result_metadata(s->st)) == NULL)
+	if ((s->c.meta = mysql_stmt_result_metadata(s->st)) == NULL)
 		return 0;
-	s->ncol = mysql_num_fields(s->meta);
-	s->res = ami_xcalloc(s->ncol, sizeof(*s->res));
-	s->len = ami_xcalloc(s->ncol, sizeof(*s->len));
-	s->isnull = ami_xcalloc(s->ncol, sizeof(*s->isnull));
-	s->buf = ami_xcalloc(s->ncol, sizeof(*s->buf));
-	s->cap = ami_xcalloc(s->ncol, sizeof(*s->cap));
-	s->row = ami_xcalloc(s->ncol, sizeof(*s->row));
-	for (i = 0; i < s->ncol; i++) {
-		s->cap[i] = 256;
-		s->buf[i] = ami_xmalloc(s->cap[i]);
-		s->res[i].buffer_type = MYSQL_TYPE_STRING;
-		s->res[i].buffer = s->buf[i];
-		s->res[i].buffer_length = s->cap[i];
-		s->res[i].length = &s->len[i];
-		s->res[i].is_null = &s->isnull[i];
+	s->c.ncol = mysql_num_fields(s->c.meta);
+	s->c.res = ami_xcalloc(s->c.ncol, sizeof(*s->c.res));
+	s->c.len = ami_xcalloc(s->c.ncol, sizeof(*s->c.len));
+	s->c.isnull = ami_xcalloc(s->c.ncol, sizeof(*s->c.isnull));
+	s->c.buf = ami_xcalloc(s->c.ncol, sizeof(*s->c.buf));
+	s->c.cap = ami_xcalloc(s->c.ncol, sizeof(*s->c.cap));
+	s->c.row = ami_xcalloc(s->c.ncol, sizeof(*s->c.row));
+	for (i = 0; i < s->c.ncol; i++) {
+		s->c.cap[i] = 256;
+		s->c.buf[i] = ami_xmalloc(s->c.cap[i]);
+		s->c.res[i].buffer_type = MYSQL_TYPE_STRING;
+		s->c.res[i].buffer = s->c.buf[i];
+		s->c.res[i].buffer_length = s->c.cap[i];
+		s->c.res[i].length = &s->c.len[i];
+		s->c.res[i].is_null = &s->c.isnull[i];
 	}
 	return 0;
 }
@@ -364,8 +357,7 @@ ami_stmt_exec(struct ami_stmt *s, const char *const *v, unsigned n)
 		char msg[128];
 		snprintf(msg, sizeof(msg), "statement takes %u parameters, "
 		    "given %u", want, n);
-		seterr(s->db, CR_UNKNOWN_ERROR, msg);
-		return -1;
+		return ami_db_fail(s->db, msg);
 	}
 	b = ami_xcalloc(n ? n : 1, sizeof(*b));
 	for (i = 0; i < n; i++) {
@@ -380,8 +372,8 @@ ami_stmt_exec(struct ami_stmt *s, const char *const *v, unsigned n)
 	if ((n > 0 && mysql_stmt_bind_param(s->st, b) != 0) ||
 	    mysql_stmt_execute(s->st) != 0)
 		goto out;
-	if (s->meta != NULL) {
-		if (mysql_stmt_bind_result(s->st, s->res) != 0 ||
+	if (s->c.meta != NULL) {
+		if (mysql_stmt_bind_result(s->st, s->c.res) != 0 ||
 		    mysql_stmt_store_result(s->st) != 0)
 			goto out;
 		s->stored = 1;
@@ -408,27 +400,28 @@ ami_stmt_fetch(struct ami_stmt *s, const char *const **row)
 	}
 	if (rc == 1)
 		return stmt_fail(s);
-	for (i = 0; i < s->ncol; i++) {
-		if (s->isnull[i]) {
-			s->row[i] = NULL;
+	for (i = 0; i < s->c.ncol; i++) {
+		if (s->c.isnull[i]) {
+			s->c.row[i] = NULL;
 			continue;
 		}
-		if (s->len[i] >= s->cap[i]) {
+		if (s->c.len[i] >= s->c.cap[i]) {
 			/* a long value: room for it, then the column again */
-			s->cap[i] = s->len[i] + 1;
-			s->buf[i] = ami_xrealloc(s->buf[i], s->cap[i]);
-			s->res[i].buffer = s->buf[i];
-			s->res[i].buffer_length = s->cap[i];
-			if (mysql_stmt_fetch_column(s->st, &s->res[i], i, 0) != 0)
+			s->c.cap[i] = s->c.len[i] + 1;
+			s->c.buf[i] = ami_xrealloc(s->c.buf[i], s->c.cap[i]);
+			s->c.res[i].buffer = s->c.buf[i];
+			s->c.res[i].buffer_length = s->c.cap[i];
+			if (mysql_stmt_fetch_column(s->st, &s->c.res[i], i,
+			    0) != 0)
 				return stmt_fail(s);
 			grown = 1;
 		}
-		s->buf[i][s->len[i]] = '\0';
-		s->row[i] = s->buf[i];
+		s->c.buf[i][s->c.len[i]] = '\0';
+		s->c.row[i] = s->c.buf[i];
 	}
-	if (grown && mysql_stmt_bind_result(s->st, s->res) != 0)
+	if (grown && mysql_stmt_bind_result(s->st, s->c.res) != 0)
 		return stmt_fail(s);
-	*row = s->row;
+	*row = s->c.row;
 	return 1;
 }
 

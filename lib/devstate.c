@@ -191,11 +191,8 @@ ami_due_add(struct ami_due **due, const char *v, int64_t now)
 	for (tail = due; *tail != NULL; tail = &(*tail)->next)
 		n++;
 	*tail = d;
-	if (n >= AMI_DUE_MAX) {         /* bounded: the oldest is forgotten */
-		d = *due;
-		*due = d->next;
-		free(d);
-	}
+	if (n >= AMI_DUE_MAX)           /* bounded: the oldest is forgotten */
+		forget(due, *due);
 }
 
 int

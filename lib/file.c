@@ -89,17 +89,14 @@ ami_file_replace(const char *path, const void *p, size_t n, const char **what)
 	    fsync(fd) == -1) {
 		e = errno;
 		close(fd);
+		errno = e;
 		goto fail;
 	}
-	if (close(fd) == -1) {
-		e = errno;
+	if (close(fd) == -1)
 		goto fail;
-	}
 	*what = "rename";
-	if (rename(tmp, path) == -1) {
-		e = errno;
+	if (rename(tmp, path) == -1)
 		goto fail;
-	}
 	/* done for every reader; only a crash could still undo it */
 	*what = NULL;
 	if (dirof(path, dir, sizeof(dir)) == -1 ||
@@ -112,6 +109,7 @@ ami_file_replace(const char *path, const void *p, size_t n, const char **what)
 	close(dfd);
 	return 0;
 fail:
+	e = errno;
 	unlink(tmp);
 	errno = e;
 	return -1;

@@ -42,13 +42,6 @@ ami_map_add(struct ami_map *m, const char *ip, const char *peer,
 }
 
 void
-ami_map_set(char **field, const char *v)
-{
-	free(*field);
-	*field = ami_xstrdup(v);
-}
-
-void
 ami_map_del(struct ami_map *m, size_t i)
 {
 	free(m->e[i].ip);
@@ -68,28 +61,15 @@ ami_map_free(struct ami_map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static const struct ami_map_ent *
-find(const struct ami_map *m, int byip, const char *key)
+const struct ami_map_ent *
+ami_map_ip(const struct ami_map *m, const char *ip)
 {
 	size_t i;
 
 	for (i = 0; i < m->n; i++)
-		if (m->e[i].peer != NULL &&
-		    strcmp(byip ? m->e[i].ip : m->e[i].peer, key) == 0)
+		if (m->e[i].peer != NULL && strcmp(m->e[i].ip, ip) == 0)
 			return &m->e[i];
 	return NULL;
-}
-
-const struct ami_map_ent *
-ami_map_ip(const struct ami_map *m, const char *ip)
-{
-	return find(m, 1, ip);
-}
-
-const struct ami_map_ent *
-ami_map_peer(const struct ami_map *m, const char *peer)
-{
-	return find(m, 0, peer);
 }
 
 int

@@ -13,16 +13,6 @@
 
 #include "ami.h"
 
-static int
-refuse_crlf(const char *v, const char *name, char *err, size_t errlen)
-{
-	if (v[strcspn(v, "\r\n")] != '\0') {
-		snprintf(err, errlen, "%s holds CR or LF; refused", name);
-		return -1;
-	}
-	return 0;
-}
-
 static void
 addf(struct ami_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -41,17 +31,6 @@ addf(struct ami_buf *b, const char *fmt, ...)
 	vsnprintf(b->p + b->len, n + 1, fmt, ap);
 	va_end(ap);
 	b->len += n;
-}
-
-/* a URI as a name-addr: a bare one gets the angle brackets it needs
- * before header parameters may follow */
-static void
-nameaddr(struct ami_buf *b, const char *uri)
-{
-	if (strchr(uri, '<') != NULL)
-		ami_buf_adds(b, uri);
-	else
-		addf(b, "<%s>", uri);
 }
 
 int
@@ -73,8 +52,11 @@ ami_sip_notify(struct ami_buf *b, const struct ami_sip_notify *n,
 	int bl;
 
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (refuse_crlf(f[i].v, f[i].name, err, errlen) < 0)
+		if (f[i].v[strcspn(f[i].v, "\r\n")] != '\0') {
+			snprintf(err, errlen, "%s holds CR or LF; refused",
+			    f[i].name);
 			return -1;
+		}
 	if (*n->ruri == '\0' || *n->callid == '\0' || *n->from_tag == '\0' ||
 	    *n->to_tag == '\0') {
 		snprintf(err, errlen, "row without contact, callid or tags; refused");
@@ -101,11 +83,11 @@ ami_sip_notify(struct ami_buf *b, const struct ami_sip_notify *n,
 	addf(b, "To: <sip:%s@%s>;tag=%s\r\n", n->to_user, n->to_domain, n->to_tag);
 	addf(b, "Call-ID: %s\r\n", n->callid);
 	addf(b, "CSeq: %lu NOTIFY\r\n", n->cseq);
-	if (*n->contact != '\0') {
-		ami_buf_adds(b, "Contact: ");
-		nameaddr(b, n->contact);
-		ami_buf_adds(b, "\r\n");
-	}
+	/* a name-addr: a bare URI gets the angle brackets it needs before
+	 * header parameters may follow */
+	if (*n->contact != '\0')
+		addf(b, strchr(n->contact, '<') != NULL ? "Contact: %s\r\n" :
+		    "Contact: <%s>\r\n", n->contact);
 	if (*n->event_id != '\0')
 		addf(b, "Event: message-summary;id=%s\r\n", n->event_id);
 	else

@@ -91,17 +91,6 @@ ami_watchers_layout(const struct ami_watchers *w)
 	return w->layout;
 }
 
-static char *
-esc(MYSQL *my, const char *s)
-{
-	size_t n = strlen(s);
-	char *e;
-
-	e = ami_xmalloc(2 * n + 1);
-	mysql_real_escape_string(my, e, s, n);
-	return e;
-}
-
 int
 ami_watchers_load(struct ami_watchers *w, const char *user, const char *domain,
     struct ami_watcher **rows)
@@ -117,7 +106,8 @@ inlist(MYSQL *my, struct ami_buf *q, const char *const *v, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		e = esc(my, v[i]);
+		e = ami_xmalloc(2 * strlen(v[i]) + 1);
+		mysql_real_escape_string(my, e, v[i], strlen(v[i]));
 		ami_buf_adds(q, i ? ", '" : "'");
 		ami_buf_adds(q, e);
 		ami_buf_addc(q, '\'');

@@ -51,7 +51,9 @@ check "a message the reader refuses: said with its line, exit 2, the rest read" 
     grep -q '^0 added, 0 changed, 3 unchanged, 1 not seen$' '$tmp/out'"
 
 # -- PJSIP: new peers at the end, an unknown IP as "-" --
-peerlist -m "$map" <"$fx/08_pjsip_show_endpoints.txt" >/dev/null
+peerlist -m "$map" <"$fx/08_pjsip_show_endpoints.txt" >"$tmp/out"
+check "transcript 08: two peers new to the map, counted as added" \
+    grep -q '^2 added, 0 changed, 0 unchanged, 4 not seen$' "$tmp/out"
 peerlist -m "$map" <"$fx/09_pjsip_register_contacts.txt" >/dev/null
 tail -n 2 "$map" >"$tmp/got"
 printf '127.0.0.1        100    Ext 100\n-                101\n' >"$tmp/want"
