@@ -496,7 +496,8 @@ struct ami_conn {
 	char     banner[64];
 	char     err[256];         /* why the last attempt failed */
 	int      brief;            /* once up: the parser's brief (set by the
-	                            * tool; login and responses split in full) */
+	                            * tool; login and responses split in full,
+	                            * and all when sysadded) */
 	const char *only;          /* set by the tool: the only events it wants
 	                            * (a comma list): see ami_conn_step */
 };
