@@ -92,6 +92,9 @@ ami_keyeq(const char *k, size_t kl, const char *key)
 
 	if (__builtin_strlen(key) != kl)
 		return 0;
+	/* as written (nearly always): a literal's few loads, no loop */
+	if (__builtin_constant_p(kl) && __builtin_memcmp(k, key, kl) == 0)
+		return 1;
 	for (i = 0; i < kl; i++) {
 		a = k[i];
 		b = key[i];
