@@ -38,9 +38,26 @@ struct ami_buf {
 	size_t  len, cap;
 };
 void	ami_buf_grow(struct ami_buf *, size_t);    /* room for n more */
-void	ami_buf_add(struct ami_buf *, const void *, size_t);
 void	ami_buf_adds(struct ami_buf *, const char *);
-void	ami_buf_addc(struct ami_buf *, int);
+/* inline: every message is added so, and the call cost more than the
+ * test for room */
+static inline void
+ami_buf_add(struct ami_buf *b, const void *p, size_t n)
+{
+	if (n == 0)     /* p may be NULL, and memcpy must not see it */
+		return;
+	if (b->cap - b->len < n)
+		ami_buf_grow(b, n);
+	__builtin_memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+static inline void
+ami_buf_addc(struct ami_buf *b, int c)
+{
+	if (b->cap == b->len)
+		ami_buf_grow(b, 1);
+	b->p[b->len++] = c;
+}
 void	ami_buf_free(struct ami_buf *);
 /* write all of b to fd (retrying EINTR/EAGAIN via poll); -1 on error */
 int	ami_buf_flush(struct ami_buf *, int fd);
