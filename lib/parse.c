@@ -233,24 +233,13 @@ ami_parser_banner(struct ami_parser *p, char *out, size_t outlen)
 	return 1;
 }
 
-static void
-field(struct ami_msg *m, const char *s, const char *e, int follows)
+/* the header line [s, e) whose colon is c, added to m */
+static inline void
+header(struct ami_msg *m, const char *s, const char *c, const char *e)
 {
-	const char *c = shortchr(s, ':', e - s), *v;
+	const char *v = c + 1;
 	struct ami_field *f;
 
-	if (follows && (c == NULL || m->n >= 3 ||
-	    !(ami_keyeq(s, c - s, "Privilege") || ami_keyeq(s, c - s, "ActionID")))) {
-		ami_msg_ref(m, "Output", 6, s, e - s);
-		return;
-	}
-	if (c == NULL || c == s) {
-		/* not a header (or a nameless one, ": x"): keep the line as it
-		 * is, nameless, rather than lose it */
-		ami_msg_ref(m, "", 0, s, e - s);
-		return;
-	}
-	v = c + 1;
 	if (v < e && *v == ' ')
 		v++;
 	if (m->n == m->cap) {           /* the rare path grows the array */
@@ -264,6 +253,25 @@ field(struct ami_msg *m, const char *s, const char *e, int follows)
 	f->v = v;
 	f->vl = e - v;
 	f->tight = v == c + 1;
+}
+
+static void
+field(struct ami_msg *m, const char *s, const char *e, int follows)
+{
+	const char *c = shortchr(s, ':', e - s);
+
+	if (follows && (c == NULL || m->n >= 3 ||
+	    !(ami_keyeq(s, c - s, "Privilege") || ami_keyeq(s, c - s, "ActionID")))) {
+		ami_msg_ref(m, "Output", 6, s, e - s);
+		return;
+	}
+	if (c == NULL || c == s) {
+		/* not a header (or a nameless one, ": x"): keep the line as it
+		 * is, nameless, rather than lose it */
+		ami_msg_ref(m, "", 0, s, e - s);
+		return;
+	}
+	header(m, s, c, e);
 }
 
 /* the complete, non-empty lines of the first HEAD_MAX bytes of [s, e) */
@@ -654,6 +662,14 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 	int follows = 0;
 
 	*lines = 0;
+	/* an event for a reader of m->raw, its first line as Asterisk
+	 * writes it (nearly every block -r reads): its name is enough */
+	if (brief && e - s > 6 && memcmp(s, "Event:", 6) == 0 &&
+	    (nl = shortchr(s + 6, '\n', e - s - 6)) != NULL) {
+		header(m, s, s + 5, nl[-1] == '\r' ? nl - 1 : nl);
+		*lines = 1;
+		return skim(nl + 1, e, lines);
+	}
 	for (ls = s; (nl = shortchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
 		le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
 		++*lines;
