@@ -255,7 +255,9 @@ header(struct ami_msg *m, const char *s, const char *c, const char *e)
 	f->tight = v == c + 1;
 }
 
-static void
+/* inline: every header of every message comes here, and the call cost
+ * a third of it */
+static inline __attribute__((always_inline)) void
 field(struct ami_msg *m, const char *s, const char *e, int follows)
 {
 	const char *c = shortchr(s, ':', e - s);
