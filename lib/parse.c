@@ -698,7 +698,8 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 	return NULL;
 }
 
-static int
+/* inline: every block comes here, nearly all by the first branch */
+static inline __attribute__((always_inline)) int
 wire_block(struct ami_parser *p, struct ami_msg *m)
 {
 	char *s = p->b.p + p->start, *e = p->b.p + p->b.len, *end;
