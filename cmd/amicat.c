@@ -51,6 +51,7 @@ static struct ami_tmpl *tmpl;
 static struct ami_server servers[MAXSERVERS];
 static struct ami_conn conns[MAXSERVERS];
 static int nservers, tagged;
+static int copyraw;                     /* brief() from one server */
 static struct ami_outq *outq;
 static struct ami_buf syncact[MAXSYNC]; /* the -s actions, ready to send */
 static int nsync;
@@ -139,6 +140,14 @@ brief(void)
 	return rflag && eflag == NULL && nfilters == 0 && sflag == NULL;
 }
 
+/* a block that ends with its empty line (nearly every one) */
+static inline int
+whole(const char *r, size_t n)
+{
+	return n >= 3 && r[n - 1] == '\n' && (r[n - 2] == '\n' ||
+	    (r[n - 2] == '\r' && r[n - 3] == '\n'));
+}
+
 /*
  * -r of a block as it came: byte for byte, the tag before its end, and
  * ended by an empty line even when the input ended without one, so that
@@ -152,9 +161,7 @@ putraw(struct ami_buf *b, const struct ami_msg *m)
 	size_t n = m->rawlen, body = n;
 	const char *eol;
 
-	/* nearly every block: whole, as it came */
-	if (!tagged && n >= 3 && r[n - 1] == '\n' && (r[n - 2] == '\n' ||
-	    (r[n - 2] == '\r' && r[n - 3] == '\n'))) {
+	if (!tagged && whole(r, n)) {
 		ami_buf_add(b, r, n);
 		return;
 	}
@@ -223,23 +230,25 @@ putdropped(const char *server)
 	return rc;
 }
 
+/* what the queue said of a message: full, it was dropped (counted, said
+ * once); a write error the main loop reports */
+static void
+queued(int rc)
+{
+	if (rc > 0 && dropped++ == 0)
+		warnx("stdout is too slow: queue of %zu bytes full, dropping "
+		    "events", Bflag);
+}
+
 static void
 output(struct ami_msg *m, const char *server)
 {
-	int rc;
-
 	if (tagged && server != NULL)
 		ami_msg_ref(m, "Server", 6, server, strlen(server));
 	if (dropped > 0 && putdropped(server) != 0)
-		goto drop;
-	if ((rc = put(m)) == 0)
-		return;
-	if (rc < 0)
-		return;         /* the main loop reports the write error */
-drop:
-	if (dropped++ == 0)
-		warnx("stdout is too slow: queue of %zu bytes full, dropping "
-		    "events", Bflag);
+		queued(1);
+	else
+		queued(put(m));
 }
 
 static void
@@ -454,6 +463,25 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	printed++;
 }
 
+/*
+ * onmsg for -r alone from one server: a whole block (nearly every
+ * message) is one copy, and none of onmsg's looks (a skipped message's
+ * marker has no raw; -e, -k and -s are not brief)
+ */
+static void
+onraw(void *arg, struct ami_conn *c, struct ami_msg *m)
+{
+	if (m == NULL || m->raw == NULL || dropped > 0 ||
+	    !whole(m->raw, m->rawlen)) {
+		onmsg(arg, c, m);
+		return;
+	}
+	if (!stop && !(nflag && printed >= nflag)) {
+		queued(ami_outq_put(outq, m->raw, m->rawlen));
+		printed++;
+	}
+}
+
 /* a message of a file: 1 once -n has all it wants */
 static int
 fromfile(struct ami_msg *m, unsigned long line, void *arg)
@@ -541,7 +569,8 @@ run(void)
 				syncdue[i] = 0;
 			}
 			if (ami_conn_step(&conns[i], pfd[i].fd == -1 ? 0 :
-			    pfd[i].revents, now, onmsg, NULL) == 0)
+			    pfd[i].revents, now, copyraw ? onraw : onmsg,
+			    NULL) == 0)
 				continue;
 			if (conns[i].authfail)
 				errx(2, "%s", conns[i].err);
@@ -628,6 +657,7 @@ main(int argc, char *argv[])
 		if (nservers == 0)
 			hosts[nservers++] = NULL;
 		tagged = nservers > 1;
+		copyraw = brief() && !tagged;
 		for (i = 0; i < nservers; i++)
 			if (ami_conf_server(&servers[i], hosts[i], cflag, errbuf,
 			    sizeof(errbuf)) < 0)

@@ -38,9 +38,26 @@ struct ami_buf {
 	size_t  len, cap;
 };
 void	ami_buf_grow(struct ami_buf *, size_t);    /* room for n more */
-void	ami_buf_add(struct ami_buf *, const void *, size_t);
 void	ami_buf_adds(struct ami_buf *, const char *);
-void	ami_buf_addc(struct ami_buf *, int);
+/* inline: every message is added so, and the call cost more than the
+ * test for room */
+static inline void
+ami_buf_add(struct ami_buf *b, const void *p, size_t n)
+{
+	if (n == 0)     /* p may be NULL, and memcpy must not see it */
+		return;
+	if (b->cap - b->len < n)
+		ami_buf_grow(b, n);
+	__builtin_memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+static inline void
+ami_buf_addc(struct ami_buf *b, int c)
+{
+	if (b->cap == b->len)
+		ami_buf_grow(b, 1);
+	b->p[b->len++] = c;
+}
 void	ami_buf_free(struct ami_buf *);
 /* write all of b to fd (retrying EINTR/EAGAIN via poll); -1 on error */
 int	ami_buf_flush(struct ami_buf *, int fd);
@@ -92,6 +109,9 @@ ami_keyeq(const char *k, size_t kl, const char *key)
 
 	if (__builtin_strlen(key) != kl)
 		return 0;
+	/* as written (nearly always): a literal's few loads, no loop */
+	if (__builtin_constant_p(kl) && __builtin_memcmp(k, key, kl) == 0)
+		return 1;
 	for (i = 0; i < kl; i++) {
 		a = k[i];
 		b = key[i];
@@ -503,7 +523,8 @@ struct ami_conn {
 	char     banner[64];
 	char     err[256];         /* why the last attempt failed */
 	int      brief;            /* once up: the parser's brief (set by the
-	                            * tool; login and responses split in full) */
+	                            * tool; login and responses split in full,
+	                            * and all when sysadded) */
 	const char *only;          /* set by the tool: the only events it wants
 	                            * (a comma list): see ami_conn_step */
 };

@@ -27,26 +27,9 @@ ami_buf_grow(struct ami_buf *b, size_t n)
 }
 
 void
-ami_buf_add(struct ami_buf *b, const void *p, size_t n)
-{
-	if (n == 0)     /* p may be NULL, and memcpy must not see it */
-		return;
-	ami_buf_grow(b, n);
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-void
 ami_buf_adds(struct ami_buf *b, const char *s)
 {
 	ami_buf_add(b, s, strlen(s));
-}
-
-void
-ami_buf_addc(struct ami_buf *b, int c)
-{
-	ami_buf_grow(b, 1);
-	b->p[b->len++] = c;
 }
 
 void

@@ -564,7 +564,9 @@ login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
 	}
 	if (ami_msg_is(m, "Response", "Success")) {
 		c->state = AMI_UP;
-		c->in.brief = c->brief;
+		/* a system event hidden from the caller is told by its
+		 * Privilege, a field brief does not split */
+		c->in.brief = c->brief && !c->sysadded;
 		c->tries = 0;
 		c->ping_sent = 0;
 		c->booted = 0;

@@ -233,24 +233,13 @@ ami_parser_banner(struct ami_parser *p, char *out, size_t outlen)
 	return 1;
 }
 
-static void
-field(struct ami_msg *m, const char *s, const char *e, int follows)
+/* the header line [s, e) whose colon is c, added to m */
+static inline void
+header(struct ami_msg *m, const char *s, const char *c, const char *e)
 {
-	const char *c = shortchr(s, ':', e - s), *v;
+	const char *v = c + 1;
 	struct ami_field *f;
 
-	if (follows && (c == NULL || m->n >= 3 ||
-	    !(ami_keyeq(s, c - s, "Privilege") || ami_keyeq(s, c - s, "ActionID")))) {
-		ami_msg_ref(m, "Output", 6, s, e - s);
-		return;
-	}
-	if (c == NULL || c == s) {
-		/* not a header (or a nameless one, ": x"): keep the line as it
-		 * is, nameless, rather than lose it */
-		ami_msg_ref(m, "", 0, s, e - s);
-		return;
-	}
-	v = c + 1;
 	if (v < e && *v == ' ')
 		v++;
 	if (m->n == m->cap) {           /* the rare path grows the array */
@@ -264,6 +253,27 @@ field(struct ami_msg *m, const char *s, const char *e, int follows)
 	f->v = v;
 	f->vl = e - v;
 	f->tight = v == c + 1;
+}
+
+/* inline: every header of every message comes here, and the call cost
+ * a third of it */
+static inline __attribute__((always_inline)) void
+field(struct ami_msg *m, const char *s, const char *e, int follows)
+{
+	const char *c = shortchr(s, ':', e - s);
+
+	if (follows && (c == NULL || m->n >= 3 ||
+	    !(ami_keyeq(s, c - s, "Privilege") || ami_keyeq(s, c - s, "ActionID")))) {
+		ami_msg_ref(m, "Output", 6, s, e - s);
+		return;
+	}
+	if (c == NULL || c == s) {
+		/* not a header (or a nameless one, ": x"): keep the line as it
+		 * is, nameless, rather than lose it */
+		ami_msg_ref(m, "", 0, s, e - s);
+		return;
+	}
+	header(m, s, c, e);
 }
 
 /* the complete, non-empty lines of the first HEAD_MAX bytes of [s, e) */
@@ -530,35 +540,52 @@ cut_block(struct ami_parser *p, char *s, char *e)
 }
 
 #ifdef __SSE2__
-/* the bits set in a 16-bit mask (x86-64's baseline has no POPCNT) */
+/* the bits set in a 32-bit mask (x86-64's baseline has no POPCNT) */
 static inline unsigned
-bits16(unsigned x)
+bits32(unsigned x)
 {
-	x -= x >> 1 & 0x5555;
-	x = (x & 0x3333) + (x >> 2 & 0x3333);
-	x = (x + (x >> 4)) & 0x0f0f;
-	return (x + (x >> 8)) & 0x1f;
+	x -= x >> 1 & 0x55555555;
+	x = (x & 0x33333333) + (x >> 2 & 0x33333333);
+	x = (x + (x >> 4)) & 0x0f0f0f0f;
+	return x * 0x01010101 >> 24;
 }
 
-/* the LFs counted in acc's bytes, added to n; acc cleared */
+/* the LFs counted in acc's bytes, added to n */
 static inline unsigned long
-lfsum(__m128i *acc, unsigned long n)
+lfsum(__m128i acc, unsigned long n)
 {
-	__m128i s = _mm_sad_epu8(*acc, _mm_setzero_si128());
+	__m128i s = _mm_sad_epu8(acc, _mm_setzero_si128());
 
-	*acc = _mm_setzero_si128();
 	return n + _mm_cvtsi128_si32(s) + _mm_extract_epi16(s, 4);
+}
+
+/* the LFs of 16 bytes as a mask (and counted in acc), and in cand those
+ * that a byte of 0x08-0x0f follows (an LF or a CR: two operations, not
+ * three) */
+static inline unsigned
+lf16(const char *q, __m128i *acc, unsigned *cand)
+{
+	const __m128i lf = _mm_set1_epi8('\n'), low = _mm_set1_epi8(7);
+	__m128i x = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)q), lf);
+	__m128i a = _mm_or_si128(_mm_loadu_si128((const __m128i *)(q + 1)), low);
+
+	*acc = _mm_sub_epi8(*acc, x);
+	*cand = _mm_movemask_epi8(_mm_and_si128(x, _mm_cmpeq_epi8(a,
+	    _mm_set1_epi8(0x0f))));
+	return _mm_movemask_epi8(x);
 }
 #endif
 
 /*
  * Just past the empty line that follows an LF in [q, e), lines counted
  * (the LFs up to its own), or NULL when none is all here.  Where SSE2 is
- * (every x86-64), 16 bytes at a time and no branch a line: the byte, the
- * next and the one after (three loads) compared at once, an LF then an LF
- * or CR LF; the LFs counted in byte lanes, summed at the end (before a
- * lane can overflow).  -r spends most of its time here: lines of a mean
- * 21 bytes cost libc's memchr more in its calls than in its search.
+ * (every x86-64), 32 bytes at a time and no branch a line: an LF that an
+ * LF, a CR (or another byte of 0x08-0x0f) follows is a candidate, looked
+ * at in scalar code (after an LF comes the next line's first byte, a CR
+ * there nearly always the empty line's CR LF); the LFs counted in byte
+ * lanes, summed every 127 turns (before a lane can overflow) and at the
+ * end.  -r spends most of its time here: lines of a mean 21 bytes cost
+ * libc's memchr more in its calls than in its search.
  */
 static char *
 lf_empty(char *q, char *e, unsigned long *lines)
@@ -566,30 +593,33 @@ lf_empty(char *q, char *e, unsigned long *lines)
 	unsigned long n = *lines;
 	char *nl;
 #ifdef __SSE2__
-	const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-	__m128i acc = _mm_setzero_si128(), x, a, b, c;
-	unsigned m, i, k = 0;
+	__m128i acc;
+	unsigned lfs, cand, c1, i;
+	size_t turns;
+	char *lim;
 
-	for (; e - q >= 18; q += 16) {
-		x = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)q), lf);
-		a = _mm_loadu_si128((const __m128i *)(q + 1));
-		b = _mm_loadu_si128((const __m128i *)(q + 2));
-		c = _mm_and_si128(x, _mm_or_si128(_mm_cmpeq_epi8(a, lf),
-		    _mm_and_si128(_mm_cmpeq_epi8(a, cr), _mm_cmpeq_epi8(b, lf))));
-		if ((m = _mm_movemask_epi8(c)) != 0) {
-			i = __builtin_ctz(m);
-			n = lfsum(&acc, n) + bits16(_mm_movemask_epi8(x) &
-			    ((2u << i) - 1));
-			*lines = n + 1;
+	while (e - q >= 34) {
+		/* 127 turns at most: a byte lane of acc counts to 254 */
+		turns = (e - q - 34) / 32 + 1;
+		lim = q + 32 * (turns < 127 ? turns : 127);
+		acc = _mm_setzero_si128();
+		for (; q < lim; q += 32) {
+			lfs = lf16(q, &acc, &cand);
+			lfs |= lf16(q + 16, &acc, &c1) << 16;
+			for (cand |= c1 << 16; cand != 0; cand &= cand - 1) {
+				i = __builtin_ctz(cand);
+				if (q[i + 1] == '\n' ||
+				    (q[i + 1] == '\r' && q[i + 2] == '\n'))
+					break;
+			}
+			if (cand == 0)
+				continue;
+			/* acc has this turn's LFs: those after i taken off */
+			*lines = lfsum(acc, n) - bits32(lfs & ~((2u << i) - 1)) + 1;
 			return q + i + (q[i + 1] == '\n' ? 2 : 3);
 		}
-		acc = _mm_sub_epi8(acc, x);
-		if (++k == 255) {
-			n = lfsum(&acc, n);
-			k = 0;
-		}
+		n = lfsum(acc, n);
 	}
-	n = lfsum(&acc, n);
 #endif
 	for (; (nl = memchr(q, '\n', e - q)) != NULL; q = nl + 1) {
 		n++;
@@ -634,6 +664,14 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 	int follows = 0;
 
 	*lines = 0;
+	/* an event for a reader of m->raw, its first line as Asterisk
+	 * writes it (nearly every block -r reads): its name is enough */
+	if (brief && e - s > 6 && memcmp(s, "Event:", 6) == 0 &&
+	    (nl = shortchr(s + 6, '\n', e - s - 6)) != NULL) {
+		header(m, s, s + 5, nl[-1] == '\r' ? nl - 1 : nl);
+		*lines = 1;
+		return skim(nl + 1, e, lines);
+	}
 	for (ls = s; (nl = shortchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
 		le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
 		++*lines;
@@ -660,7 +698,8 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 	return NULL;
 }
 
-static int
+/* inline: every block comes here, nearly all by the first branch */
+static inline __attribute__((always_inline)) int
 wire_block(struct ami_parser *p, struct ami_msg *m)
 {
 	char *s = p->b.p + p->start, *e = p->b.p + p->b.len, *end;

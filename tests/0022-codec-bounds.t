@@ -112,6 +112,12 @@ check "-r: the line of a message after long events is right" \
 printf 'Event: A\r\nX: y\r\n' | amicat -i - -r >"$tmp/out"
 printf 'Event: A\r\nX: y\r\n\r\n' >"$tmp/want"
 check_same "-r ends a last block that came without its empty line" "$tmp/out" "$tmp/want"
+# an LF then a CR is an empty line only when an LF follows: a line that
+# starts with a CR does not end an event
+long=Long:0123456789012345678901234567890123456789
+printf 'Event: A\r\n%s\r\n\rOdd: 1\r\n%s\r\n\r\n' $long $long >"$tmp/want"
+printf 'Event: B\r\n\r\n' | cat "$tmp/want" - | amicat -i - -r -n 1 >"$tmp/out"
+check_same "-r: a line that starts with a CR is inside the event" "$tmp/out" "$tmp/want"
 printf 'Event: A\nX: y\n' | amicat -i - -r >"$tmp/out"
 printf 'Event: A\nX: y\n\n' >"$tmp/want"
 check_same "in the line ends it came with" "$tmp/out" "$tmp/want"

@@ -40,6 +40,24 @@ sed -n 's/^Action=Login .* Events=//p' "$tmp/a.log" | tail -4 >"$tmp/masks"
 printf 'on\ncall,system\ndialplan,system\nsystem,user\n' >"$tmp/want"
 check_same "an unknown event keeps the mask; a configured list keeps only the classes of -e" "$tmp/masks" "$tmp/want"
 
+# -- system events that only the login asked for (FullyBooted's class,
+# added to a mask without it) stay hidden, in -r too --
+amisim_start y -L "$tmp/y.log"
+printf 'events = user\n' >>"$tmp/y.conf"
+n=0
+for fl in -j -r; do
+	amicat -c "$tmp/y.conf" $fl -n 1 >"$tmp/out$fl" &
+	catpid=$!
+	pids="$pids $catpid"
+	n=$((n + 1))
+	wait_for 10 has_count $n '^Action=Login .* Events=user,system$' "$tmp/y.log"
+	amiaction -c "$tmp/y.conf" UserEvent UserEvent=Y >/dev/null
+	reap $catpid 10
+	check "events = user, amicat $fl: the UserEvent, not FullyBooted" \
+	    sh -c "grep -q UserEvent '$tmp/out$fl' && ! grep -q FullyBooted '$tmp/out$fl'"
+done
+amisim_stop y
+
 # -- several servers, each message tagged --
 amisim_start b
 printf '[a]\nport = %s\n[b]\nport = %s\n' "$port_a" "$port_b" >>"$tmp/a.conf"

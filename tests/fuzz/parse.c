@@ -8,7 +8,8 @@
  * flips the bit as any other.  Without the cap, the chunks must give what
  * the whole input at once gives: the resumed search for a message's end
  * is checked too, and so is brief (an event's first field and its raw
- * bytes, every other message whole, as without brief).
+ * bytes, every other message whole, as without brief; the line each
+ * message starts on, and the errors, the same).
  */
 #include "common.h"
 
@@ -30,14 +31,19 @@ static void
 drain(struct ami_parser *p, struct ami_msg *m, int check, int brief,
     struct ami_buf *out)
 {
+	char at[32];
 	int rc;
 
 	while ((rc = ami_parser_next(p, m)) != 0) {
 		if (rc < 0) {
 			said(p->err, sizeof(p->err));
 			ami_buf_adds(out, "!\n");
+			ami_buf_adds(out, p->err);
 			continue;
 		}
+		/* the line it starts on: brief counts lines it does not split */
+		snprintf(at, sizeof(at), "@%lu ", p->line);
+		ami_buf_adds(out, at);
 		if (m->rawlen > p->max || (p->mode == AMI_WIRE && m->raw == NULL))
 			abort();
 		if (check)
