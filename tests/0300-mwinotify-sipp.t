@@ -116,7 +116,7 @@ mp=$!
 pids="$pids $mp"
 exec 3>"$tmp/term.fifo"
 mw 107@default 1 0 >&3
-wait_for 10 grep -q '^mwinotify: sent to' "$tmp/err"
+wait_for 10 grep -qs '^mwinotify: sent to' "$tmp/err"
 kill -TERM $mp
 wait $mp
 st=$?
