@@ -133,6 +133,13 @@ wanted(const struct ami_msg *m)
 	return 1;
 }
 
+/* -n has all it asked for */
+static inline int
+counted(void)
+{
+	return nflag && printed >= nflag;
+}
+
 /* -r alone copies an event's raw bytes: the parser need not split it */
 static int
 brief(void)
@@ -457,7 +464,7 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 		}
 		ami_msg_del(m, i);      /* an item looks like the live event */
 	}
-	if (stop || (nflag && printed >= nflag) || !wanted(m))
+	if (stop || counted() || !wanted(m))
 		return;
 	output(m, c->srv->name);
 	printed++;
@@ -476,7 +483,7 @@ onraw(void *arg, struct ami_conn *c, struct ami_msg *m)
 		onmsg(arg, c, m);
 		return;
 	}
-	if (!stop && !(nflag && printed >= nflag)) {
+	if (!stop && !counted()) {
 		queued(ami_outq_put(outq, m->raw, m->rawlen));
 		printed++;
 	}
@@ -500,7 +507,7 @@ fromfile(struct ami_msg *m, unsigned long line, void *arg)
 	}
 	output(m, NULL);
 	printed++;
-	return nflag && printed >= nflag;
+	return counted();
 }
 
 /* a pipe may pause: what was read so far goes out first */
@@ -541,7 +548,7 @@ run(void)
 		conns[i].brief = brief();
 		conns[i].only = eflag;  /* the login asks for their classes */
 	}
-	while (!stop && !(nflag && printed >= nflag)) {
+	while (!stop && !counted()) {
 		now = ami_now_ms();
 		timeout = -1;
 		for (i = 0; i < nservers; i++) {
@@ -574,7 +581,7 @@ run(void)
 				continue;
 			if (conns[i].authfail)
 				errx(2, "%s", conns[i].err);
-			if (!(nflag && printed >= nflag))
+			if (!counted())
 				warnx("%s; reconnecting", conns[i].err);
 		}
 	}

@@ -572,7 +572,6 @@ forward(struct ami_msg *m, unsigned long lineno, void *arg)
 static void
 setup(void)
 {
-	const char *errstr;
 	char id[96];
 	int ka, rc, v5;
 
@@ -606,7 +605,7 @@ setup(void)
 	mosquitto_message_callback_set(mq, onmessage);
 	mosquitto_reconnect_delay_set(mq, 1, 30, true);
 	if ((rc = mosquitto_connect_async(mq, host,
-	    strtonum(port, 1, 65535, &errstr), ka)) != MOSQ_ERR_SUCCESS &&
+	    ami_argnum("[mqtt] port", port, 1, 65535), ka)) != MOSQ_ERR_SUCCESS &&
 	    rc != MOSQ_ERR_ERRNO)
 		errx(2, "%s:%s: %s", host, port, mosquitto_strerror(rc));
 	ami_signals_held(1);

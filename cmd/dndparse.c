@@ -1042,7 +1042,7 @@ int
 main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = onsignal };
-	static const int sigs[4] = { SIGHUP, SIGUSR1, SIGINT, SIGTERM };
+	static const int sigs[] = { SIGHUP, SIGUSR1, SIGINT, SIGTERM };
 	struct ami_confkey keys[] = {
 		{ "map", mapfile, sizeof(mapfile) },
 		{ "patterns", patfile, sizeof(patfile) },
@@ -1052,7 +1052,8 @@ main(int argc, char *argv[])
 	sigset_t block, unblocked;
 	struct stat st;
 	char errbuf[256];
-	int ch, i, status = 0;
+	size_t i;
+	int ch, status = 0;
 
 	while ((ch = getopt(argc, argv, "C:c:D:d:F:g:hm:p:R:r:S:s:t:V"))
 	    != -1) {
@@ -1119,10 +1120,10 @@ main(int argc, char *argv[])
 	outreg = fstat(1, &st) == 0 && S_ISREG(st.st_mode);
 
 	sigemptyset(&block);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaddset(&block, sigs[i]);
 	sigprocmask(SIG_BLOCK, &block, &unblocked);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);
 	waitmask = &unblocked;
 	if (Fflag != NULL)
