@@ -15,6 +15,9 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,16 +175,46 @@ ami_drive_step(struct ami_drive *d)
 	return n;
 }
 
+/*
+ * With stop, INT, TERM and HUP are let in only while the input is waited
+ * for (ppoll) and between two steps: one that came between the look at
+ * *stop and a read(2) would leave the read waiting for input that may
+ * never come (valgrind's scheduling made that window wide: 0520's
+ * SIGHUP, once in a CI run).
+ */
 void
 ami_drive_run(struct ami_drive *d, const volatile int *stop)
 {
-	ssize_t n;
+	struct pollfd pfd = { .fd = d->fd, .events = POLLIN };
+	sigset_t stops, was;
+	ssize_t n = -1;
 
-	do {
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGHUP);
+	if (stop != NULL)
+		pthread_sigmask(SIG_BLOCK, &stops, &was);
+	while (stop == NULL || !*stop) {
+		if (stop != NULL && ppoll(&pfd, 1, NULL, &was) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(2, "poll");
+		}
 		n = ami_drive_step(d);
 		if (d->pause != NULL)
 			d->pause(d->arg);
-	} while (n != 0 && !d->done && (stop == NULL || !*stop));
+		if (n == 0 || d->done)
+			break;
+		/* a signal that came while input was ready: ppoll returns
+		 * ready fds without letting it in */
+		if (stop != NULL) {
+			pthread_sigmask(SIG_SETMASK, &was, NULL);
+			pthread_sigmask(SIG_BLOCK, &stops, NULL);
+		}
+	}
+	if (stop != NULL)
+		pthread_sigmask(SIG_SETMASK, &was, NULL);
 }
 
 static void
