@@ -215,9 +215,8 @@ void	ami_drive_free(struct ami_drive *);
 ssize_t	ami_drive_step(struct ami_drive *);
 /* steps to EOF, to done, or (stop not NULL) till *stop is set: a tool's
  * volatile sig_atomic_t (an int; not named here, as <signal.h> would
- * bring <unistd.h>'s dup into every file), which INT, TERM and HUP (see
- * ami_stop_signals) may set only between two steps or while the input
- * is waited for */
+ * bring <unistd.h>'s dup into every file); a signal that sets it while
+ * the input is waited for ends the wait (see ami_stop_signals) */
 void	ami_drive_run(struct ami_drive *, const volatile int *stop);
 
 /* ---- wire.c: AMI wire writer and action checks ---- */

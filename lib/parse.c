@@ -176,45 +176,43 @@ ami_drive_step(struct ami_drive *d)
 }
 
 /*
- * With stop, INT, TERM and HUP are let in only while the input is waited
- * for (ppoll) and between two steps: one that came between the look at
- * *stop and a read(2) would leave the read waiting for input that may
- * never come (valgrind's scheduling made that window wide: 0520's
- * SIGHUP, once in a CI run).
+ * With stop, the look at *stop and the wait for input are one step: INT,
+ * TERM and HUP are blocked for the look and let in by ppoll's mask, so
+ * one that came between them cannot leave a read waiting for input that
+ * may never come (valgrind's scheduling made that window wide: 0520's
+ * SIGHUP, once in a CI run).  They are let in again before the step: a
+ * tool's own waits (amimqtt's for its broker) look at *stop themselves.
  */
 void
 ami_drive_run(struct ami_drive *d, const volatile int *stop)
 {
 	struct pollfd pfd = { .fd = d->fd, .events = POLLIN };
 	sigset_t stops, was;
-	ssize_t n = -1;
+	ssize_t n;
+	int rc;
 
 	sigemptyset(&stops);
 	sigaddset(&stops, SIGINT);
 	sigaddset(&stops, SIGTERM);
 	sigaddset(&stops, SIGHUP);
-	if (stop != NULL)
-		pthread_sigmask(SIG_BLOCK, &stops, &was);
-	while (stop == NULL || !*stop) {
-		if (stop != NULL && ppoll(&pfd, 1, NULL, &was) == -1) {
-			if (errno == EINTR)
+	for (;;) {
+		if (stop != NULL) {
+			pthread_sigmask(SIG_BLOCK, &stops, &was);
+			rc = *stop ? 0 : ppoll(&pfd, 1, NULL, &was);
+			pthread_sigmask(SIG_SETMASK, &was, NULL);
+			if (rc == 0)
+				break;
+			if (rc == -1 && errno != EINTR)
+				err(2, "poll");
+			if (rc == -1)
 				continue;
-			err(2, "poll");
 		}
 		n = ami_drive_step(d);
 		if (d->pause != NULL)
 			d->pause(d->arg);
 		if (n == 0 || d->done)
 			break;
-		/* a signal that came while input was ready: ppoll returns
-		 * ready fds without letting it in */
-		if (stop != NULL) {
-			pthread_sigmask(SIG_SETMASK, &was, NULL);
-			pthread_sigmask(SIG_BLOCK, &stops, NULL);
-		}
 	}
-	if (stop != NULL)
-		pthread_sigmask(SIG_SETMASK, &was, NULL);
 }
 
 static void
