@@ -451,18 +451,18 @@ onmsg(void *arg, struct ami_conn *c, struct ami_msg *m)
 	if (i >= 0 && filterlist.len > 0 &&
 	    ami_keyeq(m->f[i].v, m->f[i].vl, FILTER_ID))
 		return;
-	if (i >= 0 && nsync > 0 && (k = syncindex(m->f[i].v, m->f[i].vl)) >= 0) {
-		if (ami_msg_get(m, "Event", NULL) == NULL) {
-			if (ami_msg_is(m, "Message", "Permission denied"))
-				warnx("%s: -s %.*s: permission denied (the user's "
-				    "write= classes)", c->srv->name,
-				    (int)strcspn(syncact[k].p + 8, "\r"),
-				    syncact[k].p + 8);
-			else if (ami_msg_is(m, "Response", "Error"))
-				syncfailed(c, k);
-			return;         /* the response, not state */
-		}
-		ami_msg_del(m, i);      /* an item looks like the live event */
+	/* a list's response is not state; its items keep the ActionID: a
+	 * consumer (statemerge) tells a listed state from a live change by it */
+	if (i >= 0 && nsync > 0 && (k = syncindex(m->f[i].v, m->f[i].vl)) >= 0 &&
+	    ami_msg_get(m, "Event", NULL) == NULL) {
+		if (ami_msg_is(m, "Message", "Permission denied"))
+			warnx("%s: -s %.*s: permission denied (the user's "
+			    "write= classes)", c->srv->name,
+			    (int)strcspn(syncact[k].p + 8, "\r"),
+			    syncact[k].p + 8);
+		else if (ami_msg_is(m, "Response", "Error"))
+			syncfailed(c, k);
+		return;
 	}
 	if (stop || counted() || !wanted(m))
 		return;

@@ -26,8 +26,10 @@
  *   server: on a bus, a late echo taken for news would flip values back
  *   and forth between the agents for ever).
  *   A server between its FullyBooted and its PresenceStateListComplete
- *   (one that restarted) does not override what the others hold: it is
- *   given their value.  Only when no server held one does its list win.
+ *   (one that restarted) does not override what the others hold with a
+ *   value its list gives (an item keeps amicat's ActionID): it is given
+ *   their value.  Only when no server held one does its list win.  A
+ *   live change it makes meanwhile is news.
  *
  * Output is one line per action, written whenever input pauses.
  */
@@ -248,8 +250,9 @@ presence(const struct ami_msg *m, int x)
 	ami_stab_set(&e->told[x], v.p, v.len - 1);      /* what x holds now */
 	if (echo || again)
 		return;         /* its echo, or said again (a bus republish) */
-	if ((syncing & (1u << x)) && e->cur != NULL) {
-		presout(e, x);  /* it restarted: the others' value wins */
+	if ((syncing & (1u << x)) && e->cur != NULL &&
+	    ami_msg_get(m, "ActionID", NULL) != NULL) {
+		presout(e, x);  /* listed as it restarted: the others' value wins */
 		return;
 	}
 	if (e->cur != NULL && strcmp(e->cur, v.p) == 0)

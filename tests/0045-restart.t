@@ -127,6 +127,8 @@ apid=$!
 pids="$pids $apid"
 wait_for $T has_count 1 'Device=PJSIP/101 State=UNAVAILABLE' "$tmp/out"
 check "amicat -s: the list at the start" has_count 1 'Device=PJSIP/101 State=UNAVAILABLE' "$tmp/out"
+check "its items keep the ActionID amicat gave the list (statemerge tells them by it)" \
+    grep -q '^Event=DeviceStateChange ActionID=amicat-sync-0 Device=PJSIP/101 ' "$tmp/out"
 echo restart >"$tmp/c.fifo"
 check "after the restart, the list again" wait_for $T has_count 2 'Device=PJSIP/101 State=UNAVAILABLE' "$tmp/out"
 check "asked once booted: DeviceStateList ran twice, never refused" sh -c \
