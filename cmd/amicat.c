@@ -10,13 +10,12 @@
  * The markers are messages like any other: -e and -k select them too, so
  * a filtered stream fed to a template never carries them by surprise.
  * With -s, every login to any server asks every server that is up for the
- * given lists again (DeviceStateList, say): their items come out as the
- * events they are, with amicat's ActionID (a consumer tells a listed
- * state from a live change by it), so a consumer mirroring state catches
- * up on what it missed.  A
- * server is asked only once fully booted (a login can come before, and
- * lists asked then fail), and a list it refuses is asked again, SYNC_RETRY_MS
- * later, SYNC_TRIES times at most.
+ * given lists again (DeviceStateList, say), so a consumer mirroring state
+ * catches up on what it missed: their items come out as the events they
+ * are, with amicat's ActionID (a consumer tells a listed state from a
+ * live change by it).  A server is asked only once fully booted (a login
+ * can come before, and lists asked then fail), and a list it refuses is
+ * asked again, SYNC_RETRY_MS later, SYNC_TRIES times at most.
  */
 #include <ctype.h>
 #include <err.h>

@@ -216,7 +216,7 @@ ssize_t	ami_drive_step(struct ami_drive *);
 /* steps to EOF, to done, or (stop not NULL) till *stop is set: a tool's
  * volatile sig_atomic_t (an int; not named here, as <signal.h> would
  * bring <unistd.h>'s dup into every file); a signal that sets it while
- * the input is waited for ends the wait (see ami_stop_signals) */
+ * the input is waited for ends the wait (ami_stop_wait) */
 void	ami_drive_run(struct ami_drive *, const volatile int *stop);
 
 /* ---- wire.c: AMI wire writer and action checks ---- */
@@ -279,6 +279,9 @@ void	ami_dnd_free(struct ami_dnd_pats *);
 /* INT, TERM and HUP (a closed terminal) set *flag (a volatile
  * sig_atomic_t) and end a wait for input: for a tool that owes no answers */
 void	ami_stop_signals(volatile int *flag);
+/* wait for input at fd: 1 there is some, 0 *stop is set (a stop signal
+ * that comes while it waits ends the wait, whenever it comes) */
+int	ami_stop_wait(int fd, const volatile int *stop);
 /* hold: every signal but SIGPIPE blocked in the calling thread (its mask
  * kept), so a thread it starts takes none and they wake the one that
  * waits for the input; 0: the kept mask back */

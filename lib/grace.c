@@ -5,10 +5,13 @@
  * and the wait; the first ends the input and what was read has
  * AMI_GRACE_S to be answered; a second stops at once.
  * The other tools (amicat, amimqtt, dndctl, peerlist) stop at their next
- * whole message on the first: ami_stop_signals.  Either way the signal
- * must reach the thread that waits for the input: ami_signals_held keeps
- * it from the threads a tool starts (outq's writer, libmosquitto's).
+ * whole message on the first: ami_stop_signals, and ami_stop_wait for the
+ * input driver's wait.  Either way the signal must reach the thread that
+ * waits for the input: ami_signals_held keeps it from the threads a tool
+ * starts (outq's writer, libmosquitto's).
  */
+#include <err.h>
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <time.h>
@@ -35,6 +38,16 @@ onstop(int sig)
 	*stopflag = 1;
 }
 
+/* INT, TERM and HUP: the signals that end a tool */
+static void
+stopset(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
 /* INT, TERM and HUP (a closed terminal) to fn; no SA_RESTART: a read
  * waiting for input ends (the MariaDB client retries its own calls).
  * A HUP ignored at start stays ignored: nohup(1), or a unit whose reload
@@ -55,6 +68,32 @@ ami_stop_signals(volatile int *flag)
 {
 	stopflag = flag;
 	catch_stops(onstop);
+}
+
+/*
+ * The look at *stop and the wait for input are one step: the stop
+ * signals are blocked for the look and let in by ppoll's mask, so one
+ * that came between them cannot leave a read waiting for input that may
+ * never come (valgrind's scheduling made that window wide: 0520's SIGHUP,
+ * once in a CI run).  They are let in again before the caller goes on: a
+ * tool's own waits (amimqtt's for its broker) look at *stop themselves.
+ */
+int
+ami_stop_wait(int fd, const volatile int *stop)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	sigset_t stops, was;
+	int rc;
+
+	stopset(&stops);
+	do {
+		pthread_sigmask(SIG_BLOCK, &stops, &was);
+		rc = *stop ? 0 : ppoll(&pfd, 1, NULL, &was);
+		pthread_sigmask(SIG_SETMASK, &was, NULL);
+	} while (rc == -1 && errno == EINTR);
+	if (rc == -1)
+		err(2, "poll");
+	return rc > 0;
 }
 
 void
@@ -78,10 +117,7 @@ ami_grace_init(void)
 {
 	sigset_t sigs;
 
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
+	stopset(&sigs);
 	sigprocmask(SIG_BLOCK, &sigs, &unblocked);
 	catch_stops(onsignal);
 }

@@ -15,9 +15,6 @@
  */
 #include <err.h>
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,38 +172,12 @@ ami_drive_step(struct ami_drive *d)
 	return n;
 }
 
-/*
- * With stop, the look at *stop and the wait for input are one step: INT,
- * TERM and HUP are blocked for the look and let in by ppoll's mask, so
- * one that came between them cannot leave a read waiting for input that
- * may never come (valgrind's scheduling made that window wide: 0520's
- * SIGHUP, once in a CI run).  They are let in again before the step: a
- * tool's own waits (amimqtt's for its broker) look at *stop themselves.
- */
 void
 ami_drive_run(struct ami_drive *d, const volatile int *stop)
 {
-	struct pollfd pfd = { .fd = d->fd, .events = POLLIN };
-	sigset_t stops, was;
 	ssize_t n;
-	int rc;
 
-	sigemptyset(&stops);
-	sigaddset(&stops, SIGINT);
-	sigaddset(&stops, SIGTERM);
-	sigaddset(&stops, SIGHUP);
-	for (;;) {
-		if (stop != NULL) {
-			pthread_sigmask(SIG_BLOCK, &stops, &was);
-			rc = *stop ? 0 : ppoll(&pfd, 1, NULL, &was);
-			pthread_sigmask(SIG_SETMASK, &was, NULL);
-			if (rc == 0)
-				break;
-			if (rc == -1 && errno != EINTR)
-				err(2, "poll");
-			if (rc == -1)
-				continue;
-		}
+	while (stop == NULL || ami_stop_wait(d->fd, stop)) {
 		n = ami_drive_step(d);
 		if (d->pause != NULL)
 			d->pause(d->arg);

@@ -102,12 +102,14 @@ ami_watchers_load(struct ami_watchers *w, const char *user, const char *domain,
 static void
 inlist(MYSQL *my, struct ami_buf *q, const char *const *v, int n)
 {
+	size_t len;
 	char *e;
 	int i;
 
 	for (i = 0; i < n; i++) {
-		e = ami_xmalloc(2 * strlen(v[i]) + 1);
-		mysql_real_escape_string(my, e, v[i], strlen(v[i]));
+		len = strlen(v[i]);
+		e = ami_xmalloc(2 * len + 1);
+		mysql_real_escape_string(my, e, v[i], len);
 		ami_buf_adds(q, i ? ", '" : "'");
 		ami_buf_adds(q, e);
 		ami_buf_addc(q, '\'');
