@@ -52,7 +52,7 @@ static struct ami_tmpl *tmpl;
 static struct ami_server servers[MAXSERVERS];
 static struct ami_conn conns[MAXSERVERS];
 static int nservers, tagged;
-static int copyraw;                     /* brief() from one server */
+static int copyraw;                     /* -r, brief(), from one server */
 static struct ami_outq *outq;
 static struct ami_buf syncact[MAXSYNC]; /* the -s actions, ready to send */
 static int nsync;
@@ -141,11 +141,22 @@ counted(void)
 	return nflag && printed >= nflag;
 }
 
-/* -r alone copies an event's raw bytes: the parser need not split it */
+/* -r or one-line alone write an event from its raw bytes: the parser
+ * need not split it */
 static int
 brief(void)
 {
-	return rflag && eflag == NULL && nfilters == 0 && sflag == NULL;
+	return !jflag && fflag == NULL && eflag == NULL && nfilters == 0 &&
+	    sflag == NULL;
+}
+
+/* an event the parser may have read brief: its first field split, and
+ * Server added after (output()) when tagged; one-line converts its raw */
+static int
+briefevent(const struct ami_msg *m)
+{
+	return m->raw != NULL && m->n == 1 + (size_t)tagged &&
+	    ami_keyeq(m->f[0].k, m->f[0].kl, "Event");
 }
 
 /* a block that ends with its empty line (nearly every one) */
@@ -202,6 +213,8 @@ encode(struct ami_buf *b, const struct ami_msg *m)
 		putraw(b, m);
 	else if (rflag)
 		ami_wire_put(b, m);
+	else if (brief() && briefevent(m))
+		ami_text_block(b, m, 1);
 	else
 		ami_text_put(b, m);
 }
@@ -665,7 +678,7 @@ main(int argc, char *argv[])
 		if (nservers == 0)
 			hosts[nservers++] = NULL;
 		tagged = nservers > 1;
-		copyraw = brief() && !tagged;
+		copyraw = rflag && brief() && !tagged;
 		for (i = 0; i < nservers; i++)
 			if (ami_conf_server(&servers[i], hosts[i], cflag, errbuf,
 			    sizeof(errbuf)) < 0)

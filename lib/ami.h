@@ -22,6 +22,10 @@
 #define AMI_HEADERS_MAX 128     /* headers per action */
 /* Default cap for one incoming message; Asterisk's output has no limit. */
 #define AMI_MSG_MAX     (16u << 20)
+/* bytes a parser keeps allocated and defined past its data: a field split
+ * from it (f->slack) and a message's raw block may be read that far on,
+ * a line at a time in whole 16-byte loads (text.c) */
+#define AMI_SLACK       64
 
 /* ---- alloc.c: allocate or die ---- */
 /* as their libc namesakes, but a failure is fatal: err(2) naming the call */
@@ -38,6 +42,10 @@ struct ami_buf {
 	size_t  len, cap;
 };
 void	ami_buf_grow(struct ami_buf *, size_t);    /* room for n more */
+/* room for n more and, past them, slack bytes of zeros or old data that
+ * the doubling does not count: a buffer that must hold exactly a power
+ * of two (the parser at its cap) plus a few is not grown to twice that */
+void	ami_buf_grow_slack(struct ami_buf *, size_t n, size_t slack);
 void	ami_buf_adds(struct ami_buf *, const char *);
 /* inline: every message is added so, and the call cost more than the
  * test for room */
@@ -72,6 +80,7 @@ struct ami_field {
 	const char *k, *v;
 	uint32_t    kl, vl;
 	int         tight;  /* wire line "Key:value", no space after the colon */
+	int         slack;  /* k, v in a parser's buffer: AMI_SLACK readable on */
 };
 struct ami_arena;
 struct ami_msg {
@@ -235,6 +244,11 @@ int	ami_wire_check(const struct ami_msg *, char *err, size_t errlen);
 
 /* ---- text.c: the one-line format and JSON lines ---- */
 void	ami_text_put(struct ami_buf *, const struct ami_msg *);   /* + '\n' */
+/* ami_text_put of m, an Event block (no Follows) read brief, from a parser
+ * (AMI_SLACK): m->raw's lines converted as parse.c splits them, then m's
+ * fields from `from` on (those added after the parse); a common line in
+ * one pass of four loads */
+void	ami_text_block(struct ami_buf *, const struct ami_msg *, size_t from);
 void	ami_json_put(struct ami_buf *, const struct ami_msg *);   /* + '\n' */
 /* append a value the way the one-line format writes it */
 void	ami_text_value(struct ami_buf *, const char *, size_t);

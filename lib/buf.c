@@ -10,20 +10,27 @@
 #include "ami.h"
 
 void
-ami_buf_grow(struct ami_buf *b, size_t n)
+ami_buf_grow_slack(struct ami_buf *b, size_t n, size_t slack)
 {
 	size_t cap;
 
-	if (b->cap - b->len >= n)
+	if (b->cap - b->len >= n + slack)
 		return;
-	cap = b->cap ? b->cap : 256;
+	cap = b->cap > slack ? b->cap - slack : 256;
 	while (cap - b->len < n)
 		cap *= 2;
+	cap += slack;
 	b->p = ami_xrealloc(b->p, cap);
 	/* PCRE2's JIT may read a few bytes past a subject in the buffer:
 	 * harmless, but only if they are defined (valgrind) */
 	memset(b->p + b->cap, 0, cap - b->cap);
 	b->cap = cap;
+}
+
+void
+ami_buf_grow(struct ami_buf *b, size_t n)
+{
+	ami_buf_grow_slack(b, n, 0);
 }
 
 void

@@ -85,6 +85,7 @@ ami_msg_ref(struct ami_msg *m, const char *k, size_t kl, const char *v,
 	f->v = v;
 	f->vl = vl;
 	f->tight = 0;
+	f->slack = 0;
 }
 
 static const char *
@@ -195,6 +196,7 @@ ami_msg_set(struct ami_msg *m, size_t i, const char *v, size_t vl)
 {
 	m->f[i].v = dup(m, v, vl);
 	m->f[i].vl = vl;
+	m->f[i].slack = 0;
 }
 
 void

@@ -253,10 +253,84 @@ keytoken(struct ami_buf *b, const char *s, size_t n)
 	b->len = token(b, b->p + b->len, s, n, 1) - b->p;
 }
 
+#ifdef __SSE2__
+/* the bytes of 16 that need an escape inside quotes (escaped()'s) */
+static inline __attribute__((always_inline)) unsigned
+escaped16(__m128i x)
+{
+	__m128i t = _mm_cmpeq_epi8(_mm_subs_epu8(x, _mm_set1_epi8(0x1f)),
+	    _mm_setzero_si128());
+
+	t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8('"')));
+	t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+	t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+	return _mm_movemask_epi8(t);
+}
+
+/*
+ * The field f, a key and a value of 1 to 32 bytes each that may be read
+ * 32 bytes on (f->slack), at w: past it, or NULL when it needs what
+ * token() does (a key that needs quotes, a value that needs an escape).
+ * Two loads each and no branch on their lengths; a value with a space is
+ * written quoted at once.
+ */
+static inline __attribute__((always_inline)) char *
+field32(char *w, const struct ami_field *f)
+{
+	const __m128i *k = (const __m128i *)f->k, *v = (const __m128i *)f->v;
+	__m128i k0 = _mm_loadu_si128(k), k1 = _mm_loadu_si128(k + 1);
+	__m128i v0 = _mm_loadu_si128(v), v1 = _mm_loadu_si128(v + 1);
+	uint32_t km = ((uint64_t)1 << f->kl) - 1, vm = ((uint64_t)1 << f->vl) - 1;
+	unsigned q;
+
+	if (((special16(k0, 1) | (uint32_t)special16(k1, 1) << 16) & km) != 0)
+		return NULL;
+	_mm_storeu_si128((__m128i *)w, k0);
+	_mm_storeu_si128((__m128i *)w + 1, k1);
+	w += f->kl;
+	*w++ = '=';
+	if (((special16(v0, 0) | (uint32_t)special16(v1, 0) << 16) & vm) == 0) {
+		_mm_storeu_si128((__m128i *)w, v0);
+		_mm_storeu_si128((__m128i *)w + 1, v1);
+		return w + f->vl;
+	}
+	if (((escaped16(v0) | escaped16(v1) << 16) & vm) != 0)
+		return NULL;
+	q = f->vl;
+	*w = '"';
+	_mm_storeu_si128((__m128i *)(w + 1), v0);
+	_mm_storeu_si128((__m128i *)(w + 1) + 1, v1);
+	w[q + 1] = '"';
+	return w + q + 2;
+}
+#endif
+
+/* the field f at w, with room for 4 (kl + vl) + 12 bytes and 34 past
+ * them (field32's whole stores): past it */
+static inline __attribute__((always_inline)) char *
+putfield(struct ami_buf *b, char *w, const struct ami_field *f)
+{
+#ifdef __SSE2__
+	char *o;
+
+	if (f->slack && !f->tight && f->kl - 1 < 32 && f->vl - 1 < 32 &&
+	    (o = field32(w, f)) != NULL)
+		return o;
+#endif
+	if (f->tight) {
+		b->len = w - b->p;
+		tightkey(b, f, keytoken);
+		w = b->p + b->len;
+	} else
+		w = token(b, w, f->k, f->kl, 1);
+	*w++ = '=';
+	return token(b, w, f->v, f->vl, 0);
+}
+
 void
 ami_text_put(struct ami_buf *b, const struct ami_msg *m)
 {
-	size_t i, need = 1;
+	size_t i, need = 1 + 34;        /* 34: putfield's */
 	char *w;
 
 	for (i = 0; i < m->n; i++)
@@ -266,16 +340,158 @@ ami_text_put(struct ami_buf *b, const struct ami_msg *m)
 	for (i = 0; i < m->n; i++) {
 		if (i > 0)
 			*w++ = ' ';
-		if (m->f[i].tight) {
-			b->len = w - b->p;
-			tightkey(b, &m->f[i], keytoken);
-			w = b->p + b->len;
-		} else
-			w = token(b, w, m->f[i].k, m->f[i].kl, 1);
-		*w++ = '=';
-		w = token(b, w, m->f[i].v, m->f[i].vl, 0);
+		w = putfield(b, w, &m->f[i]);
 	}
 	*w++ = '\n';
+	b->len = w - b->p;
+}
+
+/*
+ * The wire line at s (its LF before e) as parse.c's field() splits it, at
+ * w and followed by a space: past that, *next past its LF.
+ */
+static char *
+slowline(struct ami_buf *b, char *w, const char *s, const char *e,
+    const char **next)
+{
+	const char *nl = memchr(s, '\n', e - s), *le, *c;
+	struct ami_field f = { 0 };
+
+	if (nl == NULL) {       /* a last line without its LF is no field */
+		*next = e;
+		return w;
+	}
+	le = nl > s && nl[-1] == '\r' ? nl - 1 : nl;
+	*next = nl + 1;
+	if ((c = memchr(s, ':', le - s)) == NULL || c == s) {
+		f.k = "";       /* not a header: kept nameless */
+		f.v = s;
+		f.vl = le - s;
+	} else {
+		f.k = s;
+		f.kl = c - s;
+		f.v = c + 1 < le && c[1] == ' ' ? c + 2 : c + 1;
+		f.vl = le - f.v;
+		f.tight = f.v == c + 1;
+	}
+	w = putfield(b, w, &f);
+	*w++ = ' ';
+	return w;
+}
+
+#ifdef __SSE2__
+/* the 32 bytes of x0 and x1 equal to c, as a mask */
+static inline __attribute__((always_inline)) uint32_t
+eq32(__m128i x0, __m128i x1, char c)
+{
+	const __m128i y = _mm_set1_epi8(c);
+
+	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x0, y)) |
+	    (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x1, y)) << 16;
+}
+
+/*
+ * The common wire line, "Key: value" and its LF within 32 bytes of s, a
+ * key that needs no quotes and a value that needs no escape, written at
+ * w as slowline() writes it, from its masks and no branch on its
+ * lengths: past it, *next past its LF.  NULL for any other line.  The
+ * loads are at s and s + 1, not at the value, so that none waits for the
+ * masks: "Key=\"value" is the line as it is, "Key=value" the key from s
+ * and the rest from s + 1.  Reads 33 bytes from s (AMI_SLACK past e at
+ * most); writes 34 from w.
+ */
+static inline __attribute__((always_inline)) char *
+fastline(char *w, const char *s, const char *e, const char **next)
+{
+	const __m128i idx = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+	    11, 12, 13, 14, 15), sixteen = _mm_set1_epi8(16);
+	__m128i x0 = _mm_loadu_si128((const __m128i *)s);
+	__m128i x1 = _mm_loadu_si128((const __m128i *)s + 1);
+	__m128i y0 = _mm_loadu_si128((const __m128i *)(s + 1));
+	__m128i y1 = _mm_loadu_si128((const __m128i *)(s + 17));
+	__m128i after0, after1;
+	uint32_t lf = eq32(x0, x1, '\n'), line, col, sp, spc, vm;
+	unsigned i, le, c, v, q;
+
+	if (lf == 0 || (i = __builtin_ctz(lf)) >= (size_t)(e - s))
+		return NULL;
+	line = (lf & -lf) - 1;
+	/* less its CR (i is 1 or more: the block's empty line is its end) */
+	le = i - ((eq32(x0, x1, '\r') & line) >> ((i - 1) & 31) & 1);
+	col = eq32(x0, x1, ':') & line;
+	if (col == 0)
+		return NULL;
+	c = __builtin_ctz(col);
+	v = c + 2;
+	sp = eq32(x0, x1, ' ');
+	spc = (uint32_t)special16(x0, 0) | (uint32_t)special16(x1, 0) << 16;
+	/* a key of 1 byte or more, plain, then ": " and the value */
+	if (c == 0 || v > le || !(sp >> (c + 1) & 1) ||
+	    ((spc | eq32(x0, x1, '=')) & ((col & -col) - 1)) != 0)
+		return NULL;
+	vm = line & ~((2u << (c + 1)) - 1);
+	vm &= (uint32_t)(((uint64_t)1 << le) - 1);
+	/* quoted: a space or nothing; one that needs an escape is slowline's */
+	q = (spc & vm) != 0 || v == le;
+	if (((spc & ~sp) & vm) != 0)
+		return NULL;
+	/* unquoted, the bytes after the colon come from s + 1 */
+	after0 = _mm_cmpgt_epi8(idx, _mm_set1_epi8(q ? 127 : c));
+	after1 = _mm_cmpgt_epi8(_mm_add_epi8(idx, sixteen),
+	    _mm_set1_epi8(q ? 127 : c));
+	_mm_storeu_si128((__m128i *)w, _mm_or_si128(_mm_andnot_si128(after0,
+	    x0), _mm_and_si128(after0, y0)));
+	_mm_storeu_si128((__m128i *)w + 1, _mm_or_si128(_mm_andnot_si128(after1,
+	    x1), _mm_and_si128(after1, y1)));
+	w[c] = '=';
+	w[c + 1] = q ? '"' : s[c + 2];
+	w += le - 1 + q;
+	w[0] = q ? '"' : ' ';
+	w[q] = ' ';
+	*next = s + i + 1;
+	return w + 1 + q;
+}
+#endif
+
+void
+ami_text_block(struct ami_buf *b, const struct ami_msg *m, size_t from)
+{
+	const char *s = m->raw, *e = s + m->rawlen, *end = e;
+	size_t i, need = 4 * m->rawlen + 128, start = b->len;
+	char *w;
+#ifdef __SSE2__
+	char *o;
+#endif
+
+	/* a line of L bytes writes 4 L + 3 at most (a raw byte as \xXX), a
+	 * fast line 64 past its start: b is grown once, not moved after */
+	for (i = from; i < m->n; i++)
+		need += 4 * (m->f[i].kl + m->f[i].vl) + 48;
+	ami_buf_grow(b, need);
+	w = b->p + start;
+	/* a whole block's lines end at its empty line, the first there is */
+	if (m->rawlen >= 3 && e[-1] == '\n' && e[-2] == '\n')
+		end = e - 1;
+	else if (m->rawlen >= 3 && e[-1] == '\n' && e[-2] == '\r' &&
+	    e[-3] == '\n')
+		end = e - 2;
+	while (s < end) {
+#ifdef __SSE2__
+		if ((o = fastline(w, s, e, &s)) != NULL) {
+			w = o;
+			continue;
+		}
+#endif
+		w = slowline(b, w, s, e, &s);
+	}
+	for (i = from; i < m->n; i++) {
+		w = putfield(b, w, &m->f[i]);
+		*w++ = ' ';
+	}
+	if (w > b->p + start)
+		w[-1] = '\n';
+	else
+		*w++ = '\n';
 	b->len = w - b->p;
 }
 

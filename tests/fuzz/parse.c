@@ -9,7 +9,9 @@
  * the whole input at once gives: the resumed search for a message's end
  * is checked too, and so is brief (an event's first field and its raw
  * bytes, every other message whole, as without brief; the line each
- * message starts on, and the errors, the same).
+ * message starts on, and the errors, the same).  An event's one-line
+ * written from its raw block (ami_text_block, as amicat writes an event
+ * read brief) must be that of its full split.
  */
 #include "common.h"
 
@@ -23,6 +25,30 @@ brieflook(struct ami_buf *out, struct ami_msg *m)
 		m->n = 1;
 	ami_text_put(out, m);
 	ami_buf_add(out, m->raw, m->rawlen);
+}
+
+static int
+same(const struct ami_buf *a, const struct ami_buf *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->p, b->p, a->len) == 0);
+}
+
+/* m split whole: ami_text_block of its raw block writes what ami_text_put
+ * of its fields does */
+static void
+blockcheck(const struct ami_msg *m)
+{
+	struct ami_buf put = { 0 }, block = { 0 };
+
+	if (m->raw == NULL || m->n == 0 ||
+	    !ami_keyeq(m->f[0].k, m->f[0].kl, "Event"))
+		return;
+	ami_text_put(&put, m);
+	ami_text_block(&block, m, m->n);
+	if (!same(&put, &block))
+		abort();
+	ami_buf_free(&put);
+	ami_buf_free(&block);
 }
 
 /* what p has ready: each message as one-line text (brief: brieflook), an
@@ -46,8 +72,10 @@ drain(struct ami_parser *p, struct ami_msg *m, int check, int brief,
 		ami_buf_adds(out, at);
 		if (m->rawlen > p->max || (p->mode == AMI_WIRE && m->raw == NULL))
 			abort();
-		if (check)
+		if (check) {
+			blockcheck(m);
 			roundtrip(m);
+		}
 		if (brief)
 			brieflook(out, m);
 		else
@@ -74,12 +102,6 @@ run(enum ami_mode mode, size_t max, const unsigned char *data, size_t size,
 	drain(&p, &m, check, brief, out);
 	ami_parser_free(&p);
 	ami_msg_free(&m);
-}
-
-static int
-same(const struct ami_buf *a, const struct ami_buf *b)
-{
-	return a->len == b->len && (a->len == 0 || memcmp(a->p, b->p, a->len) == 0);
 }
 
 int
