@@ -22,9 +22,9 @@
 #define AMI_HEADERS_MAX 128     /* headers per action */
 /* Default cap for one incoming message; Asterisk's output has no limit. */
 #define AMI_MSG_MAX     (16u << 20)
-/* bytes a parser keeps allocated and defined past its data: a field split
- * from it (f->slack) and a message's raw block may be read that far on,
- * a line at a time in whole 16-byte loads (text.c) */
+/* bytes a parser keeps allocated and defined past its data, so that its
+ * lines, the fields split from them (f->slack) and a message's raw block
+ * can be read in whole 16-byte loads (parse.c, text.c) */
 #define AMI_SLACK       64
 
 /* ---- alloc.c: allocate or die ---- */

@@ -32,9 +32,10 @@ enum { SKIP_NONE, SKIP_BLOCK, SKIP_LINE, SKIP_FOLLOWS };
 
 /*
  * memchr for the short lines of AMI (21 bytes on average): inline, 16
- * bytes at a time where SSE2 is, libc's memchr for the last few and where
- * it is not.  A call to memchr a line and a header cost more than the
- * search in it.
+ * bytes at a time where SSE2 is, the last few in one more load whose
+ * bytes past s + n are masked off (they are the parser's, AMI_SLACK);
+ * libc's memchr where SSE2 is not.  A call to memchr a line and a header
+ * cost more than the search in it.
  */
 static inline char *
 shortchr(const char *s, int c, size_t n)
@@ -43,8 +44,6 @@ shortchr(const char *s, int c, size_t n)
 	const __m128i x = _mm_set1_epi8(c);
 	unsigned m;
 
-	/* the last load may reach AMI_SLACK bytes past s + n: the parser keeps
-	 * them allocated and defined past its data */
 	for (;; s += 16, n -= 16) {
 		m = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(
 		    (const __m128i *)s), x));

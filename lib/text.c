@@ -463,8 +463,9 @@ ami_text_block(struct ami_buf *b, const struct ami_msg *m, size_t from)
 	char *o;
 #endif
 
-	/* a line of L bytes writes 4 L + 3 at most (a raw byte as \xXX), a
-	 * fast line 64 past its start: b is grown once, not moved after */
+	/* a line of L bytes writes 4 L + 3 at most (a raw byte as \xXX), and
+	 * whole stores reach 34 past a line's or a field's start: b is grown
+	 * once, not moved after */
 	for (i = from; i < m->n; i++)
 		need += 4 * (m->f[i].kl + m->f[i].vl) + 48;
 	ami_buf_grow(b, need);
