@@ -143,6 +143,21 @@ int	ami_msg_skipped(const struct ami_msg *);
 /* ---- parse.c: incremental reader for sockets and text input ---- */
 /* the end of an Asterisk 13 "Response: Follows" text (read and written) */
 #define AMI_ENDCMD "--END COMMAND--"
+/* f from the wire header line [s, e) whose colon is c (past s): its value
+ * after one space, or, with none, right after the colon (f->tight); inline:
+ * every header of every message comes here (and text.c's raw lines) */
+static inline void
+ami_field_split(struct ami_field *f, const char *s, const char *c,
+    const char *e)
+{
+	const char *v = c + 1 < e && c[1] == ' ' ? c + 2 : c + 1;
+
+	f->k = s;
+	f->kl = c - s;
+	f->v = v;
+	f->vl = e - v;
+	f->tight = v == c + 1;
+}
 enum ami_mode {
 	AMI_WIRE,       /* AMI wire blocks only (a socket) */
 	AMI_AUTO        /* per message: wire block, one-line or JSON */

@@ -247,22 +247,15 @@ ami_parser_banner(struct ami_parser *p, char *out, size_t outlen)
 static inline void
 header(struct ami_msg *m, const char *s, const char *c, const char *e)
 {
-	const char *v = c + 1;
 	struct ami_field *f;
 
-	if (v < e && *v == ' ')
-		v++;
 	if (m->n == m->cap) {           /* the rare path grows the array */
-		ami_msg_ref(m, s, c - s, v, e - v);
+		ami_msg_ref(m, s, 0, s, 0);
 		m->n--;
 	}
 	/* ami_msg_ref inline: every header of every message comes here */
 	f = &m->f[m->n++];
-	f->k = s;
-	f->kl = c - s;
-	f->v = v;
-	f->vl = e - v;
-	f->tight = v == c + 1;
+	ami_field_split(f, s, c, e);
 	f->slack = 1;
 }
 

@@ -254,17 +254,17 @@ keytoken(struct ami_buf *b, const char *s, size_t n)
 }
 
 #ifdef __SSE2__
-/* the bytes of 16 that need an escape inside quotes (escaped()'s) */
-static inline __attribute__((always_inline)) unsigned
-escaped16(__m128i x)
+/* special16() of 32 bytes, and the spaces among them: with the spaces
+ * taken off, the bytes that need an escape inside quotes (escaped()'s) */
+static inline __attribute__((always_inline)) uint32_t
+special32(__m128i x0, __m128i x1, int iskey, uint32_t *sp)
 {
-	__m128i t = _mm_cmpeq_epi8(_mm_subs_epu8(x, _mm_set1_epi8(0x1f)),
-	    _mm_setzero_si128());
+	const __m128i y = _mm_set1_epi8(' ');
 
-	t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8('"')));
-	t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
-	t = _mm_or_si128(t, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
-	return _mm_movemask_epi8(t);
+	*sp = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x0, y)) |
+	    (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x1, y)) << 16;
+	return (uint32_t)special16(x0, iskey) |
+	    (uint32_t)special16(x1, iskey) << 16;
 }
 
 /*
@@ -281,20 +281,21 @@ field32(char *w, const struct ami_field *f)
 	__m128i k0 = _mm_loadu_si128(k), k1 = _mm_loadu_si128(k + 1);
 	__m128i v0 = _mm_loadu_si128(v), v1 = _mm_loadu_si128(v + 1);
 	uint32_t km = ((uint64_t)1 << f->kl) - 1, vm = ((uint64_t)1 << f->vl) - 1;
+	uint32_t sp, spc;
 	unsigned q;
 
-	if (((special16(k0, 1) | (uint32_t)special16(k1, 1) << 16) & km) != 0)
+	if ((special32(k0, k1, 1, &sp) & km) != 0)
 		return NULL;
 	_mm_storeu_si128((__m128i *)w, k0);
 	_mm_storeu_si128((__m128i *)w + 1, k1);
 	w += f->kl;
 	*w++ = '=';
-	if (((special16(v0, 0) | (uint32_t)special16(v1, 0) << 16) & vm) == 0) {
+	if (((spc = special32(v0, v1, 0, &sp)) & vm) == 0) {
 		_mm_storeu_si128((__m128i *)w, v0);
 		_mm_storeu_si128((__m128i *)w + 1, v1);
 		return w + f->vl;
 	}
-	if (((escaped16(v0) | escaped16(v1) << 16) & vm) != 0)
+	if ((spc & ~sp & vm) != 0)
 		return NULL;
 	q = f->vl;
 	*w = '"';
@@ -367,13 +368,8 @@ slowline(struct ami_buf *b, char *w, const char *s, const char *e,
 		f.k = "";       /* not a header: kept nameless */
 		f.v = s;
 		f.vl = le - s;
-	} else {
-		f.k = s;
-		f.kl = c - s;
-		f.v = c + 1 < le && c[1] == ' ' ? c + 2 : c + 1;
-		f.vl = le - f.v;
-		f.tight = f.v == c + 1;
-	}
+	} else
+		ami_field_split(&f, s, c, le);
 	w = putfield(b, w, &f);
 	*w++ = ' ';
 	return w;
@@ -423,8 +419,7 @@ fastline(char *w, const char *s, const char *e, const char **next)
 		return NULL;
 	c = __builtin_ctz(col);
 	v = c + 2;
-	sp = eq32(x0, x1, ' ');
-	spc = (uint32_t)special16(x0, 0) | (uint32_t)special16(x1, 0) << 16;
+	spc = special32(x0, x1, 0, &sp);
 	/* a key of 1 byte or more, plain, then ": " and the value */
 	if (c == 0 || v > le || !(sp >> (c + 1) & 1) ||
 	    ((spc | eq32(x0, x1, '=')) & ((col & -col) - 1)) != 0)
@@ -433,7 +428,7 @@ fastline(char *w, const char *s, const char *e, const char **next)
 	vm &= (uint32_t)(((uint64_t)1 << le) - 1);
 	/* quoted: a space or nothing; one that needs an escape is slowline's */
 	q = (spc & vm) != 0 || v == le;
-	if (((spc & ~sp) & vm) != 0)
+	if ((spc & ~sp & vm) != 0)
 		return NULL;
 	/* unquoted, the bytes after the colon come from s + 1 */
 	after0 = _mm_cmpgt_epi8(idx, _mm_set1_epi8(q ? 127 : c));
