@@ -168,6 +168,8 @@ struct ami_parser {
 	size_t   scan;      /* line (from start) the search for the end resumes at */
 	size_t   lscan;     /* no LF in [scan, lscan): the LF search resumes here */
 	size_t   max;       /* cap for one message */
+	size_t   rdsz;      /* the room a read is given at least */
+	size_t   given;     /* the room ami_parser_space() gave */
 	enum ami_mode mode;
 	int      eof;
 	int      skipping;  /* discarding an oversized message */
@@ -185,7 +187,9 @@ struct ami_parser {
 };
 void	ami_parser_init(struct ami_parser *, enum ami_mode, size_t max);
 void	ami_parser_free(struct ami_parser *);
-/* room for at least n bytes; read into it, then ami_parser_commit() */
+/* room to read into, *n bytes: at least 64 KiB, and twice that after a
+ * read that filled it (a commit of *n), up to 256 KiB; then
+ * ami_parser_commit() what was read */
 char   *ami_parser_space(struct ami_parser *, size_t *n);
 void	ami_parser_commit(struct ami_parser *, size_t);
 void	ami_parser_feed(struct ami_parser *, const void *, size_t);

@@ -5,10 +5,13 @@
  */
 #include <sys/stat.h>
 
+#include <err.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1082,6 +1085,127 @@ test_tab(void)
 	ami_stab_free(st);
 }
 
+/*
+ * A read's room: 64 KiB at first, doubled by each read that fills it (a
+ * busy stream: a file here), to 256 KiB and a buffer of 512 KiB at most;
+ * a quiet stream (a pipe, one event a read) keeps the first.
+ */
+static void
+test_readsize(void)
+{
+	static const char ev[] = "Event: Tick\r\nPrivilege: system,all\r\n"
+	    "Seq: 12345\r\n\r\n";
+	char path[] = "/tmp/amitools-rd-XXXXXX";
+	struct ami_parser p;
+	struct ami_msg m = { 0 };
+	struct ami_buf b = { 0 };
+	size_t first, room, most = 0, cap = 0;
+	int fd, i, n = 0, pfd[2];
+
+	for (i = 0; i < 40000; i++)
+		ami_buf_add(&b, ev, sizeof(ev) - 1);
+	if ((fd = mkstemp(path)) < 0 || write(fd, b.p, b.len) != (ssize_t)b.len ||
+	    lseek(fd, 0, SEEK_SET) != 0)
+		err(2, "%s", path);
+	unlink(path);
+	ami_parser_init(&p, AMI_WIRE, 0);
+	ami_parser_space(&p, &first);
+	while (ami_parser_read(&p, fd) > 0) {
+		while (ami_parser_next(&p, &m) > 0)
+			n++;
+		ami_parser_space(&p, &room);
+		most = room > most ? room : most;
+		cap = p.b.cap > cap ? p.b.cap : cap;
+	}
+	close(fd);
+	ok(first == 64 * 1024 && most >= 256 * 1024 &&
+	    cap <= 512 * 1024 + AMI_SLACK && n == 40000,
+	    "a busy stream's reads grow from 64 KiB to 256 KiB, the buffer "
+	    "to 512 KiB at most (first %zu, most %zu, buffer %zu, %d events)",
+	    first, most, cap, n);
+	ami_parser_free(&p);
+
+	if (pipe(pfd) != 0)
+		err(2, "pipe");
+	ami_parser_init(&p, AMI_WIRE, 0);
+	for (i = n = 0; i < 100; i++) {
+		if (write(pfd[1], ev, sizeof(ev) - 1) != sizeof(ev) - 1 ||
+		    ami_parser_read(&p, pfd[0]) <= 0)
+			err(2, "pipe");
+		while (ami_parser_next(&p, &m) > 0)
+			n++;
+	}
+	ami_parser_space(&p, &room);
+	ok(room == 64 * 1024 && n == 100,
+	    "a quiet stream's reads keep 64 KiB (%zu, %d events)", room, n);
+	close(pfd[0]);
+	close(pfd[1]);
+	ami_parser_free(&p);
+	ami_msg_free(&m);
+	ami_buf_free(&b);
+}
+
+struct drain {
+	int fd, stall;  /* ms before the first read */
+	struct ami_buf got;
+};
+
+/* a reader slower than the producer, stalled once past PATIENCE */
+static void *
+drain(void *arg)
+{
+	struct drain *d = arg;
+	struct timespec ts = { 0, d->stall * 1000000L }, pause = { 0, 200000 };
+	char buf[65536];
+	ssize_t n;
+
+	nanosleep(&ts, NULL);
+	while ((n = read(d->fd, buf, sizeof(buf))) > 0) {
+		ami_buf_add(&d->got, buf, n);
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/*
+ * outq: what is put comes out whole and in order through a slow pipe,
+ * whether each batch goes straight to the idle writer, waits for a busy
+ * one, or queues behind a stuck one (the reader's first stall).
+ */
+static void
+test_outq(void)
+{
+	struct drain d = { .stall = 100 };
+	struct ami_buf want = { 0 };
+	struct ami_outq *q;
+	pthread_t th;
+	char line[32];
+	int pfd[2], i, n, refused = 0;
+
+	if (pipe(pfd) != 0 || (q = ami_outq_new(pfd[1], 16u << 20, 0)) == NULL)
+		err(2, "outq");
+	d.fd = pfd[0];
+	if (pthread_create(&th, NULL, drain, &d) != 0)
+		errx(2, "pthread_create");
+	for (i = 0; i < 300000; i++) {
+		n = snprintf(line, sizeof(line), "%d\n", i);
+		ami_buf_add(&want, line, n);
+		refused += ami_outq_put(q, line, n) != 0;
+		if (i % 50000 == 0 && ami_outq_flush(q) != 0)
+			refused++;
+	}
+	i = ami_outq_close(q);
+	close(pfd[1]);
+	pthread_join(th, NULL);
+	close(pfd[0]);
+	ok(i == 0 && refused == 0 && d.got.len == want.len &&
+	    memcmp(d.got.p, want.p, want.len) == 0,
+	    "outq: %zu bytes through a pipe that stalls, all of them in order "
+	    "(%zu out, %d refused)", want.len, d.got.len, refused);
+	ami_buf_free(&d.got);
+	ami_buf_free(&want);
+}
+
 int
 main(void)
 {
@@ -1106,6 +1230,8 @@ main(void)
 	test_sip();
 	test_map();
 	test_replace();
+	test_readsize();
+	test_outq();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
