@@ -169,7 +169,6 @@ struct ami_parser {
 	size_t   lscan;     /* no LF in [scan, lscan): the LF search resumes here */
 	size_t   max;       /* cap for one message */
 	size_t   rdsz;      /* the room a read is given at least */
-	size_t   given;     /* the room ami_parser_space() gave */
 	enum ami_mode mode;
 	int      eof;
 	int      skipping;  /* discarding an oversized message */
@@ -189,7 +188,8 @@ void	ami_parser_init(struct ami_parser *, enum ami_mode, size_t max);
 void	ami_parser_free(struct ami_parser *);
 /* room to read into, *n bytes: at least 64 KiB, and twice that after a
  * read that filled it (a commit of *n), up to 256 KiB; then
- * ami_parser_commit() what was read */
+ * ami_parser_commit() what was read.  ami_parser_feed() copies bytes in,
+ * which is not a read */
 char   *ami_parser_space(struct ami_parser *, size_t *n);
 void	ami_parser_commit(struct ami_parser *, size_t);
 void	ami_parser_feed(struct ami_parser *, const void *, size_t);
