@@ -13,7 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define AMI_VERSION "0.1"
 
@@ -26,6 +30,35 @@
  * lines, the fields split from them (f->slack) and a message's raw block
  * can be read in whole 16-byte loads (parse.c, text.c) */
 #define AMI_SLACK       64
+
+/*
+ * memchr for the short lines of AMI (21 bytes on average) in a parser's
+ * buffer (parse.c, text.c): inline, 16 bytes at a time where SSE2 is, the
+ * last few in one more load whose bytes past s + n are masked off (they
+ * are the parser's, AMI_SLACK); libc's memchr where SSE2 is not.  A call
+ * to memchr a line and a header cost more than the search in it.
+ */
+static inline char *
+ami_shortchr(const char *s, int c, size_t n)
+{
+#ifdef __SSE2__
+	const __m128i x = _mm_set1_epi8(c);
+	unsigned m;
+
+	for (;; s += 16, n -= 16) {
+		m = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(
+		    (const __m128i *)s), x));
+		if (n < 16)
+			m &= (1u << n) - 1;
+		if (m != 0)
+			return (char *)s + __builtin_ctz(m);
+		if (n <= 16)
+			return NULL;
+	}
+#else
+	return memchr(s, c, n);
+#endif
+}
 
 /* ---- alloc.c: allocate or die ---- */
 /* as their libc namesakes, but a failure is fatal: err(2) naming the call */
@@ -41,29 +74,33 @@ struct ami_buf {
 	char   *p;
 	size_t  len, cap;
 };
-void	ami_buf_grow(struct ami_buf *, size_t);    /* room for n more */
 /* room for n more and, past them, slack bytes of zeros or old data that
  * the doubling does not count: a buffer that must hold exactly a power
  * of two (the parser at its cap) plus a few is not grown to twice that */
 void	ami_buf_grow_slack(struct ami_buf *, size_t n, size_t slack);
+/* room for n more; inline: the hot paths ask once a message or a line,
+ * and the call cost more than the test for room */
+static inline void
+ami_buf_grow(struct ami_buf *b, size_t n)
+{
+	if (b->cap - b->len < n)
+		ami_buf_grow_slack(b, n, 0);
+}
 void	ami_buf_adds(struct ami_buf *, const char *);
-/* inline: every message is added so, and the call cost more than the
- * test for room */
+/* inline: every message is added so */
 static inline void
 ami_buf_add(struct ami_buf *b, const void *p, size_t n)
 {
 	if (n == 0)     /* p may be NULL, and memcpy must not see it */
 		return;
-	if (b->cap - b->len < n)
-		ami_buf_grow(b, n);
+	ami_buf_grow(b, n);
 	__builtin_memcpy(b->p + b->len, p, n);
 	b->len += n;
 }
 static inline void
 ami_buf_addc(struct ami_buf *b, int c)
 {
-	if (b->cap == b->len)
-		ami_buf_grow(b, 1);
+	ami_buf_grow(b, 1);
 	b->p[b->len++] = c;
 }
 void	ami_buf_free(struct ami_buf *);
@@ -177,6 +214,15 @@ struct ami_parser {
 	size_t   endtl;     /* the last bytes of its line so far (CR kept) */
 	int      brief;     /* an Event: block gives only that first field (for a
 	                     * reader that copies m->raw); others all theirs */
+	/* with brief, when set: finds an Event block's end for the parser
+	 * as ami_text_lines does, from the block's start s to e, which is
+	 * 64 KiB on at most (a bigger block the parser skims itself); what
+	 * it does on the way is its own, to keep if the block then comes
+	 * out as the next message (it may yet be skipped over the cap, or
+	 * be looked at again once more of it is read) */
+	const char *(*skim)(void *arg, const char *s, const char *e,
+	    unsigned long *lines);
+	void    *skimarg;
 	unsigned long line;     /* input line where the current message starts */
 	unsigned long nextline; /* line number at b.p[start] */
 	unsigned long long off; /* input byte offset of b.p[start] */
@@ -264,10 +310,20 @@ int	ami_wire_check(const struct ami_msg *, char *err, size_t errlen);
 /* ---- text.c: the one-line format and JSON lines ---- */
 void	ami_text_put(struct ami_buf *, const struct ami_msg *);   /* + '\n' */
 /* ami_text_put of m, an Event block (no Follows) read brief, from a parser
- * (AMI_SLACK): m->raw's lines converted as parse.c splits them, then m's
- * fields from `from` on (those added after the parse); a common line in
- * one pass of four loads */
+ * (AMI_SLACK): ami_text_lines of m->raw, then ami_text_end */
 void	ami_text_block(struct ami_buf *, const struct ami_msg *, size_t from);
+/* the lines of the wire block at s (in a parser's buffer: AMI_SLACK),
+ * converted as parse.c splits them, each followed by a space, added to b
+ * up to the block's empty line: just past that, or NULL when it is not
+ * before e (the whole lines before e added); *lines gains the lines
+ * passed.  A common line in one pass of four loads */
+const char *ami_text_lines(struct ami_buf *, const char *s, const char *e,
+	    unsigned long *lines);
+/* the end of a one-line message whose lines ami_text_lines added from
+ * b->len start on: m's fields from `from` on (those added after the
+ * parse), and its line feed */
+void	ami_text_end(struct ami_buf *, const struct ami_msg *, size_t from,
+	    size_t start);
 void	ami_json_put(struct ami_buf *, const struct ami_msg *);   /* + '\n' */
 /* append a value the way the one-line format writes it */
 void	ami_text_value(struct ami_buf *, const char *, size_t);
@@ -562,6 +618,9 @@ struct ami_conn {
 	int      brief;            /* once up: the parser's brief (set by the
 	                            * tool; login and responses split in full,
 	                            * and all when sysadded) */
+	const char *(*skim)(void *, const char *, const char *,
+	    unsigned long *);       /* and its skim, skimarg (the tool's) */
+	void    *skimarg;
 	const char *only;          /* set by the tool: the only events it wants
 	                            * (a comma list): see ami_conn_step */
 };

@@ -28,12 +28,6 @@ ami_buf_grow_slack(struct ami_buf *b, size_t n, size_t slack)
 }
 
 void
-ami_buf_grow(struct ami_buf *b, size_t n)
-{
-	ami_buf_grow_slack(b, n, 0);
-}
-
-void
 ami_buf_adds(struct ami_buf *b, const char *s)
 {
 	ami_buf_add(b, s, strlen(s));

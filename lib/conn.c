@@ -567,6 +567,8 @@ login_msg(struct ami_conn *c, struct ami_msg *m, int64_t now)
 		/* a system event hidden from the caller is told by its
 		 * Privilege, a field brief does not split */
 		c->in.brief = c->brief && !c->sysadded;
+		c->in.skim = c->skim;
+		c->in.skimarg = c->skimarg;
 		c->tries = 0;
 		c->ping_sent = 0;
 		c->booted = 0;

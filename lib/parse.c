@@ -28,37 +28,9 @@
 #define READ_CHUNK (64 * 1024)   /* a read's room at first */
 #define READ_MAX   (256 * 1024)  /* and at most (ami_parser_commit) */
 #define HEAD_MAX   4096      /* what a skipped message keeps of its head */
+#define SKIM_MAX   (64 * 1024)  /* a block the reader's skim may look at */
 #define BANNER "Asterisk Call Manager/"
 enum { SKIP_NONE, SKIP_BLOCK, SKIP_LINE, SKIP_FOLLOWS };
-
-/*
- * memchr for the short lines of AMI (21 bytes on average): inline, 16
- * bytes at a time where SSE2 is, the last few in one more load whose
- * bytes past s + n are masked off (they are the parser's, AMI_SLACK);
- * libc's memchr where SSE2 is not.  A call to memchr a line and a header
- * cost more than the search in it.
- */
-static inline char *
-shortchr(const char *s, int c, size_t n)
-{
-#ifdef __SSE2__
-	const __m128i x = _mm_set1_epi8(c);
-	unsigned m;
-
-	for (;; s += 16, n -= 16) {
-		m = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(
-		    (const __m128i *)s), x));
-		if (n < 16)
-			m &= (1u << n) - 1;
-		if (m != 0)
-			return (char *)s + __builtin_ctz(m);
-		if (n <= 16)
-			return NULL;
-	}
-#else
-	return memchr(s, c, n);
-#endif
-}
 
 void
 ami_parser_init(struct ami_parser *p, enum ami_mode mode, size_t max)
@@ -291,7 +263,7 @@ fieldc(struct ami_msg *m, const char *s, const char *c, const char *e,
 static inline __attribute__((always_inline)) void
 field(struct ami_msg *m, const char *s, const char *e, int follows)
 {
-	fieldc(m, s, shortchr(s, ':', e - s), e, follows);
+	fieldc(m, s, ami_shortchr(s, ':', e - s), e, follows);
 }
 
 #ifdef __SSE2__
@@ -317,9 +289,9 @@ linesplit(const char *ls, const char *e, const char **c)
 		*c = k != 0 ? ls + __builtin_ctz(k) : NULL;
 		return (char *)ls + __builtin_ctz(l);
 	}
-	if (n <= 16 || (nl = shortchr(ls + 16, '\n', n - 16)) == NULL)
+	if (n <= 16 || (nl = ami_shortchr(ls + 16, '\n', n - 16)) == NULL)
 		return NULL;
-	*c = k != 0 ? ls + __builtin_ctz(k) : shortchr(ls + 16, ':', nl - ls - 16);
+	*c = k != 0 ? ls + __builtin_ctz(k) : ami_shortchr(ls + 16, ':', nl - ls - 16);
 	return nl;
 }
 #endif
@@ -701,13 +673,38 @@ skim(char *q, char *e, unsigned long *lines)
 }
 
 /*
+ * The end of the brief Event block at s whose first line ends at nl: the
+ * reader's skim when it has one (it reads the block once for both), in
+ * its first SKIM_MAX bytes.  A bigger block, one over the cap say, is the
+ * parser's: the reader's skim may keep what it does, and must not be
+ * made to do that for megabytes it may never get.
+ */
+static inline char *
+briefend(struct ami_parser *p, char *s, char *nl, char *e,
+    unsigned long *lines)
+{
+	char *end;
+
+	if (p->skim != NULL) {
+		*lines = 0;
+		end = (char *)p->skim(p->skimarg, s,
+		    e - s > SKIM_MAX ? s + SKIM_MAX : e, lines);
+		if (end != NULL || e - s <= SKIM_MAX)
+			return end;
+	}
+	*lines = 1;
+	return skim(nl + 1, e, lines);
+}
+
+/*
  * The fields of the block at s, up to its end (just past its empty line,
  * returned) or up to e (NULL: the end is not there, or the input ended
  * without it); *lines counts its lines.  With brief, an Event block
- * gets its first field only and the rest is skimmed.
+ * gets its first field only and the rest is skimmed (briefend).
  */
 static char *
-walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
+walk(struct ami_parser *p, struct ami_msg *m, char *s, char *e,
+    unsigned long *lines)
 {
 	const char *c;
 	char *ls, *le, *nl;
@@ -716,17 +713,16 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 	*lines = 0;
 	/* an event for a reader of m->raw, its first line as Asterisk
 	 * writes it (nearly every block -r reads): its name is enough */
-	if (brief && e - s > 6 && memcmp(s, "Event:", 6) == 0 &&
-	    (nl = shortchr(s + 6, '\n', e - s - 6)) != NULL) {
+	if (p->brief && e - s > 6 && memcmp(s, "Event:", 6) == 0 &&
+	    (nl = ami_shortchr(s + 6, '\n', e - s - 6)) != NULL) {
 		header(m, s, s + 5, nl[-1] == '\r' ? nl - 1 : nl);
-		*lines = 1;
-		return skim(nl + 1, e, lines);
+		return briefend(p, s, nl, e, lines);
 	}
 #ifdef __SSE2__
 	for (ls = s; (nl = linesplit(ls, e, &c)) != NULL; ls = nl + 1) {
 #else
-	for (ls = s; (nl = shortchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
-		c = shortchr(ls, ':', nl - ls);
+	for (ls = s; (nl = ami_shortchr(ls, '\n', e - ls)) != NULL; ls = nl + 1) {
+		c = ami_shortchr(ls, ':', nl - ls);
 #endif
 		le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
 		++*lines;
@@ -744,9 +740,9 @@ walk(struct ami_msg *m, char *s, char *e, unsigned long *lines, int brief)
 				    ami_keyeq(m->f[0].k, 8, "Response") &&
 				    ami_keyeq(m->f[0].v, m->f[0].vl, "Follows");
 				/* an event for a reader of m->raw: its name is enough */
-				if (brief && m->f[0].kl == 5 &&
+				if (p->brief && m->f[0].kl == 5 &&
 				    ami_keyeq(m->f[0].k, 5, "Event"))
-					return skim(nl + 1, e, lines);
+					return briefend(p, s, nl, e, lines);
 			}
 		}
 	}
@@ -764,7 +760,7 @@ wire_block(struct ami_parser *p, struct ami_msg *m)
 	 * found and split in one pass; else block_end, which resumes */
 	if (p->scan == 0 && (p->lscan == 0 ||
 	    (s + p->lscan < e && s[p->lscan] == '\n')) &&
-	    (end = walk(m, s, e, &lines, p->brief)) != NULL &&
+	    (end = walk(p, m, s, e, &lines)) != NULL &&
 	    (size_t)(end - s) <= p->max)
 		goto whole;
 	ami_msg_clear(m);
@@ -789,7 +785,7 @@ wire_block(struct ami_parser *p, struct ami_msg *m)
 		consume(p, end, nlines(s, end));
 		return skipped(p, m, 0);
 	}
-	walk(m, s, end, &lines, p->brief);
+	walk(p, m, s, end, &lines);
 whole:
 	m->raw = s;
 	m->rawlen = end - s;

@@ -348,23 +348,19 @@ ami_text_put(struct ami_buf *b, const struct ami_msg *m)
 }
 
 /*
- * The wire line at s (its LF before e) as parse.c's field() splits it, at
- * w and followed by a space: past that, *next past its LF.
+ * The wire line [s, nl), nl its LF, as parse.c's field() splits it, at w
+ * and followed by a space: past that.  b is grown for it here.
  */
 static char *
-slowline(struct ami_buf *b, char *w, const char *s, const char *e,
-    const char **next)
+slowline(struct ami_buf *b, char *w, const char *s, const char *nl)
 {
-	const char *nl = memchr(s, '\n', e - s), *le, *c;
+	const char *le = nl > s && nl[-1] == '\r' ? nl - 1 : nl, *c;
 	struct ami_field f = { 0 };
 
-	if (nl == NULL) {       /* a last line without its LF is no field */
-		*next = e;
-		return w;
-	}
-	le = nl > s && nl[-1] == '\r' ? nl - 1 : nl;
-	*next = nl + 1;
-	if ((c = memchr(s, ':', le - s)) == NULL || c == s) {
+	b->len = w - b->p;
+	ami_buf_grow(b, 4 * (nl - s) + 48);
+	w = b->p + b->len;
+	if ((c = ami_shortchr(s, ':', le - s)) == NULL || c == s) {
 		f.k = "";       /* not a header: kept nameless */
 		f.v = s;
 		f.vl = le - s;
@@ -412,8 +408,8 @@ fastline(char *w, const char *s, const char *e, const char **next)
 	if (lf == 0 || (i = __builtin_ctz(lf)) >= (size_t)(e - s))
 		return NULL;
 	line = (lf & -lf) - 1;
-	/* less its CR (i is 1 or more: the block's empty line is its end) */
-	le = i - ((eq32(x0, x1, '\r') & line) >> ((i - 1) & 31) & 1);
+	/* less its CR: one just before the LF */
+	le = i - ((eq32(x0, x1, '\r') << 1 & (line + 1)) != 0);
 	col = eq32(x0, x1, ':') & line;
 	if (col == 0)
 		return NULL;
@@ -448,38 +444,71 @@ fastline(char *w, const char *s, const char *e, const char **next)
 }
 #endif
 
-void
-ami_text_block(struct ami_buf *b, const struct ami_msg *m, size_t from)
+/* what a fast line may write past w (fastline's whole stores) */
+#define LINE_ROOM 64
+
+const char *
+ami_text_lines(struct ami_buf *b, const char *s, const char *e,
+    unsigned long *lines)
 {
-	const char *s = m->raw, *e = s + m->rawlen, *end = e;
-	size_t i, need = 4 * m->rawlen + 128, start = b->len;
-	char *w;
+	const char *nl;
+	char *w, *lim;
+	unsigned long n = 0;
 #ifdef __SSE2__
 	char *o;
 #endif
 
-	/* a line of L bytes writes 4 L + 3 at most (a raw byte as \xXX), and
-	 * whole stores reach 34 past a line's or a field's start: b is grown
-	 * once, not moved after */
-	for (i = from; i < m->n; i++)
-		need += 4 * (m->f[i].kl + m->f[i].vl) + 48;
-	ami_buf_grow(b, need);
-	w = b->p + start;
-	/* a whole block's lines end at its empty line, the first there is */
-	if (m->rawlen >= 3 && e[-1] == '\n' && e[-2] == '\n')
-		end = e - 1;
-	else if (m->rawlen >= 3 && e[-1] == '\n' && e[-2] == '\r' &&
-	    e[-3] == '\n')
-		end = e - 2;
-	while (s < end) {
+	ami_buf_grow(b, LINE_ROOM);
+	w = b->p + b->len;
+	/* a local: b->cap is reloaded after each store through w, a char
+	 * pointer that could alias it for all the compiler knows */
+	lim = b->p + b->cap - LINE_ROOM;
+	for (;; n++) {
+		if (w > lim) {
+			b->len = w - b->p;
+			ami_buf_grow(b, LINE_ROOM);
+			w = b->p + b->len;
+			lim = b->p + b->cap - LINE_ROOM;
+		}
 #ifdef __SSE2__
+		/* an empty line is never a fast one */
 		if ((o = fastline(w, s, e, &s)) != NULL) {
 			w = o;
 			continue;
 		}
 #endif
-		w = slowline(b, w, s, e, &s);
+		if (s < e && *s == '\n') {
+			s += 1;
+			break;
+		}
+		if (e - s >= 2 && s[0] == '\r' && s[1] == '\n') {
+			s += 2;
+			break;
+		}
+		if ((nl = ami_shortchr(s, '\n', e - s)) == NULL) {
+			s = NULL;       /* a last line without its LF is no field */
+			break;
+		}
+		w = slowline(b, w, s, nl);
+		lim = b->p + b->cap - LINE_ROOM;
+		s = nl + 1;
 	}
+	*lines += n + (s != NULL);
+	b->len = w - b->p;
+	return s;
+}
+
+void
+ami_text_end(struct ami_buf *b, const struct ami_msg *m, size_t from,
+    size_t start)
+{
+	size_t i, need = 1 + 34;        /* 34: putfield's */
+	char *w;
+
+	for (i = from; i < m->n; i++)
+		need += 4 * (m->f[i].kl + m->f[i].vl) + 48;
+	ami_buf_grow(b, need);
+	w = b->p + b->len;
 	for (i = from; i < m->n; i++) {
 		w = putfield(b, w, &m->f[i]);
 		*w++ = ' ';
@@ -489,6 +518,16 @@ ami_text_block(struct ami_buf *b, const struct ami_msg *m, size_t from)
 	else
 		*w++ = '\n';
 	b->len = w - b->p;
+}
+
+void
+ami_text_block(struct ami_buf *b, const struct ami_msg *m, size_t from)
+{
+	size_t start = b->len;
+	unsigned long lines = 0;
+
+	ami_text_lines(b, m->raw, m->raw + m->rawlen, &lines);
+	ami_text_end(b, m, from, start);
 }
 
 static int

@@ -70,6 +70,12 @@ amiaction -c "$tmp/a.conf" -H b UserEvent UserEvent=X Which=b >/dev/null
 check "events tagged Server=a / Server=b" wait_for 10 sh -c \
     "grep -q 'Which=a Server=a' '$tmp/out' && grep -q 'Which=b Server=b' '$tmp/out'"
 kill $catpid; wait $catpid
+# one-line with no -e: each event written from its raw block (read once,
+# as the parser looks for its end) and the tag added after
+timeout 10 amicat -c "$tmp/a.conf" -H a -H b -n 2 >"$tmp/out"
+check "one-line of raw blocks, several servers: the tag ends each line" \
+    sh -c "grep -q '^Event=FullyBooted .* Server=a\$' '$tmp/out' &&
+    grep -q '^Event=FullyBooted .* Server=b\$' '$tmp/out'"
 amicat -c "$tmp/a.conf" -H a -H b -e FullyBooted -r -n 2 >"$tmp/out"
 cr=$(printf '\r')
 check "-r with several servers: Server tag inside each block" \

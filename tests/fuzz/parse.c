@@ -9,9 +9,11 @@
  * the whole input at once gives: the resumed search for a message's end
  * is checked too, and so is brief (an event's first field and its raw
  * bytes, every other message whole, as without brief; the line each
- * message starts on, and the errors, the same).  An event's one-line
- * written from its raw block (ami_text_block, as amicat writes an event
- * read brief) must be that of its full split.
+ * message starts on, and the errors, the same), and so is brief with a
+ * reader's skim that converts each block as it looks for its end (as
+ * amicat's one-line does).  An event's one-line written from its raw
+ * block (ami_text_block, as amicat writes an event read brief) must be
+ * that of its full split, and the skim's lines of it the same.
  */
 #include "common.h"
 
@@ -51,6 +53,42 @@ blockcheck(const struct ami_msg *m)
 	ami_buf_free(&block);
 }
 
+/* a reader's skim as amicat's: the block converted on the way, kept for
+ * the message that comes out next */
+static struct ami_buf early;
+static const char *earlyend;
+
+static const char *
+convskim(void *arg, const char *s, const char *e, unsigned long *lines)
+{
+	(void)arg;
+	early.len = 0;
+	return earlyend = ami_text_lines(&early, s, e, lines);
+}
+
+/* an event read brief, its raw block ended by its empty line: the skim
+ * gave its end, and its lines are ami_text_block's */
+static void
+skimcheck(const struct ami_msg *m)
+{
+	struct ami_buf block = { 0 };
+	const char *r = m->raw;
+	size_t n = m->rawlen;
+
+	if (r == NULL || m->n != 1 || !ami_keyeq(m->f[0].k, m->f[0].kl, "Event") ||
+	    n < 2 || r[n - 1] != '\n' || !(r[n - 2] == '\n' ||
+	    (n >= 3 && r[n - 2] == '\r' && r[n - 3] == '\n')))
+		return;
+	if (earlyend != r + n)
+		abort();
+	ami_text_end(&early, m, 1, 0);
+	ami_text_block(&block, m, 1);
+	if (!same(&early, &block))
+		abort();
+	earlyend = NULL;
+	ami_buf_free(&block);
+}
+
 /* what p has ready: each message as one-line text (brief: brieflook), an
  * error as "!"; with check set, the messages go through the round trips */
 static void
@@ -76,6 +114,8 @@ drain(struct ami_parser *p, struct ami_msg *m, int check, int brief,
 			blockcheck(m);
 			roundtrip(m);
 		}
+		if (brief == 3)
+			skimcheck(m);
 		if (brief)
 			brieflook(out, m);
 		else
@@ -93,6 +133,8 @@ run(enum ami_mode mode, size_t max, const unsigned char *data, size_t size,
 
 	ami_parser_init(&p, mode, max);
 	p.brief = brief > 1;
+	if (brief == 3)
+		p.skim = convskim;
 	for (off = 0; off < size; off += n) {
 		n = size - off < chunk ? size - off : chunk;
 		ami_parser_feed(&p, data + off, n);
@@ -107,7 +149,7 @@ run(enum ami_mode mode, size_t max, const unsigned char *data, size_t size,
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-	struct ami_buf chunked = { 0 }, whole = { 0 };
+	struct ami_buf chunked = { 0 }, whole = { 0 }, skimmed = { 0 };
 	enum ami_mode mode;
 	size_t max;
 
@@ -127,7 +169,11 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	run(mode, max, data + 1, size - 1, (data[0] & 63) + 1, 0, 2, &chunked);
 	if (!same(&chunked, &whole))
 		abort();
+	run(mode, max, data + 1, size - 1, (data[0] & 63) + 1, 0, 3, &skimmed);
+	if (!same(&skimmed, &whole))
+		abort();
 	ami_buf_free(&chunked);
 	ami_buf_free(&whole);
+	ami_buf_free(&skimmed);
 	return 0;
 }

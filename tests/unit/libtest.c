@@ -1206,6 +1206,156 @@ test_outq(void)
 	ami_buf_free(&want);
 }
 
+/* a reader's skim as amicat's one-line: each block converted as its end
+ * is looked for, into a buffer of its own; the most it ever held */
+static struct ami_buf skimout;
+static const char *skimend;
+static size_t skimmost;
+
+static const char *
+convskim(void *arg, const char *s, const char *e, unsigned long *lines)
+{
+	(void)arg;
+	skimout.len = 0;
+	skimend = ami_text_lines(&skimout, s, e, lines);
+	if (skimout.len > skimmost)
+		skimmost = skimout.len;
+	return skimend;
+}
+
+/* s fed chunk bytes at a time, brief, with skim or not: each message as
+ * "@line", its first field and raw bytes, an error as "!"; with skim,
+ * each event ended by its empty line must have had its lines from the
+ * skim, as ami_text_block writes them (*bad counts those that did not) */
+static void
+skim_all(const char *s, size_t n, size_t chunk, size_t max, int withskim,
+    struct ami_buf *out, int *bad)
+{
+	struct ami_parser p;
+	struct ami_msg m = { 0 };
+	struct ami_buf block = { 0 };
+	size_t off = 0, k;
+	char at[32];
+	int rc;
+
+	ami_parser_init(&p, AMI_WIRE, max);
+	p.brief = 1;
+	if (withskim)
+		p.skim = convskim;
+	skimend = NULL;
+	for (;;) {
+		k = n - off < chunk ? n - off : chunk;
+		ami_parser_feed(&p, s + off, k);
+		if ((off += k) == n)
+			p.eof = 1;
+		while ((rc = ami_parser_next(&p, &m)) != 0) {
+			if (rc < 0) {
+				ami_buf_adds(out, "!");
+				ami_buf_adds(out, p.err);
+				continue;
+			}
+			snprintf(at, sizeof(at), "@%lu ", p.line);
+			ami_buf_adds(out, at);
+			ami_text_put(out, &m);
+			ami_buf_add(out, m.raw, m.rawlen);
+			if (!withskim || m.n != 1 || m.rawlen > 64 * 1024)
+				continue;
+			block.len = 0;
+			ami_text_block(&block, &m, 1);
+			if (skimend != m.raw + m.rawlen)
+				++*bad;
+			else {
+				ami_text_end(&skimout, &m, 1, 0);
+				*bad += !(skimout.len == block.len &&
+				    memcmp(skimout.p, block.p, block.len) == 0);
+			}
+			skimend = NULL;
+		}
+		if (off == n)
+			break;
+	}
+	ami_parser_free(&p);
+	ami_msg_free(&m);
+	ami_buf_free(&block);
+}
+
+/*
+ * The parser with a reader's skim (amicat's one-line) gives the messages,
+ * lines and errors it gives without, in every chunking, and the skim's
+ * lines are the event's one-line; a block over the skim's 64 KiB is the
+ * parser's, so a block over the cap costs the skim no more than that.
+ */
+static void
+test_skim(void)
+{
+	const char *s = "Event: A\r\nKey: v 1\r\nLong: 0123456789abcdef0123456789"
+	    "abcdef\r\n\r\nEvent: B\nX:\nY: \n\nResponse: Success\r\nActionID: 1"
+	    "\r\n\r\nEvent:C\r\nNo colon\r\n: nameless\r\nQ: \"q\" \\ \x01\x7f\r"
+	    "\r\n\r\n\n\nEvent: D\r\nK: v\r\n\n";
+	struct ami_buf with = { 0 }, without = { 0 }, b = { 0 };
+	size_t chunk, big;
+	int bad = 0, differ = 0, rc;
+	char want[128];
+	struct ami_parser p;
+	struct ami_msg m = { 0 };
+
+	for (chunk = 1; chunk <= strlen(s); chunk++) {
+		with.len = without.len = 0;
+		skim_all(s, strlen(s), chunk, 0, 1, &with, &bad);
+		skim_all(s, strlen(s), chunk, 0, 0, &without, &bad);
+		if (with.len != without.len ||
+		    memcmp(with.p, without.p, with.len) != 0) {
+			if (!differ)
+				printf("# chunk %zu: %.*s\n", chunk,
+				    (int)with.len, with.p);
+			differ = 1;
+		}
+	}
+	ok(!differ, "with a reader's skim, every chunking 1..%zu gives the "
+	    "same messages, lines and raw bytes", strlen(s));
+	ok(bad == 0, "and the skim's lines are each event's one-line "
+	    "(%d not)", bad);
+
+	/* a block of 100 KB, and one of 300 KB over a cap of 200 KB */
+	ami_buf_adds(&b, "Event: Big\r\n");
+	while (b.len < 100000)
+		ami_buf_adds(&b, "Variable: some=value\r\n");
+	ami_buf_adds(&b, "\r\n");
+	big = b.len;
+	ami_buf_adds(&b, "Event: Huge\r\n");
+	while (b.len - big < 300000)
+		ami_buf_adds(&b, "Variable: some=value\r\n");
+	ami_buf_adds(&b, "\r\n");
+	snprintf(want, sizeof(want), "!line %zu (byte %zu): message of %zu "
+	    "bytes, over the 200000-byte cap, skipped", (big - 12) / 22 + 3,
+	    big, b.len - big);
+	ami_buf_adds(&b, "Event: After\r\nK: v\r\n\r\n");
+	with.len = without.len = 0;
+	skimmost = 0;
+	skim_all(b.p, b.len, 4096, 200000, 1, &with, &bad);
+	skim_all(b.p, b.len, 4096, 200000, 0, &without, &bad);
+	ok(with.len == without.len && memcmp(with.p, without.p, with.len) == 0 &&
+	    has(&with, "@1 Event=Big\n") && has(&with, want) &&
+	    has(&with, "Event=After\n"), "a block over 64 KiB, and one over "
+	    "the cap, read with a skim as without (%s)", want + 1);
+	/* these lines are shorter in one-line than on the wire */
+	ok(skimmost > 0 && skimmost <= 64 * 1024, "the skim was given 64 KiB "
+	    "of them at most (it wrote %zu bytes)", skimmost);
+	ami_parser_init(&p, AMI_WIRE, 0);
+	p.brief = 1;
+	p.skim = convskim;
+	ami_parser_feed(&p, b.p, big);
+	rc = ami_parser_next(&p, &m);
+	ok(rc == 1 && m.rawlen == big && skimend == NULL,
+	    "a block over 64 KiB: the parser found its end, not the skim");
+	ami_parser_free(&p);
+	ami_msg_free(&m);
+	ami_buf_free(&b);
+	ami_buf_free(&with);
+	ami_buf_free(&without);
+	ami_buf_free(&skimout);
+}
+
 int
 main(void)
 {
@@ -1232,6 +1382,7 @@ main(void)
 	test_replace();
 	test_readsize();
 	test_outq();
+	test_skim();
 	printf("1..%d\n", ntest);
 	return nfail != 0;
 }
