@@ -604,15 +604,18 @@ setup(void)
 	mosquitto_disconnect_callback_set(mq, ondisconnect);
 	mosquitto_message_callback_set(mq, onmessage);
 	mosquitto_reconnect_delay_set(mq, 1, 30, true);
-	if ((rc = mosquitto_connect_async(mq, host,
-	    ami_argnum("[mqtt] port", port, 1, 65535), ka)) != MOSQ_ERR_SUCCESS &&
-	    rc != MOSQ_ERR_ERRNO)
-		errx(2, "%s:%s: %s", host, port, mosquitto_strerror(rc));
+	/* the loop first: libmosquitto's thread, started after a connect
+	 * the broker refused (one not up yet at boot), waits for ever and
+	 * never retries (eclipse-mosquitto/mosquitto#1903) */
 	ami_signals_held(1);
 	rc = mosquitto_loop_start(mq);
 	ami_signals_held(0);
 	if (rc != MOSQ_ERR_SUCCESS)
 		errx(2, "mosquitto_loop_start: %s", mosquitto_strerror(rc));
+	if ((rc = mosquitto_connect_async(mq, host,
+	    ami_argnum("[mqtt] port", port, 1, 65535), ka)) != MOSQ_ERR_SUCCESS &&
+	    rc != MOSQ_ERR_ERRNO)
+		errx(2, "%s:%s: %s", host, port, mosquitto_strerror(rc));
 }
 
 /* stdin is done: say so on the status topic, then go */

@@ -223,4 +223,22 @@ n2=$(cat "$tmp"/pbx3.log | grep -c 'Action=Setvar')
 check "quiet bus: one settle round is four Setvars on pbx3, nothing else" \
     test $((n2 - n1)) -eq 4
 
+# -- a broker that comes up after its agent (boot order, a broker
+# restarting as the agent starts): the agent connects once it is up --
+freeport >"$tmp/C.mqport"
+mkdir -p "$tmp/homeC"
+umask 077
+sed "s/^port = $(cat "$tmp/A.mqport")\$/port = $(cat "$tmp/C.mqport")/" \
+    "$tmp/homeA/.amitools.conf" >"$tmp/homeC/.amitools.conf"
+umask 022
+n0=$(grep -c 'Action=Login' "$tmp/pbx1.log")
+unit_start late "$top/scripts/amitools-mqtt-device@.service" pbx1 "$tmp/homeC"
+# its amicat logged in: its amimqtt, started beside it, has tried the broker
+wait_for 10 sh -c "[ \$(grep -c 'Action=Login' '$tmp/pbx1.log') -gt $n0 ]"
+broker_start C
+check "an agent started before its broker connects once the broker is up" \
+    wait_for 15 grep -q 'New client connected .* as amimqtt-pbx1' "$tmp/C.mq.log"
+unit_stop late
+broker_stop C
+
 done_testing
