@@ -5,8 +5,10 @@ usage: genmix.py [-b] OUTFILE FIXTURE.txt...
 
 Takes the server->client transcripts (NAME.txt; NAME.sent.txt and
 NAME.both.txt are skipped), splits them into wire blocks on blank lines,
-drops the banner, responses and anything carrying an ActionID (event-list
-items), and writes the remaining Event: blocks, CRLF-terminated, to OUTFILE.
+drops the banner, responses, anything carrying an ActionID (event-list
+items) and Shutdown (a session's last event: a client may close on it, as
+panoramisk does, and the replay goes on after it), and writes the
+remaining Event: blocks, CRLF-terminated, to OUTFILE.
 With -b only the busiest real shape: the events of at least half the
 largest one's size (many headers, long values), each kind once.
 Prints "events bytes mean" on stdout.
@@ -45,6 +47,8 @@ def main():
             data = f.read()
         for b in blocks(data):
             if not b[0].lower().startswith(b"event:"):
+                continue
+            if b[0].split(b":", 1)[1].strip().lower() == b"shutdown":
                 continue
             if any(l.lower().startswith(b"actionid:") for l in b):
                 continue
