@@ -159,24 +159,11 @@ setwill(struct mosquitto *m)
 		errx(2, "will: %s", mosquitto_strerror(rc));
 }
 
-/* runs in the loop's thread before it reconnects: stdin waits again */
-static void
-ondisconnect(struct mosquitto *m, void *arg, int rc)
-{
-	(void)arg;
-	(void)rc;
-	pthread_mutex_lock(&lock);
-	ready = 0;
-	conn++;
-	setwill(m);
-	pthread_mutex_unlock(&lock);
-}
-
 /*
  * libmosquitto's own errors (a certificate the CA does not vouch for, a
- * name it does not carry, a refused socket) are said once each until a
- * connect works: it retries by itself, and a silent retry loop would
- * hide a wrong cafile for ever.
+ * name it does not carry) and a socket's (ondisconnect) are said once
+ * each until a connect works: it retries by itself, and a silent retry
+ * loop would hide a wrong cafile or port for ever.
  */
 static char lasterr[256];
 
@@ -196,6 +183,23 @@ onlog(struct mosquitto *m, void *arg, int level, const char *str)
 	(void)arg;
 	if (level & MOSQ_LOG_ERR)
 		sayonce(str);
+}
+
+/* runs in the loop's thread before it reconnects: stdin waits again */
+static void
+ondisconnect(struct mosquitto *m, void *arg, int rc)
+{
+	(void)arg;
+	/* a socket's error on the first connect (a broker not up, a port
+	 * no broker is on): libmosquitto does not log it, and its later
+	 * retries do not come here */
+	if (rc == MOSQ_ERR_ERRNO)
+		sayonce(mosquitto_strerror(rc));
+	pthread_mutex_lock(&lock);
+	ready = 0;
+	conn++;
+	setwill(m);
+	pthread_mutex_unlock(&lock);
 }
 
 static void

@@ -238,6 +238,8 @@ wait_for 10 sh -c "[ \$(grep -c 'Action=Login' '$tmp/pbx1.log') -gt $n0 ]"
 broker_start C
 check "an agent started before its broker connects once the broker is up" \
     wait_for 15 grep -q 'New client connected .* as amimqtt-pbx1' "$tmp/C.mq.log"
+check "and said once that the broker refused it meanwhile" \
+    test "$(grep -c "^amimqtt: broker 127.0.0.1:$(cat "$tmp/C.mqport"): Connection refused\$" "$tmp/late.2.err")" -eq 1
 unit_stop late
 broker_stop C
 
