@@ -205,16 +205,14 @@ putraw(struct ami_buf *b, const struct ami_msg *m)
  * One-line reads each event block once: the parser's skim (convskim), in
  * looking for the block's end, writes its lines into the queue's batch,
  * past its end, and put() takes them when that block comes out next and
- * nothing was put since (a marker before it, say).  The parser may drop
- * the block after (over the cap), or look at it again.
+ * nothing was put since (a marker before it, say: every put ends them).
+ * The parser may drop the block after (over the cap), or look at it again.
  */
 static struct {
 	const char *end;        /* the block's end: which block it is */
 	const char *at;         /* the batch's bytes then */
 	size_t from, to;        /* where the lines are in them */
-	unsigned long long nput;
 } early;
-static unsigned long long nput;         /* put() calls */
 
 static const char *
 convskim(void *arg, const char *s, const char *e, unsigned long *lines)
@@ -227,9 +225,15 @@ convskim(void *arg, const char *s, const char *e, unsigned long *lines)
 	early.at = b->p;
 	early.from = mark;
 	early.to = b->len;
-	early.nput = nput;
 	b->len = mark;
 	return early.end;
+}
+
+/* the parser's skim: one-line's, where the parser reads brief for it */
+static ami_skim_fn *
+readerskim(void)
+{
+	return brief() && !rflag ? convskim : NULL;
 }
 
 /* a brief event in one-line: from convskim's lines if they are this
@@ -239,13 +243,12 @@ putbrief(struct ami_buf *b, const struct ami_msg *m)
 {
 	size_t start = b->len;
 
-	if (early.end != NULL && early.end == m->raw + m->rawlen &&
-	    early.nput == nput && early.at == b->p && early.from == b->len) {
+	if (early.end == m->raw + m->rawlen && early.at == b->p &&
+	    early.from == b->len) {
 		b->len = early.to;
 		ami_text_end(b, m, 1, start);
 	} else
 		ami_text_block(b, m, 1);
-	early.end = NULL;
 }
 
 static void
@@ -274,7 +277,7 @@ put(const struct ami_msg *m)
 	size_t mark = b->len;
 
 	encode(b, m);
-	nput++;
+	early.end = NULL;
 	return ami_outq_commit(outq, mark);
 }
 
@@ -590,8 +593,7 @@ readfile(const char *path)
 		err(2, "%s", path);
 	ami_drive_init(&d, fd, path, 0, fromfile, &d);
 	d.in.brief = brief();
-	if (brief() && !rflag)
-		d.in.skim = convskim;
+	d.in.skim = readerskim();
 	d.pause = flushout;
 	ami_drive_run(&d, &stop);
 	ami_drive_free(&d);
@@ -610,8 +612,7 @@ run(void)
 	for (i = 0; i < nservers; i++) {
 		ami_conn_init(&conns[i], &servers[i]);
 		conns[i].brief = brief();
-		if (brief() && !rflag)
-			conns[i].skim = convskim;
+		conns[i].skim = readerskim();
 		conns[i].only = eflag;  /* the login asks for their classes */
 	}
 	while (!stop && !counted()) {

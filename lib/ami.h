@@ -199,6 +199,14 @@ enum ami_mode {
 	AMI_WIRE,       /* AMI wire blocks only (a socket) */
 	AMI_AUTO        /* per message: wire block, one-line or JSON */
 };
+/* a reader's skim: finds an Event block's end for the parser as
+ * ami_text_lines does, from the block's start s to e, which is 64 KiB on
+ * at most (a bigger block the parser skims itself); what it does on the
+ * way is its own, to keep if the block then comes out as the next message
+ * (it may yet be skipped over the cap, or be looked at again once more of
+ * it is read) */
+typedef const char *ami_skim_fn(void *arg, const char *s, const char *e,
+    unsigned long *lines);
 struct ami_parser {
 	struct ami_buf b;
 	size_t   start;     /* first unconsumed byte in b */
@@ -214,14 +222,7 @@ struct ami_parser {
 	size_t   endtl;     /* the last bytes of its line so far (CR kept) */
 	int      brief;     /* an Event: block gives only that first field (for a
 	                     * reader that copies m->raw); others all theirs */
-	/* with brief, when set: finds an Event block's end for the parser
-	 * as ami_text_lines does, from the block's start s to e, which is
-	 * 64 KiB on at most (a bigger block the parser skims itself); what
-	 * it does on the way is its own, to keep if the block then comes
-	 * out as the next message (it may yet be skipped over the cap, or
-	 * be looked at again once more of it is read) */
-	const char *(*skim)(void *arg, const char *s, const char *e,
-	    unsigned long *lines);
+	ami_skim_fn *skim;  /* with brief, when set: the reader's skim */
 	void    *skimarg;
 	unsigned long line;     /* input line where the current message starts */
 	unsigned long nextline; /* line number at b.p[start] */
@@ -618,8 +619,7 @@ struct ami_conn {
 	int      brief;            /* once up: the parser's brief (set by the
 	                            * tool; login and responses split in full,
 	                            * and all when sysadded) */
-	const char *(*skim)(void *, const char *, const char *,
-	    unsigned long *);       /* and its skim, skimarg (the tool's) */
+	ami_skim_fn *skim;         /* and its skim, skimarg (the tool's) */
 	void    *skimarg;
 	const char *only;          /* set by the tool: the only events it wants
 	                            * (a comma list): see ami_conn_step */

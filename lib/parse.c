@@ -683,13 +683,12 @@ static inline char *
 briefend(struct ami_parser *p, char *s, char *nl, char *e,
     unsigned long *lines)
 {
-	char *end;
+	char *lim = e - s > SKIM_MAX ? s + SKIM_MAX : e, *end;
 
 	if (p->skim != NULL) {
 		*lines = 0;
-		end = (char *)p->skim(p->skimarg, s,
-		    e - s > SKIM_MAX ? s + SKIM_MAX : e, lines);
-		if (end != NULL || e - s <= SKIM_MAX)
+		end = (char *)p->skim(p->skimarg, s, lim, lines);
+		if (end != NULL || lim == e)
 			return end;
 	}
 	*lines = 1;

@@ -328,25 +328,6 @@ putfield(struct ami_buf *b, char *w, const struct ami_field *f)
 	return token(b, w, f->v, f->vl, 0);
 }
 
-void
-ami_text_put(struct ami_buf *b, const struct ami_msg *m)
-{
-	size_t i, need = 1 + 34;        /* 34: putfield's */
-	char *w;
-
-	for (i = 0; i < m->n; i++)
-		need += 4 * (m->f[i].kl + m->f[i].vl) + 12;
-	ami_buf_grow(b, need);
-	w = b->p + b->len;
-	for (i = 0; i < m->n; i++) {
-		if (i > 0)
-			*w++ = ' ';
-		w = putfield(b, w, &m->f[i]);
-	}
-	*w++ = '\n';
-	b->len = w - b->p;
-}
-
 /*
  * The wire line [s, nl), nl its LF, as parse.c's field() splits it, at w
  * and followed by a space: past that.  b is grown for it here.
@@ -518,6 +499,12 @@ ami_text_end(struct ami_buf *b, const struct ami_msg *m, size_t from,
 	else
 		*w++ = '\n';
 	b->len = w - b->p;
+}
+
+void
+ami_text_put(struct ami_buf *b, const struct ami_msg *m)
+{
+	ami_text_end(b, m, 0, b->len);
 }
 
 void
